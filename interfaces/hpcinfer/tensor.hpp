@@ -1,0 +1,73 @@
+// Tensor views shared by loaders and weight formats: non-owning, logical row-major matrices.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace hpcinfer {
+
+enum class DType : uint32_t { f32, f16, bf16, q8_0, q4_0, q4_1, i8 };
+
+inline const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "f32";
+    case DType::f16: return "f16";
+    case DType::bf16: return "bf16";
+    case DType::q8_0: return "q8_0";
+    case DType::q4_0: return "q4_0";
+    case DType::q4_1: return "q4_1";
+    case DType::i8: return "i8";
+  }
+  return "?";
+}
+
+// Block-quantized GGUF types pack 32 values per block along a row.
+inline constexpr int64_t kQuantBlock = 32;
+
+// Bytes taken by `n` consecutive values of a row (n a multiple of kQuantBlock for quantized types).
+inline size_t dtype_row_bytes(DType t, int64_t n) {
+  switch (t) {
+    case DType::f32: return size_t(n) * 4;
+    case DType::f16:
+    case DType::bf16: return size_t(n) * 2;
+    case DType::i8: return size_t(n);
+    case DType::q8_0: return size_t(n / kQuantBlock) * (2 + 32);      // f16 scale + 32 x int8
+    case DType::q4_0: return size_t(n / kQuantBlock) * (2 + 16);      // f16 scale + 32 x 4 bit
+    case DType::q4_1: return size_t(n / kQuantBlock) * (2 + 2 + 16);  // f16 scale, f16 min, 32 x 4 bit
+  }
+  return 0;
+}
+
+// A logical [rows x cols] matrix (a vector is rows = 1) stored row-major in `dtype` at `data` (usually inside a
+// memory-mapped file). Not owning: valid as long as the model file stays open.
+struct TensorView {
+  std::string name;  // canonical name (see model.hpp), for error messages
+  DType dtype = DType::f32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  const void* row_ptr(int64_t r) const {
+    return static_cast<const uint8_t*>(data) + dtype_row_bytes(dtype, cols) * size_t(r);
+  }
+};
+
+// A half-open index range [begin, end).
+struct Range {
+  int64_t begin = 0;
+  int64_t end = 0;
+  int64_t size() const { return end - begin; }
+  bool operator==(const Range& o) const { return begin == o.begin && end == o.end; }
+};
+
+// Runs fn(begin, end) over disjoint chunks covering [0, n), possibly on several threads, and returns when all are
+// done. Implemented by the core (its thread pool, sized by `threads`); plugins use it for their kernels.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual int threads() const = 0;
+  virtual void parallel_for(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn) = 0;
+};
+
+}  // namespace hpcinfer

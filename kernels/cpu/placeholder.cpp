@@ -1,0 +1,1 @@
+// CPU kernels: see kernels/cpu/*.hpp

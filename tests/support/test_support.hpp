@@ -1,0 +1,47 @@
+// Helpers shared by the test suites: where the outside references are, running the CLI, scratch directories.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace hpcinfer::test {
+
+// ../shared/data (read there, never copied). Empty path when absent.
+std::filesystem::path shared_data();
+// Skips the current test with a message naming the missing file, unless it exists.
+#define HPCINFER_REQUIRE_DATA(rel)                                                                  \
+  do {                                                                                              \
+    if (!std::filesystem::exists(::hpcinfer::test::shared_data() / (rel)))                          \
+      GTEST_SKIP() << "reference data absent: " << (::hpcinfer::test::shared_data() / (rel)).string() \
+                   << " (../shared/data is read, not shipped)";                                    \
+  } while (0)
+
+std::string bin();         // build/bin/hpcinfer
+std::string plugin_dir();  // build/lib/hpcinfer
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs a shell command line, capturing stdout+stderr.
+CommandResult run_command(const std::string& cmdline);
+std::string shell_quote(const std::string& s);
+
+// A fresh directory removed at destruction.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& rel) const { return path_ / rel; }
+  void write(const std::string& rel, const std::string& text) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string read_file(const std::filesystem::path& p);
+
+}  // namespace hpcinfer::test
