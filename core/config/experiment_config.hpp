@@ -1,0 +1,67 @@
+// One experiment, as read from YAML (configs/*.yaml) after validation and --set overrides. Pure data.
+// Key names are part of the user contract: model.path, plugins.comm, world.tp, ... (see docs/ARCHITECTURE.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hpcinfer {
+
+struct ExperimentConfig {
+  std::string source_file;  // the YAML file it came from ("" for defaults)
+
+  struct Model {
+    std::string path;                // required
+    std::string format = "auto";     // auto | hf | gguf | llama2c
+    std::string tokenizer;           // "" = the model's own / beside it
+  } model;
+
+  struct Plugins {
+    std::string comm = "gloo";
+    std::string weights = "auto";    // auto = f32 for f32/f16 sources, bf16 for bf16 sources
+    std::string strategy = "pp";
+  } plugins;
+
+  struct World {
+    int tp = 1;
+    int pp = 1;
+    std::vector<int> layer_split;    // explicit layers per pipeline stage, empty = balanced
+    std::string rendezvous;          // "" = file store in outputs.dir; "file:///dir" or "tcp://host:port"
+    int timeout_s = 60;              // every blocking communication call and the rendezvous
+  } world;
+
+  std::string device = "cpu";        // cpu | cuda
+  int threads = 0;                   // 0 = all cores of this process's share
+
+  struct Inputs {
+    std::string prompts;             // JSONL, one {"prompt": ..., "id": ...} per line
+    std::string on_bad_line = "stop";  // stop | skip
+    bool chat = false;               // apply the tokenizer's chat template
+  } inputs;
+
+  struct Generation {
+    int max_new_tokens = 64;
+    float temperature = 0.0f;        // 0 = greedy
+    float top_p = 1.0f;
+    int top_k = 0;                   // 0 = off
+    float min_p = 0.0f;
+    uint64_t seed = 0;
+    std::vector<std::string> stop;   // stop strings
+    bool add_bos = true;
+  } generation;
+
+  struct Batching {
+    int batch_size = 1;
+    int micro_batches = 1;
+  } batching;
+
+  struct Outputs {
+    std::string dir = "results/run";
+    bool keep_logits = false;
+  } outputs;
+
+  std::vector<std::string> plugin_path;  // extra plugin directories, searched first
+};
+
+}  // namespace hpcinfer
