@@ -1,0 +1,123 @@
+#include "kernels/cpu/convert.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace hpcinfer::kernels {
+
+float f16_to_f32(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t man = h & 0x3ffu;
+  uint32_t u;
+  if (exp == 0) {
+    if (man == 0) {
+      u = sign;
+    } else {  // subnormal: normalize
+      exp = 127 - 15 + 1;
+      while ((man & 0x400u) == 0) {
+        man <<= 1;
+        --exp;
+      }
+      man &= 0x3ffu;
+      u = sign | (exp << 23) | (man << 13);
+    }
+  } else if (exp == 31) {
+    u = sign | 0x7f800000u | (man << 13);
+  } else {
+    u = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+uint16_t f32_to_f16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  uint32_t sign = (u >> 16) & 0x8000u;
+  int32_t exp = int32_t((u >> 23) & 0xffu) - 127 + 15;
+  uint32_t man = u & 0x7fffffu;
+  if (((u >> 23) & 0xffu) == 0xffu) return uint16_t(sign | 0x7c00u | (man ? 0x200u : 0));
+  if (exp >= 31) return uint16_t(sign | 0x7c00u);
+  if (exp <= 0) {
+    if (exp < -10) return uint16_t(sign);
+    man |= 0x800000u;
+    uint32_t shift = uint32_t(14 - exp);
+    uint32_t half = man >> shift;
+    uint32_t rem = man & ((1u << shift) - 1);
+    uint32_t mid = 1u << (shift - 1);
+    if (rem > mid || (rem == mid && (half & 1u))) ++half;
+    return uint16_t(sign | half);
+  }
+  uint32_t half = sign | (uint32_t(exp) << 10) | (man >> 13);
+  uint32_t rem = man & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (half & 1u))) ++half;
+  return uint16_t(half);
+}
+
+namespace {
+inline float read_f16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+}  // namespace
+
+void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, float* out) {
+  const uint8_t* p = static_cast<const uint8_t*>(row);
+  switch (dtype) {
+    case DType::f32:
+      std::memcpy(out, p + col_begin * 4, size_t(n) * 4);
+      return;
+    case DType::f16:
+      for (int64_t i = 0; i < n; ++i) out[i] = read_f16(p + (col_begin + i) * 2);
+      return;
+    case DType::bf16:
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + (col_begin + i) * 2, 2);
+        out[i] = bf16_to_f32(h);
+      }
+      return;
+    case DType::i8:
+      for (int64_t i = 0; i < n; ++i) out[i] = float(int8_t(p[col_begin + i]));
+      return;
+    default:
+      break;
+  }
+  if (col_begin % kQuantBlock || n % kQuantBlock)
+    throw std::invalid_argument("dequantize_row: range [" + std::to_string(col_begin) + ", +" + std::to_string(n) +
+                                ") splits a 32-value quantization block");
+  const size_t block_bytes = dtype_row_bytes(dtype, kQuantBlock);
+  const uint8_t* b = p + size_t(col_begin / kQuantBlock) * block_bytes;
+  for (int64_t blk = 0; blk < n / kQuantBlock; ++blk, b += block_bytes, out += kQuantBlock) {
+    switch (dtype) {
+      case DType::q8_0: {  // d (f16), 32 x int8: x = d * q
+        float d = read_f16(b);
+        for (int i = 0; i < 32; ++i) out[i] = d * float(int8_t(b[2 + i]));
+        break;
+      }
+      case DType::q4_0: {  // d (f16), 16 bytes: low nibbles are values 0..15, high nibbles 16..31; x = d * (q - 8)
+        float d = read_f16(b);
+        for (int i = 0; i < 16; ++i) {
+          out[i] = d * float(int(b[2 + i] & 0x0f) - 8);
+          out[i + 16] = d * float(int(b[2 + i] >> 4) - 8);
+        }
+        break;
+      }
+      case DType::q4_1: {  // d (f16), m (f16), 16 bytes; x = d * q + m
+        float d = read_f16(b), m = read_f16(b + 2);
+        for (int i = 0; i < 16; ++i) {
+          out[i] = d * float(b[4 + i] & 0x0f) + m;
+          out[i + 16] = d * float(b[4 + i] >> 4) + m;
+        }
+        break;
+      }
+      default:
+        throw std::invalid_argument(std::string("dequantize_row: unsupported dtype ") + dtype_name(dtype));
+    }
+  }
+}
+
+}  // namespace hpcinfer::kernels

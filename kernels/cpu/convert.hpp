@@ -1,0 +1,34 @@
+// Scalar type conversions and row dequantization (GGUF block types -> f32). Used by loaders and weight formats.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "hpcinfer/tensor.hpp"
+
+namespace hpcinfer::kernels {
+
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// Round to nearest even; NaN stays NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+
+// out[0..n) = values [col_begin, col_begin + n) of one row stored as `dtype` (row points at the row's first byte).
+// For block types col_begin and n must be multiples of 32.
+void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, float* out);
+
+}  // namespace hpcinfer::kernels

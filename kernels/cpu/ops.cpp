@@ -1,0 +1,106 @@
+#include "kernels/cpu/ops.hpp"
+
+#include <cmath>
+
+namespace hpcinfer::kernels {
+
+void rmsnorm(const float* x, const float* weight, int64_t dim, float eps, float* out) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < dim; ++i) ss += double(x[i]) * double(x[i]);
+  const float scale = float(1.0 / std::sqrt(ss / double(dim) + double(eps)));
+  for (int64_t i = 0; i < dim; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+RopeTable make_rope_table(int64_t head_dim, int max_pos, float theta, const RopeScaling& sc) {
+  RopeTable t;
+  t.head_dim = head_dim;
+  t.max_pos = max_pos;
+  const int64_t half = head_dim / 2;
+  std::vector<double> inv_freq(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    double f = 1.0 / std::pow(double(theta), double(2 * i) / double(head_dim));
+    if (sc.factor > 0.0f) {  // Llama-3 frequency-dependent scaling
+      const double old_ctx = sc.original_max_position;
+      const double low_wavelen = old_ctx / sc.low_freq_factor;
+      const double high_wavelen = old_ctx / sc.high_freq_factor;
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f = f / sc.factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (old_ctx / wavelen - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
+        f = (1.0 - smooth) * f / sc.factor + smooth * f;
+      }
+    }
+    inv_freq[size_t(i)] = f;
+  }
+  t.cos.resize(size_t(max_pos) * size_t(half));
+  t.sin.resize(t.cos.size());
+  for (int p = 0; p < max_pos; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      // float angle, like llama2.c / llama.cpp compute it, then cos/sin of that float
+      const float angle = float(p) * float(inv_freq[size_t(i)]);
+      t.cos[size_t(p) * size_t(half) + size_t(i)] = std::cos(angle);
+      t.sin[size_t(p) * size_t(half) + size_t(i)] = std::sin(angle);
+    }
+  return t;
+}
+
+void rope_rotate_half(float* x, int n_heads, int64_t head_dim, int pos, const RopeTable& t) {
+  const int64_t half = head_dim / 2;
+  const float* c = t.cos.data() + size_t(pos) * size_t(half);
+  const float* s = t.sin.data() + size_t(pos) * size_t(half);
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + h * head_dim;
+    for (int64_t i = 0; i < half; ++i) {
+      const float a = v[i], b = v[i + half];
+      v[i] = a * c[i] - b * s[i];
+      v[i + half] = a * s[i] + b * c[i];
+    }
+  }
+}
+
+void silu_mul(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void softmax(float* x, int64_t n) {
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+int64_t argmax(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
+
+void attend_one_head(const float* q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
+                     int64_t head_dim, float* scores, float* out) {
+  const float scale = 1.0f / std::sqrt(float(head_dim));
+  for (int64_t j = 0; j < n_ctx; ++j) {
+    const float* k = keys + j * stride;
+    float s = 0.0f;
+    for (int64_t d = 0; d < head_dim; ++d) s += q[d] * k[d];
+    scores[j] = s * scale;
+  }
+  softmax(scores, n_ctx);
+  for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
+  for (int64_t j = 0; j < n_ctx; ++j) {
+    const float* v = values + j * stride;
+    const float a = scores[j];
+    for (int64_t d = 0; d < head_dim; ++d) out[d] += a * v[d];
+  }
+}
+
+}  // namespace hpcinfer::kernels

@@ -1,0 +1,41 @@
+// Element-wise and normalization kernels of the Llama forward pass (f32). Shapes in comments; all row-major.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "hpcinfer/model.hpp"
+
+namespace hpcinfer::kernels {
+
+// out[dim] = x[dim] / sqrt(mean(x^2) + eps) * weight[dim]   (out may alias x)
+void rmsnorm(const float* x, const float* weight, int64_t dim, float eps, float* out);
+
+// Rotary embedding tables: cos/sin [max_pos, head_dim/2], Llama-3 rope_scaling applied when factor > 0.
+struct RopeTable {
+  int64_t head_dim = 0;
+  int max_pos = 0;
+  std::vector<float> cos, sin;  // [max_pos, head_dim/2]
+};
+RopeTable make_rope_table(int64_t head_dim, int max_pos, float theta, const RopeScaling& scaling);
+
+// Rotate-half RoPE in place on n_heads heads of one token: x[n_heads, head_dim] at position pos.
+// For i < head_dim/2: (x_i, x_{i+hd/2}) -> (x_i c - x_{i+hd/2} s, x_i s + x_{i+hd/2} c).
+void rope_rotate_half(float* x, int n_heads, int64_t head_dim, int pos, const RopeTable& t);
+
+// out[n] = silu(gate[n]) * up[n]   (out may alias gate)
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
+// In place: x[n] = softmax(x[n]) (max-subtracted, f32).
+void softmax(float* x, int64_t n);
+
+// Index of the largest value (first one on ties).
+int64_t argmax(const float* x, int64_t n);
+
+// One query head against a cached sequence:
+//   q[head_dim], keys/values: n_ctx rows with row stride `stride` floats; scores scratch [n_ctx].
+//   out[head_dim] = sum_j softmax_j(q . k_j / sqrt(head_dim)) v_j
+void attend_one_head(const float* q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
+                     int64_t head_dim, float* scores, float* out);
+
+}  // namespace hpcinfer::kernels

@@ -1,1 +1,0 @@
-// CPU kernels: see kernels/cpu/*.hpp

@@ -1,0 +1,117 @@
+// A dense packed shard stored as f32 or bf16, shared by the weights_f32 and weights_bf16 plugins.
+// Header-only so each plugin .so carries its own copy (plugins link nothing of the core).
+#pragma once
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "hpcinfer/weight_format.hpp"
+#include "kernels/cpu/convert.hpp"
+#include "kernels/cpu/matmul.hpp"
+
+namespace hpcinfer::plugins {
+
+// 2 MiB-aligned storage, advised onto transparent huge pages (weights are streamed every decode step).
+template <typename T>
+struct HugeBuffer {
+  T* ptr = nullptr;
+  size_t count = 0;
+  explicit HugeBuffer(size_t n) : count(n) {
+    const size_t align = size_t(2) << 20;
+    const size_t bytes = std::max<size_t>((n * sizeof(T) + align - 1) / align * align, align);
+    ptr = static_cast<T*>(std::aligned_alloc(align, bytes));
+    if (!ptr) throw std::runtime_error("out of memory packing weights (" + std::to_string(bytes) + " bytes)");
+    madvise(ptr, bytes, MADV_HUGEPAGE);
+  }
+  ~HugeBuffer() { std::free(ptr); }
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+};
+
+inline void check_ranges(const TensorView& src, Range rows, Range cols) {
+  if (rows.begin < 0 || rows.end > src.rows || rows.begin >= rows.end || cols.begin < 0 || cols.end > src.cols ||
+      cols.begin >= cols.end)
+    throw std::invalid_argument("tensor " + src.name + " [" + std::to_string(src.rows) + " x " +
+                                std::to_string(src.cols) + "]: shard rows [" + std::to_string(rows.begin) + ", " +
+                                std::to_string(rows.end) + ") cols [" + std::to_string(cols.begin) + ", " +
+                                std::to_string(cols.end) + ") is out of range");
+}
+
+// Storage: float (f32) or uint16_t (bf16 bit patterns). Layout: [rows, cols] row-major, the shard only.
+template <typename Storage>
+class DensePacked final : public PackedMatrix {
+ public:
+  DensePacked(const TensorView& src, Range rows, Range cols)
+      : rows_(rows.size()), cols_(cols.size()), data_(size_t(rows_) * size_t(cols_)) {
+    check_ranges(src, rows, cols);
+    std::vector<float> tmp(size_t(cols_));
+    for (int64_t r = 0; r < rows_; ++r) {
+      const void* row = src.row_ptr(rows.begin + r);
+      Storage* dst = data_.ptr + size_t(r) * size_t(cols_);
+      if constexpr (sizeof(Storage) == 2) {
+        if (src.dtype == DType::bf16) {  // exact copy, no rounding
+          std::memcpy(dst, static_cast<const uint16_t*>(row) + cols.begin, size_t(cols_) * 2);
+          continue;
+        }
+        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
+        for (int64_t c = 0; c < cols_; ++c) dst[c] = kernels::f32_to_bf16(tmp[size_t(c)]);
+      } else {
+        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, dst);
+      }
+    }
+  }
+  int64_t rows() const override { return rows_; }
+  int64_t cols() const override { return cols_; }
+  size_t bytes() const override { return size_t(rows_) * size_t(cols_) * sizeof(Storage); }
+
+  // y[n, rows] = x[n, cols] W^T: threads split the weight rows (every thread streams its own slice of W).
+  void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
+    constexpr int64_t kRowBlock = 16;
+    const int64_t blocks = (rows_ + kRowBlock - 1) / kRowBlock;
+    ex.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      const int64_t r0 = b0 * kRowBlock, r1 = std::min(rows_, b1 * kRowBlock);
+      if constexpr (sizeof(Storage) == 2)
+        kernels::matmul_bf16(x, n, data_.ptr, cols_, y, rows_, r0, r1);
+      else
+        kernels::matmul_f32(x, n, data_.ptr, cols_, y, rows_, r0, r1);
+    });
+  }
+  void dequantize_row(int64_t r, float* out) const override {
+    const Storage* row = data_.ptr + size_t(r) * size_t(cols_);
+    if constexpr (sizeof(Storage) == 2)
+      for (int64_t c = 0; c < cols_; ++c) out[c] = kernels::bf16_to_f32(row[c]);
+    else
+      std::memcpy(out, row, size_t(cols_) * 4);
+  }
+
+ private:
+  int64_t rows_, cols_;
+  HugeBuffer<Storage> data_;
+};
+
+// A WeightFormat with no options, packing into DensePacked<Storage>.
+template <typename Storage>
+class DenseFormat final : public WeightFormat {
+ public:
+  explicit DenseFormat(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  bool accepts(DType) const override { return true; }  // every source dtype dequantizes exactly to f32 first
+  std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols) const override {
+    return std::make_unique<DensePacked<Storage>>(src, rows, cols);
+  }
+  void set_option(const std::string& key, const std::string&) override {
+    throw std::invalid_argument("weights plugin '" + name_ + "' has no option '" + key + "'");
+  }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace hpcinfer::plugins
