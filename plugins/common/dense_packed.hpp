@@ -51,7 +51,7 @@ class DensePacked final : public PackedMatrix {
   DensePacked(const TensorView& src, Range rows, Range cols)
       : rows_(rows.size()), cols_(cols.size()), data_(size_t(rows_) * size_t(cols_)) {
     check_ranges(src, rows, cols);
-    std::vector<float> tmp(size_t(cols_));
+    std::vector<float> tmp(static_cast<size_t>(cols_));
     for (int64_t r = 0; r < rows_; ++r) {
       const void* row = src.row_ptr(rows.begin + r);
       Storage* dst = data_.ptr + size_t(r) * size_t(cols_);

@@ -55,7 +55,7 @@ inline std::vector<int> stage_layers(const ModelDesc& m, int pp, const std::vect
           cut[size_t(s)][size_t(l)] = k;
         }
       }
-  std::vector<int> out(size_t(pp));
+  std::vector<int> out(static_cast<size_t>(pp));
   for (int s = pp, l = L; s >= 1; --s) {
     int k = cut[size_t(s)][size_t(l)];
     out[size_t(s) - 1] = l - k;
