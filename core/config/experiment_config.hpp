@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,12 @@ struct ExperimentConfig {
   } outputs;
 
   std::vector<std::string> plugin_path;  // extra plugin directories, searched first
+
+  // Where each key set by the user came from, for error messages after loading (see core/config/load_config.hpp).
+  // key_lines: "world.tp" -> 1-based line in source_file (keys from the file only).
+  // key_origins: "world.tp" -> "exp.yaml:4" or "--set world.tp=2" (file keys and --set overrides).
+  std::map<std::string, int> key_lines;
+  std::map<std::string, std::string> key_origins;
 };
 
 }  // namespace hpcinfer
