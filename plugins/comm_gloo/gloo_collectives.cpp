@@ -1,0 +1,85 @@
+// Ring allreduce and ring allgather over GlooCommunicator::exchange (send right, receive left, each step).
+#include <cstring>
+#include <vector>
+
+#include "gloo_communicator.hpp"
+#include "kernels/cpu/convert.hpp"
+
+namespace hpcinfer::gloo_comm {
+namespace {
+
+constexpr uint64_t kSlotAllreduce = (2ull << 40) | 3;
+constexpr uint64_t kSlotAllgather = (2ull << 40) | 4;
+
+// Chunk i of `count` elements split into n near-equal chunks: [begin, begin + len).
+struct Chunk {
+  size_t begin, len;
+};
+Chunk chunk_of(size_t count, int n, int i) {
+  size_t base = count / size_t(n), extra = count % size_t(n);
+  size_t ui = size_t(i);
+  return Chunk{ui * base + std::min(ui, extra), base + (ui < extra ? 1 : 0)};
+}
+
+int mod(int a, int n) { return ((a % n) + n) % n; }
+
+}  // namespace
+
+// data: [count] f32, summed in place. Reduce-scatter (n-1 steps: rank r ends owning chunk r+1 fully summed) then
+// allgather (n-1 steps). Every rank ends with bit-identical values.
+void GlooCommunicator::ring_allreduce_f32(const Op& op, float* data, size_t count) {
+  const int n = size_;
+  if (n == 1 || count == 0) return;
+  const int right = mod(rank_ + 1, n), left = mod(rank_ - 1, n);
+  std::vector<float> incoming(chunk_of(count, n, 0).len);  // [largest chunk] partial sums from the left neighbour
+  for (int s = 0; s < n - 1; ++s) {
+    Chunk out = chunk_of(count, n, mod(rank_ - s, n));
+    Chunk in = chunk_of(count, n, mod(rank_ - s - 1, n));
+    exchange(op, kSlotAllreduce, data + out.begin, out.len * sizeof(float), right, incoming.data(),
+             in.len * sizeof(float), left);
+    float* dst = data + in.begin;
+    for (size_t i = 0; i < in.len; ++i) dst[i] += incoming[i];
+  }
+  for (int s = 0; s < n - 1; ++s) {
+    Chunk out = chunk_of(count, n, mod(rank_ + 1 - s, n));
+    Chunk in = chunk_of(count, n, mod(rank_ - s, n));
+    exchange(op, kSlotAllreduce, data + out.begin, out.len * sizeof(float), right, data + in.begin,
+             in.len * sizeof(float), left);
+  }
+}
+
+void GlooCommunicator::allreduce_sum_f32(float* data, size_t count) {
+  Op op = begin("allreduce_f32");
+  ring_allreduce_f32(op, data, count);
+  end(op);
+}
+
+// bf16 in, bf16 out, f32 in between: widen, ring-sum in f32, round to nearest even once at the end.
+void GlooCommunicator::allreduce_sum_bf16(uint16_t* data, size_t count) {
+  Op op = begin("allreduce_bf16");
+  if (size_ > 1 && count > 0) {
+    std::vector<float> wide(count);  // [count] f32 copy of data
+    for (size_t i = 0; i < count; ++i) wide[i] = kernels::bf16_to_f32(data[i]);
+    ring_allreduce_f32(op, wide.data(), count);
+    for (size_t i = 0; i < count; ++i) data[i] = kernels::f32_to_bf16(wide[i]);
+  }
+  end(op);
+}
+
+// out: [size][bytes_per_rank]. Each step forwards the block received in the previous step to the right.
+void GlooCommunicator::allgather(const void* in, size_t bytes_per_rank, void* out) {
+  Op op = begin("allgather");
+  auto* o = static_cast<uint8_t*>(out);
+  if (o + size_t(rank_) * bytes_per_rank != in)
+    std::memmove(o + size_t(rank_) * bytes_per_rank, in, bytes_per_rank);
+  const int n = size_;
+  const int right = mod(rank_ + 1, n), left = mod(rank_ - 1, n);
+  for (int s = 0; s < n - 1; ++s) {
+    int send_block = mod(rank_ - s, n), recv_block = mod(rank_ - s - 1, n);
+    exchange(op, kSlotAllgather, o + size_t(send_block) * bytes_per_rank, bytes_per_rank, right,
+             o + size_t(recv_block) * bytes_per_rank, bytes_per_rank, left);
+  }
+  end(op);
+}
+
+}  // namespace hpcinfer::gloo_comm

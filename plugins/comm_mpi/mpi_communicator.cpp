@@ -1,0 +1,194 @@
+#include "mpi_communicator.hpp"
+
+#include <climits>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "kernels/cpu/convert.hpp"
+
+namespace hpcinfer::mpi_comm {
+namespace {
+
+std::string mpi_error(int rc) {
+  char text[MPI_MAX_ERROR_STRING] = {};
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  return std::string(text, size_t(len));
+}
+
+}  // namespace
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  if (comm_ != MPI_COMM_NULL && broken_.empty()) MPI_Comm_free(&comm_);  // collective: skip when peers may be gone
+  if (initialized_mpi_) MPI_Finalize();
+}
+
+void MpiCommunicator::init(const CommInit& init) {
+  if (comm_ != MPI_COMM_NULL) throw std::runtime_error("mpi: init called twice on rank " + std::to_string(rank_));
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+    if (rc != MPI_SUCCESS) throw std::runtime_error("mpi: MPI_Init_thread failed: " + mpi_error(rc));
+    initialized_mpi_ = true;
+  }
+  int world_rank = 0, world_size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+  if (world_size != init.size)
+    throw std::runtime_error("mpi: wrong world size: MPI started " + std::to_string(world_size) +
+                             " ranks but the job expects " + std::to_string(init.size) +
+                             " (launch with mpirun -n " + std::to_string(init.size) + ")");
+  if (world_rank != init.rank)
+    throw std::runtime_error("mpi: rank mismatch: MPI says this process is rank " + std::to_string(world_rank) +
+                             " but CommInit.rank is " + std::to_string(init.rank) +
+                             " (take the rank from OMPI_COMM_WORLD_RANK)");
+  rank_ = world_rank;
+  size_ = world_size;
+  timeout_ = init.timeout;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm_);  // our own message space, isolated from other MPI users
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  int* ub = nullptr;
+  int flag = 0;
+  MPI_Comm_get_attr(comm_, MPI_TAG_UB, &ub, &flag);
+  if (flag && ub) tag_ub_ = *ub;
+}
+
+MpiCommunicator::Op MpiCommunicator::begin(const char* name) {
+  if (comm_ == MPI_COMM_NULL) throw std::runtime_error(std::string("mpi: ") + name + " before init");
+  if (!broken_.empty())
+    throw std::runtime_error(std::string("mpi: ") + name + " on rank " + std::to_string(rank_) +
+                             ": communicator unusable after an earlier error: " + broken_);
+  return Op{name, Clock::now()};
+}
+
+void MpiCommunicator::end(const Op& op, uint64_t sent, uint64_t received) {
+  stats_.seconds += std::chrono::duration<double>(Clock::now() - op.start).count();
+  stats_.calls += 1;
+  stats_.bytes_sent += sent;
+  stats_.bytes_received += received;
+}
+
+void MpiCommunicator::fail(const Op& op, const std::string& what, bool broken) {
+  std::string msg = std::string("mpi: ") + op.name + " on rank " + std::to_string(rank_) + ": " + what;
+  if (broken) broken_ = msg;
+  end(op, 0, 0);
+  throw std::runtime_error(msg);
+}
+
+int MpiCommunicator::checked_count(const Op& op, size_t n) const {
+  if (n > size_t(INT_MAX))
+    throw std::invalid_argument(std::string("mpi: ") + op.name + ": " + std::to_string(n) +
+                                " elements exceed MPI's int count; split the buffer");
+  return int(n);
+}
+
+void MpiCommunicator::wait(const Op& op, MPI_Request& req, int rc, int peer, const char* direction) {
+  const std::string who = peer >= 0 ? std::string(direction) + " rank " + std::to_string(peer)
+                                    : "waiting for the other " + std::to_string(size_ - 1) + " rank(s)";
+  if (rc != MPI_SUCCESS) fail(op, who + " failed: " + mpi_error(rc), peer < 0);
+  const auto deadline = op.start + timeout_;
+  int done = 0;
+  for (long spins = 0;; ++spins) {
+    MPI_Status status;
+    rc = MPI_Test(&req, &done, &status);
+    if (rc != MPI_SUCCESS) fail(op, who + " failed: " + mpi_error(rc), true);
+    if (done) return;
+    if (Clock::now() >= deadline) break;
+    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));  // stop burning a shared core
+    else std::this_thread::yield();
+  }
+  const std::string msg = who + " timed out after " + std::to_string(timeout_.count()) + " ms";
+  if (peer >= 0) {  // point to point: withdraw the request so the communicator stays consistent
+    MPI_Cancel(&req);
+    MPI_Status status;
+    MPI_Wait(&req, &status);
+    int cancelled = 0;
+    MPI_Test_cancelled(&status, &cancelled);
+    fail(op, msg + " (is rank " + std::to_string(peer) + " alive and in the same op?)", !cancelled);
+  }
+  fail(op, msg + "; collectives cannot be cancelled, the communicator is now unusable", true);
+}
+
+void MpiCommunicator::send(const void* buf, size_t bytes, int dst, uint32_t tag) {
+  Op op = begin("send");
+  if (dst < 0 || dst >= size_ || dst == rank_)
+    throw std::invalid_argument("mpi: send to rank " + std::to_string(dst) + " from rank " + std::to_string(rank_) +
+                                " in a world of " + std::to_string(size_));
+  if (tag > uint32_t(tag_ub_))
+    throw std::invalid_argument("mpi: send tag " + std::to_string(tag) + " above MPI_TAG_UB " + std::to_string(tag_ub_));
+  MPI_Request req;
+  int rc = MPI_Isend(buf, checked_count(op, bytes), MPI_BYTE, dst, int(tag), comm_, &req);
+  wait(op, req, rc, dst, "send to");
+  end(op, bytes, 0);
+}
+
+void MpiCommunicator::recv(void* buf, size_t bytes, int src, uint32_t tag) {
+  Op op = begin("recv");
+  if (src < 0 || src >= size_ || src == rank_)
+    throw std::invalid_argument("mpi: recv from rank " + std::to_string(src) + " on rank " + std::to_string(rank_) +
+                                " in a world of " + std::to_string(size_));
+  if (tag > uint32_t(tag_ub_))
+    throw std::invalid_argument("mpi: recv tag " + std::to_string(tag) + " above MPI_TAG_UB " + std::to_string(tag_ub_));
+  MPI_Request req;
+  int rc = MPI_Irecv(buf, checked_count(op, bytes), MPI_BYTE, src, int(tag), comm_, &req);
+  wait(op, req, rc, src, "recv from");
+  end(op, 0, bytes);
+}
+
+// Stats count the bytes a ring algorithm would move: 2 (n-1)/n of the buffer each way.
+void MpiCommunicator::allreduce_sum_f32(float* data, size_t count) {
+  Op op = begin("allreduce_f32");
+  MPI_Request req;
+  int rc = MPI_Iallreduce(MPI_IN_PLACE, data, checked_count(op, count), MPI_FLOAT, MPI_SUM, comm_, &req);
+  wait(op, req, rc, -1, "");
+  uint64_t moved = size_ > 1 ? 2 * uint64_t(size_ - 1) * count * sizeof(float) / uint64_t(size_) : 0;
+  end(op, moved, moved);
+}
+
+// bf16: widen to f32, sum with MPI_FLOAT (f32 accumulation at every step), round once at the end. A user MPI_Op
+// on bf16 would round after every partial sum.
+void MpiCommunicator::allreduce_sum_bf16(uint16_t* data, size_t count) {
+  std::vector<float> wide(count);  // [count] f32 copy of data
+  for (size_t i = 0; i < count; ++i) wide[i] = kernels::bf16_to_f32(data[i]);
+  allreduce_sum_f32(wide.data(), count);
+  for (size_t i = 0; i < count; ++i) data[i] = kernels::f32_to_bf16(wide[i]);
+}
+
+void MpiCommunicator::allgather(const void* in, size_t bytes_per_rank, void* out) {
+  Op op = begin("allgather");
+  auto* o = static_cast<uint8_t*>(out);
+  const void* send = (in == o + size_t(rank_) * bytes_per_rank) ? MPI_IN_PLACE : in;
+  int n = checked_count(op, bytes_per_rank);
+  MPI_Request req;
+  int rc = MPI_Iallgather(send, n, MPI_BYTE, out, n, MPI_BYTE, comm_, &req);
+  wait(op, req, rc, -1, "");
+  end(op, bytes_per_rank * uint64_t(size_ - 1), bytes_per_rank * uint64_t(size_ - 1));
+}
+
+void MpiCommunicator::broadcast(void* buf, size_t bytes, int root) {
+  Op op = begin("broadcast");
+  if (root < 0 || root >= size_)
+    throw std::invalid_argument("mpi: broadcast root " + std::to_string(root) + " is not a rank of a world of " +
+                                std::to_string(size_));
+  MPI_Request req;
+  int rc = MPI_Ibcast(buf, checked_count(op, bytes), MPI_BYTE, root, comm_, &req);
+  wait(op, req, rc, -1, "");
+  end(op, rank_ == root ? bytes * uint64_t(size_ - 1) : 0, rank_ == root ? 0 : bytes);
+}
+
+void MpiCommunicator::barrier() {
+  Op op = begin("barrier");
+  MPI_Request req;
+  int rc = MPI_Ibarrier(comm_, &req);
+  wait(op, req, rc, -1, "");
+  end(op, 0, 0);
+}
+
+}  // namespace hpcinfer::mpi_comm

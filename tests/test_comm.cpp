@@ -1,0 +1,320 @@
+// Comm plugins loaded as shared objects and run as real processes on loopback: gloo ranks are forked children
+// (file store and TCP store), mpi ranks are this executable relaunched under mpirun, nccl only probes here.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/dll/shared_library.hpp>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "comm_worker_checks.hpp"
+#include "core/rendezvous/kv_store.hpp"
+#include "core/rendezvous/launch_env.hpp"
+#include "hpcinfer/plugin.hpp"
+#include "support/test_support.hpp"
+
+using namespace hpcinfer;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string plugin_path(const std::string& name) { return test::plugin_dir() + "/libhpcinfer_comm_" + name + ".so"; }
+
+// Loads a comm plugin once per process and keeps it loaded (objects it created must never outlive it).
+const PluginInfo* load_plugin(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<boost::dll::shared_library>> libs;
+  auto& lib = libs[name];
+  if (!lib) lib = std::make_unique<boost::dll::shared_library>(plugin_path(name), boost::dll::load_mode::rtld_now);
+  auto entry = lib->get<const PluginInfo*()>(HPCINFER_PLUGIN_SYMBOL);
+  return entry();
+}
+
+std::unique_ptr<Communicator> create_comm(const PluginInfo* info) {
+  return std::unique_ptr<Communicator>(static_cast<Communicator*>(info->create()));
+}
+
+// Runs `body(rank, comm, store)` in n forked ranks that rendezvous through `store_spec`. Returns one message per
+// rank: "" when the body returned "" and nothing threw, otherwise what went wrong. Ranks still running after
+// `limit` are killed and reported.
+using Body = std::function<std::string(int rank, Communicator& comm, KeyValueStore& store)>;
+std::vector<std::string> run_ranks(int n, const std::string& store_spec, std::chrono::milliseconds comm_timeout,
+                                   const Body& body, const std::filesystem::path& scratch,
+                                   bool final_barrier = true, std::chrono::seconds limit = 60s) {
+  const PluginInfo* info = load_plugin("gloo");
+  std::vector<pid_t> pids;
+  for (int r = 0; r < n; ++r) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::string result;
+      try {
+        auto store = make_store(store_spec, r, n, 20s);
+        auto comm = create_comm(info);
+        CommInit init;
+        init.rank = r;
+        init.size = n;
+        init.store = store.get();
+        init.prefix = "test";
+        init.timeout = comm_timeout;
+        init.hostname = "127.0.0.1";
+        comm->init(init);
+        result = body(r, *comm, *store);
+        if (result.empty() && final_barrier) comm->barrier();  // nobody tears down while a peer still talks to it
+      } catch (const std::exception& e) {
+        result = std::string("exception: ") + e.what();
+      }
+      std::ofstream(scratch / ("rank" + std::to_string(r) + ".txt")) << (result.empty() ? "OK" : result);
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  std::vector<std::string> out(n);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int r = 0; r < n; ++r) {
+    int status = 0;
+    while (waitpid(pids[r], &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pids[r], SIGKILL);
+        waitpid(pids[r], &status, 0);
+        out[r] = "killed: still running after the test limit";
+        break;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    if (!out[r].empty()) continue;
+    std::string text = test::read_file(scratch / ("rank" + std::to_string(r) + ".txt"));
+    if (WIFSIGNALED(status)) out[r] = "died by signal " + std::to_string(WTERMSIG(status));
+    else out[r] = text == "OK" ? "" : (text.empty() ? "no result written" : text);
+  }
+  return out;
+}
+
+std::string tcp_spec() {
+  // A fresh port per run: bind port 0, read it, release it (rank 0's store binds it again right away).
+  TcpStore probe("127.0.0.1", 0, true, 1s);
+  return "tcp://127.0.0.1:" + std::to_string(probe.port());
+}
+
+struct World {
+  int ranks;
+  bool tcp;
+};
+std::string world_name(const testing::TestParamInfo<World>& p) {
+  return std::to_string(p.param.ranks) + "ranks_" + (p.param.tcp ? "tcp" : "file");
+}
+
+class GlooWorld : public testing::TestWithParam<World> {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  }
+  std::string spec() { return GetParam().tcp ? tcp_spec() : "file://" + (dir_ / "store").string(); }
+  test::ScratchDir dir_;
+};
+
+}  // namespace
+
+TEST(CommPlugins, GlooLoadsWithTheRightAbi) {
+  if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  const PluginInfo* info = load_plugin("gloo");
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->abi_version, kPluginAbiVersion);
+  EXPECT_EQ(info->kind, PluginKind::comm);
+  EXPECT_STREQ(info->name, "gloo");
+  EXPECT_STREQ(info->version, "1.0.0");
+  auto comm = create_comm(info);
+  EXPECT_EQ(comm->memory_space(), MemorySpace::host);
+  try {
+    comm->barrier();
+    ADD_FAILURE() << "barrier before init must throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("before init"), std::string::npos) << e.what();
+  }
+}
+
+TEST_P(GlooWorld, CollectivesAndPointToPoint) {
+  auto results = run_ranks(GetParam().ranks, spec(), 20s,
+                           [](int, Communicator& c, KeyValueStore&) { return test::check_collectives(c); }, dir_.path());
+  for (size_t r = 0; r < results.size(); ++r) EXPECT_EQ(results[r], "") << "rank " << r;
+}
+
+// The last rank dies (SIGKILL, no cleanup) after the first barrier; rank 0 is blocked in the second barrier
+// (waiting on every rank) and must throw an error naming the dead rank, well before the 20 s op timeout.
+TEST_P(GlooWorld, DeadPeerIsNamedBySurvivor) {
+  const int n = GetParam().ranks;
+  auto results = run_ranks(n, spec(), 20s, [n](int r, Communicator& c, KeyValueStore&) -> std::string {
+    c.barrier();
+    if (r == n - 1) raise(SIGKILL);
+    try {
+      if (n == 2) {
+        std::vector<float> v(64, 1.0f);
+        c.allreduce_sum_f32(v.data(), v.size());
+      } else {
+        c.barrier();
+      }
+    } catch (const std::runtime_error& e) {
+      std::string msg = e.what();
+      if (r == 0 && msg.find("rank " + std::to_string(n - 1)) == std::string::npos)
+        return "rank 0's error does not name rank " + std::to_string(n - 1) + ": " + msg;
+      if (msg.find(n == 2 ? "allreduce" : "barrier") == std::string::npos) return "error does not name the op: " + msg;
+      return "";
+    }
+    return "survivor did not throw";
+  }, dir_.path(), /*final_barrier=*/false);
+  for (int r = 0; r < n - 1; ++r) EXPECT_EQ(results[r], "") << "rank " << r;
+  EXPECT_EQ(results[n - 1], "died by signal 9");
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, GlooWorld,
+                         testing::Values(World{2, false}, World{3, false}, World{4, false}, World{2, true},
+                                         World{3, true}, World{4, true}),
+                         world_name);
+
+TEST(GlooTimeouts, RecvWithNoSenderTimesOutNamingThePeer) {
+  if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  test::ScratchDir dir;
+  auto results = run_ranks(2, "file://" + (dir / "store").string(), 300ms,
+                           [](int r, Communicator& c, KeyValueStore& store) -> std::string {
+                             if (r == 1) {  // alive but silent until rank 0 has given up
+                               store.get("rank0-done", 20s);
+                               return "";
+                             }
+                             std::string msg;
+                             try {
+                               float x;
+                               c.recv(&x, sizeof(x), 1, 3);
+                               msg = "recv returned without a sender";
+                             } catch (const std::runtime_error& e) {
+                               std::string what = e.what();
+                               if (what.find("recv from rank 1 timed out") == std::string::npos)
+                                 msg = "unexpected error: " + what;
+                             }
+                             store.set("rank0-done", {1});
+                             return msg;
+                           },
+                           dir.path(), /*final_barrier=*/false);
+  EXPECT_EQ(results[0], "");
+  EXPECT_EQ(results[1], "");
+}
+
+// ---- mpi: this executable relaunched under mpirun; MpiWorker.Run does the rank's work only there ----
+
+TEST(MpiWorker, Run) {
+  const char* mode_env = std::getenv("HPCINFER_TEST_MPI_WORKER");
+  if (!mode_env) GTEST_SKIP() << "runs only under mpirun (started by the MpiComm tests)";
+  const std::string mode = mode_env;
+  LaunchEnv env = detect_launch_env();
+  ASSERT_EQ(env.source, "openmpi");
+  auto comm = create_comm(load_plugin("mpi"));
+  CommInit init;
+  init.rank = env.rank;
+  init.size = env.size;
+  init.timeout = mode == "timeout" ? 300ms : 20000ms;
+  if (mode == "wrong_size") {
+    init.size = env.size + 1;
+    try {
+      comm->init(init);
+      ADD_FAILURE() << "init with a wrong world size must throw";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("wrong world size"), std::string::npos) << e.what();
+    }
+    return;
+  }
+  comm->init(init);
+  EXPECT_EQ(comm->rank(), env.rank);
+  if (mode == "collectives") {
+    EXPECT_EQ(test::check_collectives(*comm), "");
+  } else if (mode == "timeout") {
+    uint8_t token = 0;
+    if (env.rank == 0) {
+      try {
+        comm->recv(&token, 1, 1, 3);
+        ADD_FAILURE() << "recv with no sender returned";
+      } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("recv from rank 1 timed out"), std::string::npos) << e.what();
+      }
+      token = 42;
+      comm->send(&token, 1, 1, 4);  // a cancelled recv leaves the communicator usable
+    } else if (env.rank == 1) {
+      for (int attempt = 0; attempt < 100 && token != 42; ++attempt) {
+        try {
+          comm->recv(&token, 1, 0, 4);
+        } catch (const std::runtime_error&) {  // rank 0 is still waiting out its own timeout
+        }
+      }
+      EXPECT_EQ(token, 42);
+    }
+    comm->barrier();
+  }
+}
+
+namespace {
+// Runs MpiWorker.Run in `n` ranks under mpirun; returns the combined output, or "" after a GTEST_SKIP.
+test::CommandResult mpirun_worker(const std::string& mode, int n) {
+  std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  return test::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HPCINFER_TEST_MPI_WORKER=" + mode +
+                           " timeout 120 mpirun --allow-run-as-root --oversubscribe -x HPCINFER_TEST_MPI_WORKER -n " +
+                           std::to_string(n) + " " + test::shell_quote(exe) + " --gtest_filter=MpiWorker.Run");
+}
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+class MpiComm : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::getenv("HPCINFER_TEST_MPI_WORKER")) GTEST_SKIP() << "inside an mpirun worker";
+    if (test::run_command("command -v mpirun").exit_code != 0) GTEST_SKIP() << "mpirun not found on PATH";
+    if (!std::filesystem::exists(plugin_path("mpi"))) GTEST_SKIP() << "plugin not built: " << plugin_path("mpi");
+  }
+};
+}  // namespace
+
+TEST_F(MpiComm, LoadsWithTheRightAbi) {
+  const PluginInfo* info = load_plugin("mpi");
+  EXPECT_EQ(info->abi_version, kPluginAbiVersion);
+  EXPECT_EQ(info->kind, PluginKind::comm);
+  EXPECT_STREQ(info->name, "mpi");
+}
+
+TEST_F(MpiComm, CollectivesWith2And3Ranks) {
+  for (int n : {2, 3}) {
+    auto r = mpirun_worker("collectives", n);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(count_of(r.output, "[  PASSED  ] 1 test."), size_t(n)) << r.output;
+  }
+}
+
+TEST_F(MpiComm, WrongWorldSizeIsAClearError) {
+  auto r = mpirun_worker("wrong_size", 2);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_of(r.output, "[  PASSED  ] 1 test."), 2u) << r.output;
+}
+
+TEST_F(MpiComm, RecvWithNoSenderTimesOut) {
+  auto r = mpirun_worker("timeout", 2);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_of(r.output, "[  PASSED  ] 1 test."), 2u) << r.output;
+}
+
+// ---- nccl: on a host without a GPU the plugin must still load and say why it is not usable ----
+
+TEST(NcclComm, LoadsAndProbesWithoutAGpu) {
+  if (!std::filesystem::exists(plugin_path("nccl")))
+    GTEST_SKIP() << "plugin not built (CUDA off): " << plugin_path("nccl");
+  const PluginInfo* info = load_plugin("nccl");
+  EXPECT_EQ(info->abi_version, kPluginAbiVersion);
+  EXPECT_STREQ(info->name, "nccl");
+  ASSERT_NE(info->probe, nullptr);
+  ProbeResult p = info->probe();
+  if (p.usable) GTEST_SKIP() << "a CUDA device is present: probe says usable";
+  EXPECT_NE(p.why.find("CUDA"), std::string::npos) << p.why;
+  auto comm = create_comm(info);
+  EXPECT_EQ(comm->memory_space(), MemorySpace::cuda);
+}
