@@ -1,0 +1,58 @@
+// Shared machinery of the loaders (hf_source, gguf_source, llama2c_source): the canonical tensor list and shapes of
+// a ModelDesc, shape checks, and the lazy RoPE row permutation (interleaved -> rotate-half) with its owned cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/model/model_source.hpp"
+
+namespace hpcinfer {
+
+// Every canonical tensor name a model of this description has, in file order (embeddings, layers, norm, output).
+std::vector<std::string> canonical_tensor_names(const ModelDesc& d);
+// Logical [rows, cols] of a canonical tensor (vectors are [1, n]). Throws std::invalid_argument for unknown names.
+std::pair<int64_t, int64_t> canonical_shape(const ModelDesc& d, const std::string& canonical);
+// Sanity checks of a description read from `file` (positive sizes, heads dividing, ...): throws naming file + key.
+void validate_desc(const ModelDesc& d, const std::string& file);
+
+// Interleaved RoPE rows (pairs (2j, 2j+1) rotate together, llama.cpp / llama2.c) -> rotate-half (Hugging Face):
+// within each head of `head_dim` rows, out row j = in row 2j and out row head_dim/2 + j = in row 2j+1 (j < head_dim/2).
+// Whole rows move, so any row-major dtype (also block-quantized) works. out gets rows * row_bytes bytes.
+void permute_interleaved_to_half(const TensorView& in, int n_heads, int64_t head_dim, std::vector<uint8_t>& out);
+
+// A loader's tensor table: canonical name -> view in the mapping, plus which need the RoPE permutation.
+class BaseSource : public ModelSource {
+ public:
+  const ModelDesc& desc() const override { return desc_; }
+  std::string path() const override { return path_; }
+  bool has_tensor(const std::string& canonical) const override { return entries_.count(canonical) != 0; }
+  TensorView tensor(const std::string& canonical) const override;
+  std::vector<std::string> tensor_names() const override;
+
+ protected:
+  struct Entry {
+    TensorView view;        // view.name: the canonical name
+    std::string file;       // the file that holds it (shards differ)
+    std::string file_name;  // its name in that file
+    int permute_heads = 0;  // > 0: interleaved RoPE layout with this many heads, permuted on first access
+  };
+  // Registers a tensor after checking its shape against desc_ (error: "<file>: tensor <canonical> (<name>): ...").
+  void add(const std::string& canonical, const TensorView& v, const std::string& file, const std::string& file_name,
+           int permute_heads = 0);
+  // Throws "<file>: tensor <canonical> (<file_name(canonical)>): missing" for the first one not registered.
+  void require_all(const std::string& file, const std::function<std::string(const std::string&)>& file_name) const;
+
+  ModelDesc desc_;
+  std::string path_;
+  std::map<std::string, Entry> entries_;
+
+ private:
+  mutable std::map<std::string, std::vector<uint8_t>> permuted_;  // canonical -> owned rotate-half copy
+};
+
+}  // namespace hpcinfer

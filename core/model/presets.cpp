@@ -1,0 +1,126 @@
+#include "core/model/presets.hpp"
+
+#include <cmath>
+
+namespace hpcinfer {
+namespace {
+
+// dim, hidden, layers, heads, kv heads, head_dim, vocab, max_seq, eps, theta, tied, bos, eos.
+ModelDesc make(int64_t dim, int64_t hidden, int layers, int heads, int kv, int64_t vocab, int max_seq, float eps,
+               float theta, bool tied, int bos, int eos) {
+  ModelDesc d;
+  d.dim = dim;
+  d.hidden_dim = hidden;
+  d.n_layers = layers;
+  d.n_heads = heads;
+  d.n_kv_heads = kv;
+  d.head_dim = dim / heads;
+  d.vocab = vocab;
+  d.max_seq_len = max_seq;
+  d.norm_eps = eps;
+  d.rope_theta = theta;
+  d.tied_embeddings = tied;
+  d.bos_id = bos;
+  d.eos_id = eos;
+  return d;
+}
+
+ModelDesc llama3_scaled(ModelDesc d, float factor) {  // Llama 3.1 / 3.2 "rope_type": "llama3"
+  d.rope_scaling.factor = factor;
+  d.rope_scaling.low_freq_factor = 1.0f;
+  d.rope_scaling.high_freq_factor = 4.0f;
+  d.rope_scaling.original_max_position = 8192;
+  return d;
+}
+
+std::vector<ModelPreset> build() {
+  std::vector<ModelPreset> p;
+  // Real shapes, from each model's published Hugging Face config.json.
+  p.push_back({"tinyllama-1.1b", make(2048, 5632, 22, 32, 4, 32000, 2048, 1e-5f, 10000.0f, false, 1, 2),
+               "TinyLlama/TinyLlama-1.1B-Chat-v1.0 config.json", false});
+  p.push_back({"llama-2-7b", make(4096, 11008, 32, 32, 32, 32000, 4096, 1e-5f, 10000.0f, false, 1, 2),
+               "meta-llama/Llama-2-7b-hf config.json", false});
+  p.push_back({"llama-3-8b", make(4096, 14336, 32, 32, 8, 128256, 8192, 1e-5f, 500000.0f, false, 128000, 128001),
+               "meta-llama/Meta-Llama-3-8B config.json", false});
+  p.push_back({"llama-3.1-8b",
+               llama3_scaled(make(4096, 14336, 32, 32, 8, 128256, 131072, 1e-5f, 500000.0f, false, 128000, 128001), 8.0f),
+               "meta-llama/Llama-3.1-8B config.json (rope_scaling llama3, factor 8)", false});
+  p.push_back({"llama-3.2-1b",
+               llama3_scaled(make(2048, 8192, 16, 32, 8, 128256, 131072, 1e-5f, 500000.0f, true, 128000, 128001), 32.0f),
+               "meta-llama/Llama-3.2-1B config.json (tied embeddings, rope_scaling llama3, factor 32)", false});
+  p.push_back({"llama-3-70b", make(8192, 28672, 80, 64, 8, 128256, 8192, 1e-5f, 500000.0f, false, 128000, 128001),
+               "meta-llama/Meta-Llama-3-70B config.json", true});
+  p.push_back({"openllama-3b", make(3200, 8640, 26, 32, 32, 32000, 2048, 1e-6f, 10000.0f, false, 1, 2),
+               "openlm-research/open_llama_3b config.json", false});
+  p.push_back({"openllama-7b", make(4096, 11008, 32, 32, 32, 32000, 2048, 1e-6f, 10000.0f, false, 1, 2),
+               "openlm-research/open_llama_7b config.json", false});
+  p.push_back({"smollm2-135m", make(576, 1536, 30, 9, 3, 49152, 8192, 1e-5f, 100000.0f, true, 0, 0),
+               "HuggingFaceTB/SmolLM2-135M config.json", false});
+  // Test shapes: small, fast, and each stressing one thing (row lengths stay multiples of 32 for block formats).
+  p.push_back({"tiny-gqa", make(64, 160, 3, 4, 2, 512, 256, 1e-5f, 10000.0f, false, 1, 2),
+               "test shape: GQA (4 heads, 2 kv heads)", false});
+  p.push_back({"tiny-odd", make(96, 224, 5, 3, 1, 509, 256, 1e-5f, 10000.0f, false, 1, 2),
+               "test shape: MQA (1 kv head), 3 heads, odd layer count, prime vocab", false});
+  ModelDesc q = make(64, 192, 2, 4, 2, 512, 256, 1e-6f, 1000000.0f, true, 1, 2);
+  q.arch = "qwen2";
+  q.qkv_bias = true;
+  p.push_back({"tiny-qwen2", q, "test shape: Qwen2 (q/k/v biases, tied embeddings)", false});
+  return p;
+}
+
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+}  // namespace
+
+const std::vector<ModelPreset>& model_presets() {
+  static const std::vector<ModelPreset> kPresets = build();
+  return kPresets;
+}
+
+const ModelPreset* find_preset(const std::string& name) {
+  for (const auto& p : model_presets())
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+int64_t param_count(const ModelDesc& d) {
+  const int64_t q = int64_t(d.n_heads) * d.head_dim, kv = int64_t(d.n_kv_heads) * d.head_dim;
+  int64_t layer = 2 * d.dim + q * d.dim * 2 + kv * d.dim * 2 + 3 * d.hidden_dim * d.dim;
+  if (d.qkv_bias) layer += q + 2 * kv;
+  return d.vocab * d.dim * (d.tied_embeddings ? 1 : 2) + d.dim + int64_t(d.n_layers) * layer;
+}
+
+void random_weight_rows(uint64_t seed, const std::string& canonical, int64_t row_begin, int64_t row_end, int64_t cols,
+                        float* out) {
+  const size_t n = size_t((row_end - row_begin) * cols);
+  const bool is_norm = canonical == "norm" || canonical.ends_with("_norm");
+  if (is_norm) {
+    for (size_t i = 0; i < n; ++i) out[i] = 1.0f;
+    return;
+  }
+  // Sum of four 16-bit uniforms: mean 2, variance 4/12; scaled to standard deviation 0.02.
+  const float scale = 0.02f * std::sqrt(3.0f);
+  const uint64_t base = seed * 0x9e3779b97f4a7c15ull ^ fnv1a(canonical);
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    uint64_t s = base + uint64_t(r) * 0xd1b54a32d192ed03ull;
+    float* o = out + (r - row_begin) * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint64_t x = splitmix64(s);
+      const float sum = float(x & 0xffff) + float((x >> 16) & 0xffff) + float((x >> 32) & 0xffff) + float(x >> 48);
+      o[c] = (sum * (1.0f / 65536.0f) - 2.0f) * scale;
+    }
+  }
+}
+
+}  // namespace hpcinfer
