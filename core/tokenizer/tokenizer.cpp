@@ -113,8 +113,9 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
   bool at_start = true;  // the sequence start counts as "after BOS"
   for (int id : ids) {
     std::string s = decode_token(-1, id);
-    if (at_start && v_.add_space_prefix && !s.empty() && s[0] == ' ') s.erase(0, 1);
-    if (!s.empty()) at_start = false;  // control tokens (BOS) decode to "" and keep us at the start
+    if (s.empty()) continue;  // control tokens (BOS) decode to "" and keep us at the start
+    if (at_start && v_.add_space_prefix && s[0] == ' ') s.erase(0, 1);
+    at_start = false;
     out += s;
   }
   return out;
