@@ -259,7 +259,7 @@ test::CommandResult mpirun_worker(const std::string& mode, int n) {
   std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
   return test::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 HPCINFER_TEST_MPI_WORKER=" + mode +
                            " timeout 120 mpirun --allow-run-as-root --oversubscribe -x HPCINFER_TEST_MPI_WORKER -n " +
-                           std::to_string(n) + " " + test::shell_quote(exe) + " --gtest_filter=MpiWorker.Run");
+                           std::to_string(n) + " " + test::shell_quote(exe) + " --gtest_filter=MpiWorker.Run --gtest_color=no");
 }
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;

@@ -1,0 +1,66 @@
+// Communicator over NCCL: buffers are CUDA device memory on the device chosen at init (CommInit.device, or
+// rank % device count). Rank 0 creates the ncclUniqueId and publishes it in the KeyValueStore under
+// "<prefix>/nccl/unique_id"; the others read it there.
+//
+// Timeouts: the NCCL communicator is created non-blocking, and every call waits by polling
+// ncclCommGetAsyncError + cudaStreamQuery against CommInit.timeout; on timeout or an asynchronous NCCL error the
+// communicator is aborted (ncclCommAbort) and the call throws naming the op and the peer(s).
+// Tags: NCCL has none. Messages between two ranks match in the order they are posted; `tag` is ignored.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <string>
+
+#include "hpcinfer/communicator.hpp"
+
+namespace hpcinfer::nccl_comm {
+
+class NcclCommunicator : public Communicator {
+ public:
+  NcclCommunicator() = default;
+  ~NcclCommunicator() override;
+
+  void init(const CommInit& init) override;
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  MemorySpace memory_space() const override { return MemorySpace::cuda; }
+
+  void send(const void* buf, size_t bytes, int dst, uint32_t tag) override;
+  void recv(void* buf, size_t bytes, int src, uint32_t tag) override;
+  void allreduce_sum_f32(float* data, size_t count) override;
+  void allreduce_sum_bf16(uint16_t* data, size_t count) override;
+  void allgather(const void* in, size_t bytes_per_rank, void* out) override;
+  void broadcast(void* buf, size_t bytes, int root) override;
+  void barrier() override;
+  CommStats stats() const override { return stats_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Op {
+    const char* name;
+    std::string peers;  // "rank 3" or "ranks 0..7": who we wait on, for errors
+    Clock::time_point start;
+  };
+  Op begin(const char* name, std::string peers);
+  // Checks the result of an enqueue call (ncclInProgress is fine), then waits for the stream to drain.
+  void complete(const Op& op, ncclResult_t enqueued, uint64_t sent, uint64_t received);
+  void check_cuda(const Op& op, cudaError_t err, const char* what);
+  [[noreturn]] void fail(const Op& op, const std::string& what);
+  float* scratch_f32(size_t count);  // device buffer of at least `count` floats, reused
+
+  int rank_ = 0;
+  int size_ = 1;
+  int device_ = -1;
+  std::chrono::milliseconds timeout_{60000};
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  float* scratch_ = nullptr;  // [scratch_count_] f32, device
+  size_t scratch_count_ = 0;
+  CommStats stats_;
+  std::string broken_;
+};
+
+}  // namespace hpcinfer::nccl_comm
