@@ -1,13 +1,58 @@
+// hpcinfer generate --model M [--tokenizer T] --prompt TEXT -n N [--temperature T]: prints the completion only.
 #include <cstdio>
 
-#include "core/cli/commands.hpp"
+#include "core/cli/cli_util.hpp"
+#include "core/cli/single_process.hpp"
+#include "core/runtime/pipeline_engine.hpp"
+#include "core/tokenizer/chat_template.hpp"
 
 namespace hpcinfer::cli {
 
-// Not built yet: see the open issues. Says so instead of pretending.
-int cmd_generate(const Args&) {
-  std::fprintf(stderr, "hpcinfer generate: not available in this build yet\n");
-  return 1;
+int cmd_generate(const Args& args) {
+  CLI::App app{"Generate one completion in a single process and print it (the completion only)", "hpcinfer generate"};
+  ModelOptions mo;
+  mo.add_to(app);
+  std::string prompt;
+  int n = 64;
+  EngineOptions opt;
+  bool chat = false;
+  app.add_option("--prompt", prompt, "prompt text (empty: start from BOS)");
+  app.add_option("-n,--max-new-tokens", n, "tokens to generate")->check(CLI::PositiveNumber);
+  app.add_option("--temperature", opt.sampling.temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
+  app.add_option("--top-k", opt.sampling.top_k, "keep the k most likely tokens (0 = off)");
+  app.add_option("--top-p", opt.sampling.top_p, "nucleus sampling mass (1 = off)");
+  app.add_option("--min-p", opt.sampling.min_p, "drop tokens below min_p x the best probability");
+  app.add_option("--seed", opt.seed, "random seed");
+  app.add_option("--stop", opt.stop_strings, "stop string (repeatable)");
+  app.add_flag("--chat", chat, "wrap the prompt in the tokenizer's chat template");
+  if (auto rc = parse_args(app, args)) return *rc;
+
+  // Open the tokenizer first to size the context from the prompt.
+  auto probe = describe_rank([&] {
+    ExperimentConfig c;
+    c.model.path = mo.model;
+    c.model.format = mo.format;
+    return c;
+  }(), LaunchEnv{});
+  auto tok = open_tokenizer(mo.tokenizer, *probe->model);
+  std::string text = prompt;
+  if (chat) text = apply_chat_template({{"user", prompt}}, detect_chat_family(*tok), true);
+  Request r;
+  r.id = "0";
+  r.prompt = prompt;
+  r.prompt_ids = tok->encode(text, tok->bos_id() >= 0 && tok->add_bos(), chat);
+  if (r.prompt_ids.empty()) r.prompt_ids.push_back(tok->bos_id() >= 0 ? tok->bos_id() : 0);
+  probe.reset();
+
+  auto s = open_single_process(mo, 1, int(r.prompt_ids.size()) + n + 1, false);
+  opt.max_new_tokens = n;
+  opt.stop_ids = tok->stop_ids();
+  PipelineEngine engine(*s->stage, nullptr, *tok, opt);
+  std::string out;
+  engine.run({r}, [&](const Completion& c) { out = c.text; });
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fputc('\n', stdout);
+  return 0;
 }
 
 }  // namespace hpcinfer::cli

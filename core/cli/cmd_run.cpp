@@ -1,13 +1,34 @@
-#include <cstdio>
-
-#include "core/cli/commands.hpp"
+// hpcinfer run CONFIG [--set k=v]...: one rank of an experiment; the world comes from the launcher's environment.
+#include "core/cli/cli_util.hpp"
+#include "core/config/config_error.hpp"
+#include "core/config/load_config.hpp"
+#include "core/plugin/plugin_registry.hpp"
+#include "core/runtime/run_experiment.hpp"
 
 namespace hpcinfer::cli {
 
-// Not built yet: see the open issues. Says so instead of pretending.
-int cmd_run(const Args&) {
-  std::fprintf(stderr, "hpcinfer run: not available in this build yet\n");
-  return 1;
+int cmd_run(const Args& args) {
+  CLI::App app{"Run one rank of an experiment (world size from srun / mpirun / hpcinfer launch, else 1)", "hpcinfer run"};
+  std::string config;
+  std::vector<std::string> sets;
+  app.add_option("config", config, "experiment YAML")->required();
+  app.add_option("--set", sets, "override a key: key.path=value (repeatable)");
+  if (auto rc = parse_args(app, args)) return *rc;
+  ExperimentConfig cfg;
+  LaunchEnv env;
+  try {
+    cfg = load_config(config, sets);
+    env = detect_launch_env();
+    check_world(cfg, env.size, env.source == "none" ? "a single process" : env.source);
+    validate_plugin_names(cfg);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::invalid_argument& e) {  // malformed launcher environment
+    std::fprintf(stderr, "hpcinfer run: %s\n", e.what());
+    return 2;
+  }
+  return run_experiment(cfg, env);
 }
 
 }  // namespace hpcinfer::cli

@@ -1,0 +1,40 @@
+// A world-of-one session for the direct commands (generate, logits): the same plugin path a distributed run takes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "core/runtime/rank_session.hpp"
+
+namespace hpcinfer::cli {
+
+struct ModelOptions {
+  std::string model, format = "auto", tokenizer, weights = "auto";
+  int threads = 0;
+  void add_to(CLI::App& app) {
+    app.add_option("--model", model, "model: HF directory, .gguf or llama2.c .bin")->required();
+    app.add_option("--format", format, "auto | hf | gguf | llama2c");
+    app.add_option("--tokenizer", tokenizer, "tokenizer file (default: the model's own / beside it)");
+    app.add_option("--weights", weights, "weights plugin: auto | f32 | bf16 | ...");
+    app.add_option("--threads", threads, "threads (0 = all cores)");
+  }
+};
+
+// Plans world 1 with strategy pp and packs every weight: n_slots sequences of max_ctx tokens.
+inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, int n_slots, int max_ctx,
+                                                        bool with_tokenizer) {
+  ExperimentConfig cfg;
+  cfg.model.path = o.model;
+  cfg.model.format = o.format;
+  cfg.model.tokenizer = o.tokenizer;
+  cfg.plugins.weights = o.weights;
+  cfg.threads = o.threads;
+  LaunchEnv env;
+  auto s = describe_rank(cfg, env);
+  if (with_tokenizer) s->tokenizer = open_tokenizer(o.tokenizer, *s->model);
+  open_rank(*s, n_slots, max_ctx);
+  return s;
+}
+
+}  // namespace hpcinfer::cli

@@ -1,0 +1,77 @@
+#include "core/runtime/rank_session.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/rendezvous/kv_store.hpp"
+
+namespace hpcinfer {
+
+RankSession::~RankSession() {
+  stage.reset();
+  comm.reset();
+}
+
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& tokenizer_path, const ModelSource& model) {
+  std::string path = tokenizer_path.empty() ? model.tokenizer_path() : tokenizer_path;
+  if (path.empty())
+    throw std::runtime_error(model.path() + ": no tokenizer found beside the model; set model.tokenizer (--tokenizer)");
+  if (model.format() == "llama2c" && std::filesystem::path(path).extension() == ".bin")
+    return load_llama2c_tokenizer(path, int(model.desc().vocab));
+  return load_tokenizer(path);
+}
+
+std::string resolve_weights_plugin(const std::string& name, const ModelSource& model) {
+  if (name != "auto") return name;
+  const std::string probe = model.has_tensor("layers.0.wq") ? "layers.0.wq" : "tok_embeddings";
+  return model.tensor(probe).dtype == DType::bf16 ? "bf16" : "f32";
+}
+
+std::string rendezvous_spec(const ExperimentConfig& cfg, const LaunchEnv& env) {
+  if (!cfg.world.rendezvous.empty()) return cfg.world.rendezvous;
+  if (env.job_id.empty())
+    throw std::runtime_error("world.rendezvous is not set and no job id is known (HPCINFER_JOB_ID / SLURM_JOB_ID); "
+                             "set world.rendezvous to file:///shared/dir or tcp://host:port");
+  auto dir = std::filesystem::absolute(std::filesystem::path(cfg.outputs.dir) / ".rendezvous" / env.job_id);
+  return "file://" + dir.string();
+}
+
+std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env) {
+  auto s = std::make_unique<RankSession>();
+  s->cfg = cfg;
+  s->env = env;
+  s->model = open_model(cfg.model.path, cfg.model.format);
+  s->registry = std::make_unique<PluginRegistry>(PluginRegistry::for_config(cfg));
+  s->strategy = s->registry->create_strategy(cfg.plugins.strategy);
+  World w{cfg.world.tp, cfg.world.pp, env.rank};
+  StrategyOptions opt;
+  opt.layer_split = cfg.world.layer_split;
+  s->plan = s->strategy->plan(s->model->desc(), w, opt);
+  s->weights_plugin = resolve_weights_plugin(cfg.plugins.weights, *s->model);
+  return s;
+}
+
+void open_rank(RankSession& s, int n_slots, int max_ctx) {
+  const ExperimentConfig& cfg = s.cfg;
+  if (s.env.size > 1) {
+    const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
+    s.store = make_store(rendezvous_spec(cfg, s.env), s.env.rank, s.env.size, timeout);
+    s.comm = s.registry->create_comm(cfg.plugins.comm);
+    CommInit init;
+    init.rank = s.env.rank;
+    init.size = s.env.size;
+    init.store = s.store.get();
+    init.prefix = "hpcinfer/" + (s.env.job_id.empty() ? std::string("job") : s.env.job_id);
+    init.timeout = timeout;
+    init.device = cfg.device == "cuda" ? s.env.local_rank : -1;
+    s.comm->init(init);
+  }
+  s.weights = s.registry->create_weights(s.weights_plugin);
+  s.pool = std::make_unique<ThreadPool>(cfg.threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  s.stage = std::make_unique<LlamaStage>(*s.model, s.plan, *s.weights, *s.pool, s.comm.get(), n_slots, max_ctx);
+  s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace hpcinfer

@@ -1,0 +1,109 @@
+#include "core/runtime/run_experiment.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/config/load_config.hpp"
+#include "core/runtime/pipeline_engine.hpp"
+#include "core/runtime/rank_session.hpp"
+
+namespace hpcinfer {
+
+size_t peak_rss_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return size_t(ru.ru_maxrss) * 1024;
+}
+
+namespace {
+void log_line(const LaunchEnv& env, const std::string& msg) {
+  char ts[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::localtime(&t));
+  std::fprintf(stderr, "%s rank %d/%d %s: %s\n", ts, env.rank, env.size, env.host.c_str(), msg.c_str());
+}
+}  // namespace
+
+int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
+  namespace fs = std::filesystem;
+  const auto t_start = std::chrono::steady_clock::now();
+  fs::create_directories(fs::path(cfg.outputs.dir) / "metrics");
+  if (env.rank == 0) std::ofstream(fs::path(cfg.outputs.dir) / "config.yaml") << dump_config_yaml(cfg);
+
+  auto session = describe_rank(cfg, env);
+  RankSession& s = *session;
+  const auto t_tok = std::chrono::steady_clock::now();
+  s.tokenizer = open_tokenizer(cfg.model.tokenizer, *s.model);
+  if (cfg.inputs.prompts.empty()) throw std::runtime_error("inputs.prompts is not set: nothing to run");
+  std::vector<std::string> warnings;
+  std::vector<Request> requests = read_prompts_jsonl(cfg.inputs.prompts, cfg.inputs.on_bad_line, &warnings);
+  for (const auto& w : warnings) log_line(env, "warning: " + w);
+  const bool bos = cfg.generation.add_bos && s.tokenizer->bos_id() >= 0;
+  int longest = 1;
+  for (Request& r : requests) {
+    r.prompt_ids = s.tokenizer->encode(r.prompt, bos);
+    if (r.prompt_ids.empty()) r.prompt_ids.push_back(std::max(0, s.tokenizer->bos_id()));
+    longest = std::max(longest, int(r.prompt_ids.size()));
+  }
+  const double tokenize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_tok).count();
+  const int max_ctx = longest + cfg.generation.max_new_tokens + 1;
+  if (max_ctx > s.model->desc().max_seq_len)
+    log_line(env, "note: context " + std::to_string(max_ctx) + " exceeds the model's max_seq_len " +
+                      std::to_string(s.model->desc().max_seq_len));
+  log_line(env, "layers [" + std::to_string(s.plan.layer_begin) + ", " + std::to_string(s.plan.layer_end) +
+                    "), weights " + s.weights_plugin + ", comm " + (env.size > 1 ? cfg.plugins.comm : "none") +
+                    ", " + std::to_string(requests.size()) + " requests");
+  open_rank(s, cfg.batching.batch_size, max_ctx);
+  log_line(env, "weights packed: " + std::to_string(s.stage->weight_bytes() >> 20) + " MiB in " +
+                    std::to_string(s.weight_load_s) + " s");
+
+  EngineOptions opt;
+  opt.batch_size = cfg.batching.batch_size;
+  opt.micro_batches = cfg.batching.micro_batches;
+  opt.max_new_tokens = cfg.generation.max_new_tokens;
+  opt.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p, cfg.generation.min_p};
+  opt.seed = cfg.generation.seed;
+  opt.stop_strings = cfg.generation.stop;
+  opt.stop_ids = s.tokenizer->stop_ids();
+  PipelineEngine engine(*s.stage, s.comm.get(), *s.tokenizer, opt);
+
+  std::unique_ptr<CompletionWriter> writer;
+  if (s.plan.has_head && s.plan.world.tp_rank() == 0)
+    writer = std::make_unique<CompletionWriter>((fs::path(cfg.outputs.dir) / "completions.jsonl").string());
+  int done = 0;
+  engine.run(requests, [&](const Completion& c) {
+    writer->write(c);
+    ++done;
+  });
+  if (s.comm) s.comm->barrier();
+  const EngineStats& st = engine.stats();
+  const CommStats cs = s.comm ? s.comm->stats() : CommStats{};
+  nlohmann::json m{
+      {"rank", env.rank}, {"world_size", env.size}, {"host", env.host}, {"launcher", env.source},
+      {"tp_rank", s.plan.world.tp_rank()}, {"pp_rank", s.plan.world.pp_rank()},
+      {"layers", {s.plan.layer_begin, s.plan.layer_end}}, {"weights_plugin", s.weights_plugin},
+      {"comm_plugin", env.size > 1 ? cfg.plugins.comm : "none"}, {"threads", s.pool->threads()},
+      {"weight_bytes", s.stage->weight_bytes()}, {"kv_cache_bytes", s.stage->kv_bytes()},
+      {"weight_load_s", s.weight_load_s}, {"tokenize_s", tokenize_s},
+      {"engine_wall_s", st.wall_s}, {"compute_s", st.compute_s}, {"send_s", st.send_s},
+      {"idle_recv_wait_s", st.recv_wait_s}, {"forward_passes", st.forward_passes},
+      {"prompt_tokens", st.prompt_tokens}, {"generated_tokens", st.generated_tokens},
+      {"completions_written", done}, {"requests", requests.size()},
+      {"decode_tok_s", st.wall_s > 0 ? double(st.generated_tokens) / st.wall_s : 0.0},
+      {"comm_bytes_sent", cs.bytes_sent}, {"comm_bytes_received", cs.bytes_received},
+      {"comm_s", cs.seconds}, {"comm_calls", cs.calls}, {"peak_rss_bytes", peak_rss_bytes()},
+      {"total_wall_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}};
+  std::ofstream(fs::path(cfg.outputs.dir) / "metrics" / ("rank_" + std::to_string(env.rank) + ".json"))
+      << m.dump(2) << "\n";
+  log_line(env, "done: " + std::to_string(st.generated_tokens) + " tokens in " + std::to_string(st.wall_s) + " s");
+  return 0;
+}
+
+}  // namespace hpcinfer

@@ -1,0 +1,18 @@
+// One rank of an experiment, end to end: prompts in, completions and metrics out.
+//
+// Results directory (outputs.dir): config.yaml (resolved, rank 0), completions.jsonl (last stage, tp rank 0, one
+// line flushed per finished request), metrics/rank_<r>.json (every rank: times, bytes, peak RSS).
+#pragma once
+
+#include "core/config/experiment_config.hpp"
+#include "core/rendezvous/launch_env.hpp"
+
+namespace hpcinfer {
+
+// Returns the process exit code. Throws on runtime failures (main() prints them and exits 1).
+int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env);
+
+// Peak resident set size of this process so far, bytes.
+size_t peak_rss_bytes();
+
+}  // namespace hpcinfer
