@@ -1,5 +1,6 @@
 // Loaders on the real reference files: llama2.c .bin and GGUF of the same model agree, q/k come out rotate-half,
 // GGUF F16 and block-quantized tensors, dequantization, open_model() detection.
+#include <cmath>
 #include <cstring>
 #include <fstream>
 
@@ -147,6 +148,40 @@ TEST(Formats, GgufQuantizedRowsPermuteWhole) {
   EXPECT_FLOAT_EQ(row[31], (1.0f + 31) / 64.0f);
   EXPECT_TRUE(m->desc().tied_embeddings);  // no output.weight in the file
   EXPECT_EQ(m->tokenizer_path(), "");      // no tokenizer.ggml.tokens
+}
+
+// Llama 3.1 GGUF files store rope_scaling as a factor table: recognized and turned back into parameters.
+TEST(Formats, GgufRopeFreqsTableGivesLlama3Scaling) {
+  test::ScratchDir dir;
+  const auto path = (dir / "l3.gguf").string();
+  const int64_t hd = 16;
+  std::vector<float> table;
+  for (int64_t i = 0; i < hd / 2; ++i) {  // llama.cpp's converter, factor 32, low 1, high 4, original 8192
+    const double wavelen = 2 * M_PI * std::pow(500000.0, 2.0 * double(i) / double(hd));
+    const double smooth = (8192.0 / wavelen - 1.0) / 3.0;
+    table.push_back(wavelen < 2048 ? 1.0f : wavelen > 8192 ? 32.0f : float(1.0 / ((1 - smooth) / 32.0 + smooth)));
+  }
+  ASSERT_EQ(table.front(), 1.0f);
+  ASSERT_EQ(table.back(), 32.0f);
+  auto g = test::TinyGguf::llama(32, 32, 2, 1, 4);
+  g.kv_f32("llama.rope.freq_base", 500000.0f);
+  g.tensor_values("rope_freqs.weight", {hd / 2}, table);
+  g.write(path);
+  const ModelDesc d = open_model(path)->desc();
+  EXPECT_FLOAT_EQ(d.rope_scaling.factor, 32.0f);
+  EXPECT_FLOAT_EQ(d.rope_scaling.high_freq_factor, 4.0f);
+  EXPECT_EQ(d.rope_scaling.original_max_position, 8192);
+  table[3] = 7.0f;  // no published setting gives this table
+  g.remove("rope_freqs.weight");
+  g.tensor_values("rope_freqs.weight", {hd / 2}, table);
+  g.write(path);
+  try {
+    open_model(path);
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("rope_freqs.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
 }
 
 TEST(Formats, HalfFloatConversions) {

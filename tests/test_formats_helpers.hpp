@@ -55,6 +55,11 @@ class TinyGguf {
   void tensor(const std::string& name, std::vector<int64_t> dims, uint32_t type = 0) {
     tensors_.push_back({name, std::move(dims), type});
   }
+  // A tensor with given F32 values.
+  void tensor_values(const std::string& name, std::vector<int64_t> dims, std::vector<float> values) {
+    tensor(name, std::move(dims));
+    values_[name] = std::move(values);
+  }
   void set_type(const std::string& name, uint32_t type) {
     for (auto& t : tensors_)
       if (t.name == name) t.type = type;
@@ -73,7 +78,9 @@ class TinyGguf {
       b += str_bytes(t.name) + pod(uint32_t(t.dims.size()));
       for (int64_t d : t.dims) b += pod(uint64_t(d));
       b += pod(t.type) + pod(off);
-      data.push_back(payload(t, i));
+      auto v = values_.find(t.name);
+      data.push_back(v != values_.end() ? std::string(reinterpret_cast<const char*>(v->second.data()), v->second.size() * 4)
+                                        : payload(t, i));
       off += (data.back().size() + 31) / 32 * 32;
     }
     b.append((32 - b.size() % 32) % 32, '\0');
@@ -108,6 +115,7 @@ class TinyGguf {
   }
   std::map<std::string, std::pair<uint32_t, std::string>> kv_;
   std::vector<T> tensors_;
+  std::map<std::string, std::vector<float>> values_;
 };
 
 // A small llama description for Hugging Face directory tests.

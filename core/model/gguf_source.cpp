@@ -1,5 +1,6 @@
 #include "core/model/gguf_source.hpp"
 
+#include <cmath>
 #include <map>
 #include <stdexcept>
 
@@ -8,6 +9,42 @@
 
 namespace hpcinfer {
 namespace {
+
+// Llama 3.1+ GGUF files carry RoPE scaling as a per-frequency factor table (rope_freqs.weight [head_dim / 2]), built
+// by llama.cpp's converter from the "llama3" rope_scaling parameters. Recover those parameters by matching the table
+// against the published settings (factor 8 / 16 / 32, low 1, high 4, original 8192); throws naming the file if none fits.
+RopeScaling fit_llama3_scaling(const GgufFile& f, const GgufTensorInfo& t, const ModelDesc& d) {
+  const std::string where = f.path() + ": tensor rope_freqs.weight";
+  if (t.dtype != DType::f32 || t.dims.size() != 1 || t.dims[0] != d.head_dim / 2)
+    throw std::runtime_error(where + ": expected f32 [" + std::to_string(d.head_dim / 2) + "]");
+  const float* table = static_cast<const float*>(f.view(t).data);
+  for (float factor : {8.0f, 16.0f, 32.0f, 4.0f, 2.0f}) {
+    RopeScaling rs;
+    rs.factor = factor;
+    rs.low_freq_factor = 1.0f;
+    rs.high_freq_factor = 4.0f;
+    rs.original_max_position = 8192;
+    const double low_wavelen = rs.original_max_position / rs.low_freq_factor;
+    const double high_wavelen = rs.original_max_position / rs.high_freq_factor;
+    bool ok = true;
+    for (int64_t i = 0; i < d.head_dim / 2 && ok; ++i) {
+      const double freq = std::pow(double(d.rope_theta), -2.0 * double(i) / double(d.head_dim));
+      const double wavelen = 2.0 * M_PI / freq;
+      double want = 1.0;
+      if (wavelen > low_wavelen) {
+        want = factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (rs.original_max_position / wavelen - rs.low_freq_factor) /
+                              (rs.high_freq_factor - rs.low_freq_factor);
+        want = 1.0 / ((1.0 - smooth) / factor + smooth);
+      }
+      ok = std::fabs(table[i] - want) <= 1e-3 * want;
+    }
+    if (ok) return rs;
+  }
+  throw std::runtime_error(where + ": RoPE frequency factors do not match the llama3 rope_scaling settings "
+                           "(factor 2/4/8/16/32, low 1, high 4, original 8192); not supported");
+}
 
 class GgufSource : public BaseSource {
  public:
@@ -51,13 +88,12 @@ GgufSource::GgufSource(const std::string& path) : file_(path) {
   if (int64_t rot = file_.get_int_or(p + "rope.dimension_count", desc_.head_dim); rot != desc_.head_dim)
     throw std::runtime_error(path + ": metadata key " + p + "rope.dimension_count: partial rotary (" + std::to_string(rot) +
                              " of head_dim " + std::to_string(desc_.head_dim) + ") is not supported");
-  if (const std::string st = file_.get_string_or(p + "rope.scaling.type", "none"); st != "none")
+  if (const std::string st = file_.get_string_or(p + "rope.scaling.type", "none"); st != "none" && st != "llama3")
     throw std::runtime_error(path + ": metadata key " + p + "rope.scaling.type: '" + st + "' is not supported");
-  if (file_.find_tensor("rope_freqs.weight"))
-    throw std::runtime_error(path + ": tensor rope_freqs.weight: Llama-3.1 style RoPE frequency factors are not "
-                             "supported from GGUF yet (convert from the Hugging Face directory instead)");
   desc_.tied_embeddings = file_.find_tensor("output.weight") == nullptr;
   validate_desc(desc_, path);
+  if (const GgufTensorInfo* rf = file_.find_tensor("rope_freqs.weight"))
+    desc_.rope_scaling = fit_llama3_scaling(file_, *rf, desc_);
 
   for (const auto& canonical : canonical_tensor_names(desc_)) {
     const std::string name = gguf_tensor_name(canonical);
