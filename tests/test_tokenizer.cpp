@@ -128,6 +128,30 @@ TEST(TokenizerBpe, HfJsonMergesByRank) {
   EXPECT_EQ(t->eos_id(), -1);
 }
 
+// SentencePiece converted to HF BPE (Llama-2's tokenizer.json): "▁" spaces, byte fallback, Prepend normalizer.
+TEST(TokenizerBpe, SpmStyleTokenizerJson) {
+  ScratchDir dir;
+  dir.write("tokenizer.json", R"({
+    "added_tokens": [{"id": 1, "content": "<s>", "special": true}, {"id": 2, "content": "</s>", "special": true}],
+    "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"},
+                   {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+    "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}]},
+    "model": {"type": "BPE", "byte_fallback": true, "unk_token": "<unk>",
+              "vocab": {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x21>": 3, "▁": 4, "h": 5, "i": 6, "hi": 7, "▁hi": 8},
+              "merges": ["h i", "▁ hi"]}
+  })");
+  dir.write("tokenizer_config.json", R"({"bos_token": "<s>", "eos_token": {"content": "</s>"}, "add_bos_token": true,
+                                         "chat_template": "{{ '<|im_start|>' }}"})");
+  auto t = load_tokenizer(dir.path().string());
+  EXPECT_EQ(t->kind(), "spm");
+  EXPECT_EQ(t->bos_id(), 1);
+  EXPECT_EQ(t->eos_id(), 2);
+  EXPECT_TRUE(t->add_bos());
+  EXPECT_EQ(t->encode("hi hi!", true), (std::vector<int>{1, 8, 8, 3}));
+  EXPECT_EQ(t->decode(t->encode("hi hi!", true)), "hi hi!");
+  EXPECT_EQ(detect_chat_family(*t), ChatFamily::chatml);
+}
+
 TEST(TokenizerBpe, IgnoreMergesTakesWholeWords) {
   VocabData v;
   v.source = "toy-bpe";

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/tokenizer/chat_template.hpp"
 #include "core/tokenizer/tokenizer.hpp"
 #include "support/test_support.hpp"
 
@@ -97,6 +100,25 @@ TEST(TokenizerReference, SentencePieceModelMatchesLlama2cBinAndGguf) {
   }
 }
 
+// A longer real text (64 KiB of WikiText-2, CRLF line ends): SPM = libsentencepiece, and every vocabulary
+// decodes its own ids back to the text.
+TEST(TokenizerReference, WikitextAgreesAndRoundTrips) {
+  HPCINFER_REQUIRE_DATA("eval/wikitext-2-raw/wiki.test.raw");
+  HPCINFER_REQUIRE_DATA("tokenizers/llama2-sentencepiece/tokenizer.model");
+  const std::string text = test::read_file(shared_data() / "eval/wikitext-2-raw/wiki.test.raw").substr(0, 65536);
+  const auto dir = shared_data() / "tokenizers";
+  auto sp = load_tokenizer((dir / "llama2-sentencepiece/tokenizer.model").string());
+  auto ref = sp->encode(text, false);
+  EXPECT_GT(ref.size(), 10000u);
+  for (const char* rel : {"ggml-vocab/ggml-vocab-llama-spm.gguf", "llama2-sentencepiece/tokenizer.bin"})
+    EXPECT_EQ(load_tokenizer((dir / rel).string())->encode(text, false), ref) << rel;
+  for (const char* rel : {"ggml-vocab/ggml-vocab-llama-spm.gguf", "ggml-vocab/ggml-vocab-gpt-2.gguf", "llama3-bpe",
+                          "ggml-vocab/ggml-vocab-deepseek-llm.gguf"}) {
+    auto tok = load_tokenizer((dir / rel).string());
+    EXPECT_EQ(tok->decode(tok->encode(text, true)), text) << rel;
+  }
+}
+
 TEST(TokenizerReference, Stories260KTokenizerLoadsAndRoundTrips) {
   HPCINFER_REQUIRE_DATA("models/stories260K/tok512.bin");
   HPCINFER_REQUIRE_DATA("reference/stories260K_greedy_from_BOS_n200.txt");
@@ -137,6 +159,60 @@ TEST(TokenizerReference, Llama3DirectoryHasSpecialsAndChatTokens) {
   auto plain = tok->encode("<|eot_id|>", false, /*parse_special=*/false);
   EXPECT_GT(plain.size(), 1u);
   EXPECT_EQ(tok->decode(plain), "<|eot_id|>");
+}
+
+// The Llama-3 files rewritten as an HF tokenizer.json (Split regex + ByteLevel, ignore_merges, added tokens,
+// TemplateProcessing BOS) must tokenize exactly as the encoder.json directory does.
+TEST(TokenizerReference, Llama3AsTokenizerJsonMatchesVectors) {
+  HPCINFER_REQUIRE_DATA("tokenizers/llama3-bpe/vocab.bpe");
+  HPCINFER_REQUIRE_DATA("tokenizers/ggml-vocab/ggml-vocab-llama-bpe.gguf.inp");
+  using nlohmann::json;
+  const auto dir = shared_data() / "tokenizers/llama3-bpe";
+  json vocab = json::parse(test::read_file(dir / "encoder.json"));
+  json merges = json::array();
+  std::istringstream lines(test::read_file(dir / "vocab.bpe"));
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) merges.push_back(line);
+  json added = json::array();
+  added.push_back({{"id", 128000}, {"content", "<|begin_of_text|>"}, {"special", true}});
+  added.push_back({{"id", 128009}, {"content", "<|eot_id|>"}, {"special", true}});
+  json tj = {
+      {"added_tokens", added},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers",
+         {{{"type", "Split"}, {"pattern", {{"Regex", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+                                                     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+                                                     "\\s+(?!\\S)|\\s+"}}},
+           {"behavior", "Isolated"}},
+          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+      {"post_processor",
+       {{"type", "TemplateProcessing"}, {"single", {{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}}}}}},
+      {"decoder", {{"type", "ByteLevel"}}},
+      {"model", {{"type", "BPE"}, {"ignore_merges", true}, {"vocab", vocab}, {"merges", merges}}}};
+  test::ScratchDir scratch;
+  scratch.write("tokenizer.json", tj.dump());
+  auto tok = load_tokenizer(scratch.path().string());
+  EXPECT_EQ(tok->kind(), "bpe");
+  EXPECT_EQ(tok->vocab_size(), 128010);
+  EXPECT_EQ(tok->bos_id(), 128000);
+  EXPECT_TRUE(tok->add_bos());
+  EXPECT_EQ(tok->eot_id(), 128009);
+  int good = 0;
+  for (const Case& c : read_vectors("ggml-vocab-llama-bpe.gguf")) {
+    auto got = tok->encode(c.text, false);
+    EXPECT_EQ(got, c.ids) << "text '" << c.text << "'";
+    good += got == c.ids;
+  }
+  EXPECT_EQ(good, 46);
+}
+
+TEST(TokenizerReference, ChatFamilyFromVocabulary) {
+  HPCINFER_REQUIRE_DATA("tokenizers/llama3-bpe/encoder.json");
+  auto tok = load_tokenizer((shared_data() / "tokenizers/llama3-bpe").string());
+  ASSERT_EQ(detect_chat_family(*tok), ChatFamily::llama3);
+  auto ids = tok->encode(apply_chat_template({{"user", "Hi"}}, ChatFamily::llama3), true);
+  EXPECT_EQ(ids, (std::vector<int>{128000, 128006, 882, 128007, 271, 13347, 128009, 128006, 78191, 128007, 271}));
 }
 
 }  // namespace
