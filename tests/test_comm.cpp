@@ -147,6 +147,7 @@ TEST_P(GlooWorld, CollectivesAndPointToPoint) {
 // (waiting on every rank) and must throw an error naming the dead rank, well before the 20 s op timeout.
 TEST_P(GlooWorld, DeadPeerIsNamedBySurvivor) {
   const int n = GetParam().ranks;
+  if (n < 2) GTEST_SKIP() << "needs a peer to kill";
   auto results = run_ranks(n, spec(), 20s, [n](int r, Communicator& c, KeyValueStore&) -> std::string {
     c.barrier();
     if (r == n - 1) raise(SIGKILL);
@@ -171,7 +172,7 @@ TEST_P(GlooWorld, DeadPeerIsNamedBySurvivor) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Loopback, GlooWorld,
-                         testing::Values(World{2, false}, World{3, false}, World{4, false}, World{2, true},
+                         testing::Values(World{1, false}, World{2, false}, World{3, false}, World{4, false}, World{2, true},
                                          World{3, true}, World{4, true}),
                          world_name);
 

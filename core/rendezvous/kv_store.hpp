@@ -34,7 +34,7 @@ class TcpStoreServer;  // tcp_store_server.cpp: the map and the thread that serv
 
 // A store hosted by rank 0 at host:port: rank 0 runs a small server thread (and reads its map directly), every
 // other rank connects over TCP, retrying until `timeout`. Needs no shared filesystem.
-// Wire protocol (all integers little-endian): request = u8 op, u32 key length, key, u64 value length, value;
+// Wire protocol (integers in host byte order: little-endian on x86-64 and arm64): request = u8 op, u32 key length, key, u64 value length, value;
 // reply = u8 status (0 ok / 1 absent), u64 value length, value. ops: 1 set, 2 get-if-present.
 // Destruction on rank 0 stops the server (other ranks' later calls then fail naming host:port).
 class TcpStore : public KeyValueStore {
