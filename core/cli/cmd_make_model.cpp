@@ -146,9 +146,13 @@ int cmd_make_model(const Args& args) {
   if (fs::exists(dir / "config.json") && !force)
     return usage(dir.string() + " already holds a model (config.json); pass --force to overwrite");
   fs::create_directories(dir);
-  for (const auto& e : fs::directory_iterator(dir))  // stale shards of an earlier model would confuse loaders
-    if (force && e.path().extension() == ".safetensors") fs::remove(e.path());
-  fs::remove(dir / "model.safetensors.index.json");
+  std::vector<fs::path> stale;  // shards of an earlier model (--force) would confuse loaders
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors" || e.path().filename() == "model.safetensors.index.json")
+      stale.push_back(e.path());
+  if (!stale.empty() && !force)
+    return usage(dir.string() + " already holds " + stale.front().filename().string() + "; pass --force to overwrite");
+  for (const auto& p : stale) fs::remove(p);
   const uint64_t max_shard = uint64_t(shard_mb * 1048576.0);
 
   if (pre) {
