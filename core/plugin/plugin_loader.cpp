@@ -37,7 +37,9 @@ bool valid_kind(PluginKind k) {
   return k == PluginKind::comm || k == PluginKind::weights || k == PluginKind::strategy;
 }
 
-PluginEntry load_uncached(const std::string& path) {
+// `opened` says whether dlopen succeeded (then the library stays loaded and the entry is cached).
+PluginEntry load_uncached(const std::string& path, bool& opened) {
+  opened = false;
   PluginEntry e;
   e.path = path;
   if (std::string bad = elf_layout_problem(path); !bad.empty()) {
@@ -53,6 +55,7 @@ PluginEntry load_uncached(const std::string& path) {
     return e;
   }
   loaded().libraries.push_back(lib);  // kept for the process lifetime
+  opened = true;
   if (!lib->has(HPCINFER_PLUGIN_SYMBOL)) {
     e.error = path + " is not an hpcinfer plugin: it does not export '" HPCINFER_PLUGIN_SYMBOL "'";
     return e;
@@ -101,8 +104,9 @@ PluginEntry load_plugin_file(const std::string& path) {
   std::lock_guard<std::mutex> lock(all.mutex);
   auto it = all.by_path.find(path);
   if (it != all.by_path.end()) return it->second;
-  PluginEntry e = load_uncached(path);
-  if (e.loaded) all.by_path[path] = e;  // failures are retried: the file may be fixed meanwhile
+  bool opened = false;
+  PluginEntry e = load_uncached(path, opened);
+  if (opened) all.by_path[path] = e;  // files dlopen refused are retried: they may be fixed meanwhile
   return e;
 }
 
