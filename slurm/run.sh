@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One rank of an hpcinfer experiment, as started by srun (slurm/submit.sbatch): sets up this rank's environment and
+# execs `hpcinfer run CONFIG [--set k=v]...`. hpcinfer itself reads SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and
+# SLURM_JOB_ID to know its rank, world size, local rank and job.
+#
+# NOT TESTED HERE YET: no Slurm cluster on these machines until the issue-7 cluster script lands (`bash -n` only).
+#
+# Environment (all optional):
+#   HPCINFER_BIN   the binary (default build/bin/hpcinfer)
+#   RENDEZVOUS     how the ranks find each other (world.rendezvous):
+#                    unset        a file store on the shared submit directory, one per job step:
+#                                 file://$SLURM_SUBMIT_DIR/results/.rendezvous/<job>.<step>
+#                    tcp          tcp://<first node of the job>:<20000 + job id % 20000>: no shared filesystem needed
+#                    config       keep what the YAML (or a --set) says
+#                    file://DIR or tcp://HOST:PORT   used as given
+#   PROFILER       none (default) | nsys (nsys profile, one report per rank) | perf (perf record -g, one file per rank);
+#                  output in $HPCINFER_RUN_DIR/profile/ (default ./profile/)
+#   OMP_NUM_THREADS  default: SLURM_CPUS_PER_TASK, so `threads: 0` uses this task's share of the cores
+set -euo pipefail
+
+CONFIG=${1:?usage: slurm/run.sh CONFIG [--set k=v]...}
+shift
+BIN=${HPCINFER_BIN:-build/bin/hpcinfer}
+RANK=${SLURM_PROCID:-0}
+JOB=${SLURM_JOB_ID:-local$$}
+STEP=${SLURM_STEP_ID:-0}
+
+if [ -n "${SLURM_CPUS_PER_TASK:-}" ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+  export OMP_NUM_THREADS=$SLURM_CPUS_PER_TASK
+fi
+
+sets=()
+case "${RENDEZVOUS:-}" in
+  "")
+    # Fresh per job step: a store directory is never reused (stale keys from an earlier step would mislead).
+    sets+=(--set "world.rendezvous=file://${SLURM_SUBMIT_DIR:-$PWD}/results/.rendezvous/$JOB.$STEP") ;;
+  tcp)
+    host=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-localhost}" 2>/dev/null | head -n1 || true)
+    sets+=(--set "world.rendezvous=tcp://${host:-localhost}:$((20000 + 10#${JOB//[^0-9]/0} % 20000))") ;;
+  config) ;;
+  file://* | tcp://*) sets+=(--set "world.rendezvous=$RENDEZVOUS") ;;
+  *) echo "run.sh: RENDEZVOUS must be unset, tcp, config, file://DIR or tcp://HOST:PORT (got '$RENDEZVOUS')" >&2
+     exit 2 ;;
+esac
+
+echo "run.sh: rank $RANK/${SLURM_NTASKS:-1} local ${SLURM_LOCALID:-0} on $(hostname), job $JOB step $STEP," \
+     "GPUs ${CUDA_VISIBLE_DEVICES:-none}, threads ${OMP_NUM_THREADS:-auto}, $(date -Is)"
+
+PROF_DIR=${HPCINFER_RUN_DIR:-.}/profile
+case "${PROFILER:-none}" in
+  none) exec "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
+  nsys) mkdir -p "$PROF_DIR"
+        exec nsys profile --trace=cuda,nvtx,osrt --force-overwrite=true -o "$PROF_DIR/rank_$RANK" \
+             "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
+  perf) mkdir -p "$PROF_DIR"
+        exec perf record -g -o "$PROF_DIR/perf_rank_$RANK.data" -- "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
+  *) echo "run.sh: PROFILER must be none, nsys or perf (got '$PROFILER')" >&2; exit 2 ;;
+esac
