@@ -1,13 +1,121 @@
-#include <cstdio>
+// hpcinfer launch -n N CONFIG [--set k=v]...: forks N local ranks of `hpcinfer run`, one log file per rank.
+//
+// Each child gets HPCINFER_RANK / HPCINFER_WORLD_SIZE / HPCINFER_LOCAL_RANK / HPCINFER_JOB_ID, a share of the
+// cores (threads = cores / N unless the config says), and writes stdout+stderr to OUTDIR/ranks/rank_<r>.log.
+// If a rank fails, the others get world.timeout_s (+10 s) to notice and exit before they are terminated.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "core/cli/commands.hpp"
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "core/cli/cli_util.hpp"
+#include "core/config/config_error.hpp"
+#include "core/config/load_config.hpp"
+#include "core/plugin/plugin_registry.hpp"
 
 namespace hpcinfer::cli {
+namespace {
 
-// Not built yet: see the open issues. Says so instead of pretending.
-int cmd_launch(const Args&) {
-  std::fprintf(stderr, "hpcinfer launch: not available in this build yet\n");
-  return 1;
+std::string tail_of(const std::filesystem::path& p, size_t bytes) {
+  std::ifstream f(p, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+}  // namespace
+
+int cmd_launch(const Args& args) {
+  CLI::App app{"Launch N local ranks of an experiment (processes on this host)", "hpcinfer launch"};
+  int n = 0;
+  std::string config;
+  std::vector<std::string> sets;
+  app.add_option("-n,--nprocs", n, "number of ranks")->required()->check(CLI::PositiveNumber);
+  app.add_option("config", config, "experiment YAML")->required();
+  app.add_option("--set", sets, "override a key: key.path=value (repeatable)");
+  if (auto rc = parse_args(app, args)) return *rc;
+  ExperimentConfig cfg;
+  try {
+    cfg = load_config(config, sets);
+    check_world(cfg, n, "hpcinfer launch -n " + std::to_string(n));
+    validate_plugin_names(cfg);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  namespace fs = std::filesystem;
+  const fs::path logs = fs::path(cfg.outputs.dir) / "ranks";
+  fs::create_directories(logs);
+  const std::string job = "local-" + std::to_string(getpid()) + "-" +
+                          std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000007);
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::string> child_args{"run", config};
+  for (const auto& s : sets) child_args.insert(child_args.end(), {"--set", s});
+  if (cfg.threads == 0) child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / n))});
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+
+  std::vector<pid_t> pids(static_cast<size_t>(n), -1);
+  for (int r = 0; r < n; ++r) {
+    const fs::path log = logs / ("rank_" + std::to_string(r) + ".log");
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));
+    if (pid == 0) {
+      FILE* f = std::freopen(log.c_str(), "w", stdout);
+      if (!f || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(127);
+      setenv("HPCINFER_RANK", std::to_string(r).c_str(), 1);
+      setenv("HPCINFER_WORLD_SIZE", std::to_string(n).c_str(), 1);
+      setenv("HPCINFER_LOCAL_RANK", std::to_string(r).c_str(), 1);
+      setenv("HPCINFER_JOB_ID", job.c_str(), 1);
+      setenv("OMP_WAIT_POLICY", "passive", 0);  // ranks share cores: idle threads must not spin
+      std::vector<char*> argv{const_cast<char*>(self.c_str())};
+      for (auto& a : child_args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(self.c_str(), argv.data());
+      _exit(127);
+    }
+    pids[size_t(r)] = pid;
+  }
+  std::fprintf(stderr, "hpcinfer launch: %d ranks, job %s, logs in %s\n", n, job.c_str(), logs.c_str());
+
+  std::vector<int> status(static_cast<size_t>(n), -1);
+  int alive = n, first_failed = -1;
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  while (alive > 0) {
+    int st = 0;
+    pid_t pid = waitpid(-1, &st, WNOHANG);
+    if (pid > 0) {
+      for (int r = 0; r < n; ++r)
+        if (pids[size_t(r)] == pid) {
+          status[size_t(r)] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+          --alive;
+          if (status[size_t(r)] != 0 && first_failed < 0) {
+            first_failed = r;
+            deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.world.timeout_s + 10);
+          }
+        }
+      continue;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      for (int r = 0; r < n; ++r)
+        if (status[size_t(r)] < 0) kill(pids[size_t(r)], SIGTERM);
+      deadline = std::chrono::steady_clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  int rc = 0;
+  for (int r = 0; r < n; ++r) {
+    if (status[size_t(r)] == 0) continue;
+    rc = 1;
+    const fs::path log = logs / ("rank_" + std::to_string(r) + ".log");
+    std::fprintf(stderr, "hpcinfer launch: rank %d exited with status %d; end of %s:\n%s\n", r, status[size_t(r)],
+                 log.c_str(), tail_of(log, 800).c_str());
+  }
+  if (rc == 0) std::fprintf(stderr, "hpcinfer launch: all %d ranks finished; results in %s\n", n, cfg.outputs.dir.c_str());
+  return rc;
 }
 
 }  // namespace hpcinfer::cli

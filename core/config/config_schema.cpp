@@ -58,6 +58,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("world.layer_split", world.layer_split),
       HPCINFER_LEAF("world.rendezvous", world.rendezvous),
       HPCINFER_LEAF("world.timeout_s", world.timeout_s),
+      HPCINFER_LEAF("world.replicate_kv_heads", world.replicate_kv_heads),
       HPCINFER_LEAF("device", device),
       HPCINFER_LEAF("threads", threads),
       HPCINFER_LEAF("inputs.prompts", inputs.prompts),

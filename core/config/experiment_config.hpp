@@ -30,6 +30,7 @@ struct ExperimentConfig {
     std::vector<int> layer_split;    // explicit layers per pipeline stage, empty = balanced
     std::string rendezvous;          // "" = file store in outputs.dir; "file:///dir" or "tcp://host:port"
     int timeout_s = 60;              // every blocking communication call and the rendezvous
+    bool replicate_kv_heads = false; // tp_pp: allow tp > n_kv_heads by replicating KV heads
   } world;
 
   std::string device = "cpu";        // cpu | cuda

@@ -47,6 +47,7 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
   World w{cfg.world.tp, cfg.world.pp, env.rank};
   StrategyOptions opt;
   opt.layer_split = cfg.world.layer_split;
+  opt.replicate_kv_heads = cfg.world.replicate_kv_heads;
   s->plan = s->strategy->plan(s->model->desc(), w, opt);
   s->weights_plugin = resolve_weights_plugin(cfg.plugins.weights, *s->model);
   return s;

@@ -42,6 +42,10 @@ struct CommInit {
   std::string interface_name;                // network interface to bind (gloo), empty = from hostname
   std::string hostname;                      // address other ranks use to reach this one, empty = auto
   int device = -1;                           // GPU index (nccl); -1 = none
+  std::string group;  // "" = the whole world; otherwise a sub-communicator name such as "tp.stage0": rank/size
+                      // are then the rank within the group and the group's size, and every rank of the world
+                      // creates its group communicator at the same point (MPI: collective MPI_Comm_split)
+  int world_rank = -1, world_size = -1;  // this rank in the whole world; the caller fills them for groups
 };
 
 enum class MemorySpace { host, cuda };
@@ -66,7 +70,12 @@ class Communicator {
   virtual MemorySpace memory_space() const = 0;
 
   // Point to point. `tag` separates streams of messages between the same pair (e.g. micro-batch ids).
+  // send() is BUFFERED (like MPI_Bsend): it copies the bytes out and returns once `buf` may be reused, without
+  // waiting for the matching recv; messages to one peer with one tag arrive in the order they were sent. This is
+  // what lets pipeline stages send forward and backward at once without deadlock. An error of a send still in
+  // flight is reported by a later call (or barrier()); barrier() and the destructor wait for all of them.
   virtual void send(const void* buf, size_t bytes, int dst, uint32_t tag) = 0;
+  // recv() blocks until the whole message has arrived (or the timeout passes).
   virtual void recv(void* buf, size_t bytes, int src, uint32_t tag) = 0;
 
   // In-place element-wise sum over all ranks. bf16 values (raw uint16 bit patterns) are accumulated in f32.
