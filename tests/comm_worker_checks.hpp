@@ -2,6 +2,7 @@
 // Communicator must pass, returning "" or a description of the first mismatch (no gtest inside children).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -83,6 +84,62 @@ inline std::string check_collectives(Communicator& c) {
   CommStats s = c.stats();
   COMM_CHECK(n == 1 || (s.bytes_sent > 0 && s.bytes_received > 0), "stats count no bytes");
   COMM_CHECK(s.calls >= 6, "stats count " << s.calls << " calls");
+  return "";
+}
+
+// Buffered send (pairs (0,1), (2,3)): both ranks send 3 messages of 8 MiB FIRST and only then receive the peer's
+// (rendezvous sends deadlock here), the send buffer is overwritten right after each send (send copied it), then
+// 50 small messages with one tag must arrive in order.
+inline std::string check_buffered_sends(Communicator& c) {
+  const int r = c.rank(), n = c.size();
+  const int peer = (r % 2 == 0) ? r + 1 : r - 1;
+  if (peer >= n) return "";
+  const size_t big = size_t(8) << 20;
+  auto pattern = [](int from, int k, size_t i) { return uint8_t((i * 131 + size_t(k) * 17 + size_t(from) * 59) >> 3); };
+  std::vector<uint8_t> buf(big);  // [big] bytes, reused for every send
+  for (int k = 0; k < 3; ++k) {
+    for (size_t i = 0; i < big; ++i) buf[i] = pattern(r, k, i);
+    c.send(buf.data(), big, peer, 20);
+    std::fill(buf.begin(), buf.end(), uint8_t(0xEE));  // send() must have taken its copy already
+  }
+  for (int k = 0; k < 3; ++k) {
+    c.recv(buf.data(), big, peer, 20);
+    for (size_t i = 0; i < big; ++i)
+      COMM_CHECK(buf[i] == pattern(peer, k, i), "8 MiB message " << k << " from rank " << peer << " byte " << i);
+  }
+  for (int32_t i = 0; i < 50; ++i) {
+    int32_t v = r * 100000 + i;
+    c.send(&v, sizeof(v), peer, 21);
+  }
+  for (int32_t i = 0; i < 50; ++i) {
+    int32_t v = -1;
+    c.recv(&v, sizeof(v), peer, 21);
+    COMM_CHECK(v == peer * 100000 + i, "small message " << i << " from rank " << peer << " arrived as " << v);
+  }
+  c.barrier();
+  return "";
+}
+
+// Group communicators: `group` holds world ranks {2g, 2g+1} (group rank = world rank % 2). An allreduce inside the
+// group gives the group's sum, the world communicator still gives the world's sum, and they interleave.
+inline std::string check_groups(Communicator& world, Communicator& group) {
+  Communicator& c = world;  // for COMM_CHECK
+  const int w = world.rank(), n = world.size();
+  COMM_CHECK(group.rank() == w % 2 && group.size() == 2, "group rank/size " << group.rank() << "/" << group.size());
+  for (int round = 0; round < 2; ++round) {
+    std::vector<float> g(33, float(w + 1)), a(17, float(w + 1));
+    group.allreduce_sum_f32(g.data(), g.size());
+    world.allreduce_sum_f32(a.data(), a.size());
+    const float want_g = float((w - w % 2) + 1 + (w - w % 2) + 2), want_a = float(n * (n + 1) / 2);
+    for (float x : g) COMM_CHECK(x == want_g, "group allreduce gave " << x << ", want " << want_g);
+    for (float x : a) COMM_CHECK(x == want_a, "world allreduce gave " << x << ", want " << want_a);
+  }
+  int32_t mine = w, theirs = -1;  // group point to point: peer numbers are group ranks
+  group.send(&mine, sizeof(mine), 1 - group.rank(), 7);
+  group.recv(&theirs, sizeof(theirs), 1 - group.rank(), 7);
+  COMM_CHECK(theirs == (w ^ 1), "group peer sent world rank " << theirs);
+  group.barrier();
+  world.barrier();
   return "";
 }
 

@@ -203,6 +203,66 @@ TEST(GlooTimeouts, RecvWithNoSenderTimesOutNamingThePeer) {
   EXPECT_EQ(results[1], "");
 }
 
+// ---- buffered sends and group communicators (gloo) ----
+
+TEST(GlooBuffered, BothSend3x8MiBFirstThenReceiveInOrder) {
+  if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  test::ScratchDir dir;
+  auto results = run_ranks(2, "file://" + (dir / "store").string(), 20s,
+                           [](int, Communicator& c, KeyValueStore&) { return test::check_buffered_sends(c); },
+                           dir.path());
+  EXPECT_EQ(results[0], "");
+  EXPECT_EQ(results[1], "");
+}
+
+// Rank 1 dies after the barrier; rank 0 sends to it (returns: buffered) and must hear about it from the send
+// itself or, at the latest, from the next barrier, naming rank 1.
+TEST(GlooBuffered, SendToADeadPeerIsReportedNamingIt) {
+  if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  test::ScratchDir dir;
+  auto results = run_ranks(2, "file://" + (dir / "store").string(), 5s,
+                           [](int r, Communicator& c, KeyValueStore&) -> std::string {
+                             c.barrier();
+                             if (r == 1) raise(SIGKILL);
+                             std::vector<uint8_t> buf(1 << 20, 3);
+                             try {
+                               c.send(buf.data(), buf.size(), 1, 9);
+                               c.barrier();
+                               return "neither send nor barrier reported the dead peer";
+                             } catch (const std::runtime_error& e) {
+                               std::string msg = e.what();
+                               if (msg.find("send to rank 1") == std::string::npos)
+                                 return "error does not name the send to rank 1: " + msg;
+                             }
+                             return "";
+                           },
+                           dir.path(), /*final_barrier=*/false);
+  EXPECT_EQ(results[0], "");
+  EXPECT_EQ(results[1], "died by signal 9");
+}
+
+// 4 world ranks, groups "tp.stage0" = {0,1} and "tp.stage1" = {2,3}, each a second communicator beside the world.
+TEST(GlooGroups, TwoGroupsOfTwoBesideTheWorld) {
+  if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  test::ScratchDir dir;
+  auto results = run_ranks(4, tcp_spec(), 20s, [](int r, Communicator& world, KeyValueStore& store) {
+    auto group = create_comm(load_plugin("gloo"));
+    CommInit init;
+    init.rank = r % 2;
+    init.size = 2;
+    init.world_rank = r;
+    init.world_size = 4;
+    init.group = "tp.stage" + std::to_string(r / 2);
+    init.store = &store;
+    init.prefix = "test";
+    init.timeout = 20s;
+    init.hostname = "127.0.0.1";
+    group->init(init);
+    return test::check_groups(world, *group);
+  }, dir.path());
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(results[r], "") << "rank " << r;
+}
+
 // ---- mpi: this executable relaunched under mpirun; MpiWorker.Run does the rank's work only there ----
 
 TEST(MpiWorker, Run) {
@@ -230,6 +290,18 @@ TEST(MpiWorker, Run) {
   EXPECT_EQ(comm->rank(), env.rank);
   if (mode == "collectives") {
     EXPECT_EQ(test::check_collectives(*comm), "");
+  } else if (mode == "buffered") {
+    EXPECT_EQ(test::check_buffered_sends(*comm), "");
+  } else if (mode == "groups") {  // world ranks {0,1} and {2,3}: MPI_Comm_split, collective over the world
+    auto group = create_comm(load_plugin("mpi"));
+    CommInit g = init;
+    g.group = "tp.stage" + std::to_string(env.rank / 2);
+    g.rank = env.rank % 2;
+    g.size = 2;
+    g.world_rank = env.rank;
+    g.world_size = env.size;
+    group->init(g);
+    EXPECT_EQ(test::check_groups(*comm, *group), "");
   } else if (mode == "timeout") {
     uint8_t token = 0;
     if (env.rank == 0) {
@@ -290,6 +362,18 @@ TEST_F(MpiComm, CollectivesWith2And3Ranks) {
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(count_of(r.output, "[  PASSED  ] 1 test."), size_t(n)) << r.output;
   }
+}
+
+TEST_F(MpiComm, BufferedSendsDoNotDeadlock) {
+  auto r = mpirun_worker("buffered", 2);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_of(r.output, "[  PASSED  ] 1 test."), 2u) << r.output;
+}
+
+TEST_F(MpiComm, TwoGroupsOfTwoBesideTheWorld) {
+  auto r = mpirun_worker("groups", 4);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(count_of(r.output, "[  PASSED  ] 1 test."), 4u) << r.output;
 }
 
 TEST_F(MpiComm, WrongWorldSizeIsAClearError) {

@@ -24,16 +24,42 @@ std::chrono::milliseconds left_ms(std::chrono::steady_clock::time_point deadline
 
 bool is_timeout(const std::string& msg) { return msg.find("Timed out") != std::string::npos; }
 
+// "send to rank 1 timed out after ..." / "recv from rank 1 failed, peer connection lost: ...".
+std::string describe(const std::string& dir_peer, std::chrono::milliseconds timeout, const std::exception& e) {
+  std::string m = e.what();
+  if (is_timeout(m))
+    return dir_peer + " timed out after " + std::to_string(timeout.count()) + " ms (is it alive and in the same op?)";
+  return dir_peer + " failed, peer connection lost: " + m;
+}
+
 }  // namespace
 
-GlooCommunicator::~GlooCommunicator() { context_.reset(); }
+// Waits for every buffered send (each bounded by its own deadline), then tears the context down.
+GlooCommunicator::~GlooCommunicator() {
+  if (completer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lk(q_mu_);
+      stop_ = true;
+    }
+    q_cv_.notify_all();
+    completer_.join();
+  }
+  context_.reset();
+}
+
+std::string GlooCommunicator::peer_name(int peer) const {
+  return "rank " + std::to_string(peer) + (group_.empty() ? "" : " of group " + group_);
+}
 
 void GlooCommunicator::init(const CommInit& init) {
   if (context_) throw std::runtime_error("gloo: init called twice on rank " + std::to_string(rank_));
+  group_ = init.group;
+  who_ = "rank " + std::to_string(init.rank) +
+         (group_.empty() ? "" : " of group " + group_ + " (world rank " + std::to_string(init.world_rank) + ")");
   if (init.size < 1 || init.rank < 0 || init.rank >= init.size)
-    throw std::invalid_argument("gloo: rank " + std::to_string(init.rank) + " is not in a world of size " +
-                                std::to_string(init.size));
-  if (!init.store) throw std::invalid_argument("gloo: CommInit.store is null (rank " + std::to_string(init.rank) + ")");
+    throw std::invalid_argument("gloo: " + who_ + " is not in a " + (group_.empty() ? "world" : "group") +
+                                " of size " + std::to_string(init.size));
+  if (!init.store) throw std::invalid_argument("gloo: CommInit.store is null (" + who_ + ")");
   rank_ = init.rank;
   size_ = init.size;
   timeout_ = init.timeout;
@@ -51,36 +77,52 @@ void GlooCommunicator::init(const CommInit& init) {
   try {
     device = ::gloo::transport::tcp::CreateDevice(attr);
   } catch (const std::exception& e) {
-    throw std::runtime_error("gloo: rank " + std::to_string(rank_) + " cannot open a TCP device on " +
+    throw std::runtime_error("gloo: " + who_ + " cannot open a TCP device on " +
                              (attr.iface.empty() ? "host '" + attr.hostname + "'" : "interface '" + attr.iface + "'") +
                              ": " + e.what());
   }
   StoreAdapter adapter(*init.store, timeout_);
-  ::gloo::rendezvous::PrefixStore store((init.prefix.empty() ? "hpcinfer" : init.prefix) + "/gloo", adapter);
+  // A group is its own full mesh: its keys carry the group name, so the world's and each group's never mix.
+  const std::string key_prefix =
+      (init.prefix.empty() ? "hpcinfer" : init.prefix) + "/gloo" + (group_.empty() ? "" : "/group/" + group_);
+  ::gloo::rendezvous::PrefixStore store(key_prefix, adapter);
   auto context = std::make_shared<::gloo::rendezvous::Context>(rank_, size_);
   context->setTimeout(timeout_);
   try {
     context->connectFullMesh(store, device);
   } catch (const std::exception& e) {
-    throw std::runtime_error("gloo: rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
-                             " could not connect to the other ranks within " + std::to_string(timeout_.count()) +
+    throw std::runtime_error("gloo: " + who_ + " (size " + std::to_string(size_) +
+                             ") could not connect to the other ranks within " + std::to_string(timeout_.count()) +
                              " ms (prefix '" + init.prefix + "'): " + e.what());
   }
   context_ = std::move(context);
+  completer_ = std::thread([this] { completion_loop(); });
   stats_.seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void GlooCommunicator::check_ready(const char* op) const {
+void GlooCommunicator::check_ready(const char* op) {
   if (!context_) throw std::runtime_error(std::string("gloo: ") + op + " before init");
   if (!broken_.empty())
-    throw std::runtime_error(std::string("gloo: ") + op + " on rank " + std::to_string(rank_) +
+    throw std::runtime_error(std::string("gloo: ") + op + " on " + who_ +
                              ": communicator unusable after an earlier error: " + broken_);
+  throw_send_error(op);
+}
+
+void GlooCommunicator::throw_send_error(const char* op) {
+  std::string err;
+  {
+    std::lock_guard<std::mutex> lk(q_mu_);
+    err = send_error_;
+  }
+  if (err.empty()) return;
+  broken_ = "an earlier buffered " + err;
+  throw std::runtime_error(std::string("gloo: ") + op + " on " + who_ + ": " + broken_);
 }
 
 void GlooCommunicator::check_peer(const char* op, int peer) const {
   if (peer < 0 || peer >= size_ || peer == rank_)
-    throw std::invalid_argument(std::string("gloo: ") + op + " on rank " + std::to_string(rank_) + ": peer rank " +
-                                std::to_string(peer) + " is not another rank of a world of size " +
+    throw std::invalid_argument(std::string("gloo: ") + op + " on " + who_ + ": peer rank " + std::to_string(peer) +
+                                " is not another rank of a " + (group_.empty() ? "world" : "group") + " of size " +
                                 std::to_string(size_));
 }
 
@@ -96,7 +138,7 @@ void GlooCommunicator::end(const Op& op) {
 }
 
 void GlooCommunicator::fail(const Op& op, const std::string& what) {
-  std::string msg = std::string("gloo: ") + op.name + " on rank " + std::to_string(rank_) + ": " + what;
+  std::string msg = std::string("gloo: ") + op.name + " on " + who_ + ": " + what;
   broken_ = msg;
   end(op);
   throw std::runtime_error(msg);
@@ -105,54 +147,124 @@ void GlooCommunicator::fail(const Op& op, const std::string& what) {
 void GlooCommunicator::exchange(const Op& op, uint64_t slot, const void* send_buf, size_t send_bytes, int dst,
                                 void* recv_buf, size_t recv_bytes, int src) {
   std::unique_ptr<::gloo::transport::UnboundBuffer> rx, tx;
-  auto describe = [&](const char* dir, int peer, const std::exception& e) {
-    std::string m = e.what();
-    if (is_timeout(m))
-      return std::string(dir) + " rank " + std::to_string(peer) + " timed out after " +
-             std::to_string(timeout_.count()) + " ms (is rank " + std::to_string(peer) + " alive and in the same op?)";
-    return std::string(dir) + " rank " + std::to_string(peer) + " failed, peer connection lost: " + m;
-  };
   if (src >= 0 && recv_bytes > 0) {
     rx = context_->createUnboundBuffer(recv_buf, recv_bytes);
     try {
+      std::lock_guard<std::mutex> g(post_mu_);
       rx->recv(src, slot);
     } catch (const std::exception& e) {
-      fail(op, describe("recv from", src, e));
+      fail(op, describe("recv from " + peer_name(src), timeout_, e));
     }
   }
   if (dst >= 0 && send_bytes > 0) {
     tx = context_->createUnboundBuffer(const_cast<void*>(send_buf), send_bytes);
     try {
+      std::lock_guard<std::mutex> g(post_mu_);
       tx->send(dst, slot);
     } catch (const std::exception& e) {
-      fail(op, describe("send to", dst, e));
+      fail(op, describe("send to " + peer_name(dst), timeout_, e));
     }
   }
   if (rx) {
     try {
-      if (!rx->waitRecv(left_ms(op.deadline))) fail(op, "recv from rank " + std::to_string(src) + " was aborted");
+      if (!rx->waitRecv(left_ms(op.deadline))) fail(op, "recv from " + peer_name(src) + " was aborted");
     } catch (const std::runtime_error& e) {
-      if (broken_.empty()) fail(op, describe("recv from", src, e));
+      if (broken_.empty()) fail(op, describe("recv from " + peer_name(src), timeout_, e));
       throw;
     }
     stats_.bytes_received += recv_bytes;
   }
   if (tx) {
     try {
-      if (!tx->waitSend(left_ms(op.deadline))) fail(op, "send to rank " + std::to_string(dst) + " was aborted");
+      if (!tx->waitSend(left_ms(op.deadline))) fail(op, "send to " + peer_name(dst) + " was aborted");
     } catch (const std::runtime_error& e) {
-      if (broken_.empty()) fail(op, describe("send to", dst, e));
+      if (broken_.empty()) fail(op, describe("send to " + peer_name(dst), timeout_, e));
       throw;
     }
     stats_.bytes_sent += send_bytes;
   }
 }
 
+// Buffered: copy, post (non-blocking), queue the copy for the completion thread. Blocks only while more than
+// kMaxPendingBytes are in flight, up to the timeout.
 void GlooCommunicator::send(const void* buf, size_t bytes, int dst, uint32_t tag) {
   Op op = begin("send");
   check_peer("send", dst);
-  exchange(op, kSlotP2P | tag, buf, bytes, dst, nullptr, 0, -1);
+  if (bytes == 0) return end(op);
+  {
+    std::unique_lock<std::mutex> lk(q_mu_);
+    bool room = q_cv_.wait_until(lk, op.deadline, [&] {
+      return pending_bytes_ + bytes <= kMaxPendingBytes || (pending_.empty() && !busy_) || !send_error_.empty();
+    });
+    if (!room) {
+      lk.unlock();
+      fail(op, "send to " + peer_name(dst) + ": " + std::to_string(pending_bytes_) +
+                   " bytes of earlier sends still not received after " + std::to_string(timeout_.count()) + " ms");
+    }
+    pending_bytes_ += bytes;  // reserved now, released by the completion thread (or below on a failed post)
+  }
+  throw_send_error("send");
+  PendingSend p;
+  const auto* b = static_cast<const uint8_t*>(buf);
+  p.data.assign(b, b + bytes);
+  p.dst = dst;
+  p.deadline = op.deadline;
+  p.tx = context_->createUnboundBuffer(p.data.data(), bytes);
+  try {
+    std::lock_guard<std::mutex> g(post_mu_);
+    p.tx->send(dst, kSlotP2P | tag);
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard<std::mutex> lk(q_mu_);
+      pending_bytes_ -= bytes;
+    }
+    fail(op, describe("send to " + peer_name(dst), timeout_, e));
+  }
+  {
+    std::lock_guard<std::mutex> lk(q_mu_);
+    pending_.push_back(std::move(p));  // the vector's heap block (what gloo reads) does not move
+  }
+  q_cv_.notify_all();
+  stats_.bytes_sent += bytes;
   end(op);
+}
+
+// Completion thread: waits for the posted sends oldest first; the first failure is kept for the next call.
+void GlooCommunicator::completion_loop() {
+  for (;;) {
+    PendingSend item;
+    {
+      std::unique_lock<std::mutex> lk(q_mu_);
+      q_cv_.wait(lk, [&] { return stop_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping and drained
+      item = std::move(pending_.front());
+      pending_.pop_front();
+      busy_ = true;
+    }
+    std::string err;
+    try {
+      if (!item.tx->waitSend(left_ms(item.deadline))) err = "send to " + peer_name(item.dst) + " was aborted";
+    } catch (const std::exception& e) {
+      err = describe("send to " + peer_name(item.dst), timeout_, e);
+    }
+    const size_t bytes = item.data.size();
+    item.tx.reset();
+    {
+      std::lock_guard<std::mutex> lk(q_mu_);
+      if (!err.empty() && send_error_.empty()) send_error_ = err;
+      pending_bytes_ -= bytes;
+      busy_ = false;
+    }
+    q_cv_.notify_all();
+  }
+}
+
+void GlooCommunicator::wait_sends(const Op& op) {
+  {
+    std::unique_lock<std::mutex> lk(q_mu_);
+    q_cv_.wait(lk, [&] { return pending_.empty() && !busy_; });  // each send is bounded by its own deadline
+  }
+  throw_send_error(op.name);
 }
 
 void GlooCommunicator::recv(void* buf, size_t bytes, int src, uint32_t tag) {
@@ -165,6 +277,7 @@ void GlooCommunicator::recv(void* buf, size_t bytes, int src, uint32_t tag) {
 // Gather-to-0 then release: rank 0 names exactly which rank did not arrive.
 void GlooCommunicator::barrier() {
   Op op = begin("barrier");
+  wait_sends(op);  // the contract: barrier() reports every buffered send
   uint8_t token = 1, got = 0;
   if (rank_ == 0) {
     for (int r = 1; r < size_; ++r) exchange(op, kSlotBarrier, nullptr, 0, -1, &got, 1, r);

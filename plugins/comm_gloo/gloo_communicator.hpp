@@ -1,13 +1,27 @@
 // Communicator over Gloo TCP (host memory). Collectives are built here from Gloo's tagged point-to-point
 // (unbound buffers) so every wait knows which peer it waits on: a timeout or a dead peer is reported as
 // "gloo: <op>: recv from rank N ...". Gloo provides connection setup, framing and the I/O thread.
+//
+// Buffered send: send() copies the bytes, posts the gloo send at once (posting never blocks) and hands the copy
+// to this communicator's completion thread, which waits for the sends in order (UnboundBuffer::waitSend with the
+// send's deadline: never a short poll, a timed-out wait poisons the whole gloo context) and records the first
+// error, naming the peer, for the next call to throw. Gloo keeps sends to one peer on one slot in FIFO order.
+// Thread safety: posting happens on the caller's thread only; gloo's Pair and Context guard their queues with
+// their own mutexes, and we also serialize posts with post_mu_ (never held across a wait).
+// Groups (CommInit.group): a separate full mesh whose store keys carry the group name.
 #pragma once
 
 #include <gloo/rendezvous/context.h>
+#include <gloo/transport/unbound_buffer.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "hpcinfer/communicator.hpp"
 
@@ -51,10 +65,34 @@ class GlooCommunicator : public Communicator {
                 size_t recv_bytes, int src);
   void ring_allreduce_f32(const Op& op, float* data, size_t count);
   void check_peer(const char* op, int peer) const;
-  void check_ready(const char* op) const;
+  void check_ready(const char* op);
+  std::string peer_name(int peer) const;  // "rank 3" or "rank 3 of group tp.stage0"
+
+  // ---- buffered sends ----
+  struct PendingSend {
+    std::vector<uint8_t> data;  // [bytes] owned copy of the caller's buffer
+    std::unique_ptr<::gloo::transport::UnboundBuffer> tx;
+    int dst;
+    Clock::time_point deadline;
+  };
+  void completion_loop();                // the completion thread's body
+  void wait_sends(const Op& op);         // until every pending send completed (or failed)
+  void throw_send_error(const char* op);  // throws the recorded send error, if any
+  static constexpr size_t kMaxPendingBytes = size_t(1) << 30;
+  std::mutex post_mu_;                 // serializes posting to gloo (never held across a wait)
+  std::mutex q_mu_;                    // guards everything below
+  std::condition_variable q_cv_;
+  std::deque<PendingSend> pending_;    // posted, not yet completed; front = oldest
+  size_t pending_bytes_ = 0;
+  bool busy_ = false;                  // the completion thread is waiting on a send it took off the queue
+  bool stop_ = false;
+  std::string send_error_;             // first error of a send in flight
+  std::thread completer_;
 
   int rank_ = 0;
   int size_ = 1;
+  std::string who_;    // "rank 1" or "rank 1 of group tp.stage0 (world rank 3)", for errors
+  std::string group_;  // CommInit.group
   std::chrono::milliseconds timeout_{60000};
   std::shared_ptr<::gloo::rendezvous::Context> context_;
   CommStats stats_;

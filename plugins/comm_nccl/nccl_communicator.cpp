@@ -45,7 +45,9 @@ void NcclCommunicator::init(const CommInit& init) {
   rank_ = init.rank;
   size_ = init.size;
   timeout_ = init.timeout;
-  const std::string where = "nccl: rank " + std::to_string(rank_) + ": ";
+  who_ = "rank " + std::to_string(rank_) +
+         (init.group.empty() ? "" : " of group " + init.group + " (world rank " + std::to_string(init.world_rank) + ")");
+  const std::string where = "nccl: " + who_ + ": ";
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0)
@@ -59,7 +61,8 @@ void NcclCommunicator::init(const CommInit& init) {
     throw std::runtime_error(where + "CUDA device " + std::to_string(device_) + ": " + cudaGetErrorString(err));
 
   // Unique id: made by rank 0, read by everyone else from the store.
-  const std::string key = (init.prefix.empty() ? "hpcinfer" : init.prefix) + "/nccl/unique_id";
+  const std::string key = (init.prefix.empty() ? "hpcinfer" : init.prefix) + "/nccl/" +
+                          (init.group.empty() ? "" : init.group + "/") + "unique_id";
   ncclUniqueId id;
   if (rank_ == 0) {
     ncclResult_t r = ncclGetUniqueId(&id);
@@ -87,13 +90,13 @@ void NcclCommunicator::init(const CommInit& init) {
 NcclCommunicator::Op NcclCommunicator::begin(const char* name, std::string peers) {
   if (!comm_ && std::strcmp(name, "init") != 0) throw std::runtime_error(std::string("nccl: ") + name + " before init");
   if (!broken_.empty())
-    throw std::runtime_error(std::string("nccl: ") + name + " on rank " + std::to_string(rank_) +
+    throw std::runtime_error(std::string("nccl: ") + name + " on " + who_ +
                              ": communicator unusable after an earlier error: " + broken_);
   return Op{name, std::move(peers), Clock::now()};
 }
 
 void NcclCommunicator::fail(const Op& op, const std::string& what) {
-  broken_ = std::string("nccl: ") + op.name + " on rank " + std::to_string(rank_) + " (with " + op.peers + "): " + what;
+  broken_ = std::string("nccl: ") + op.name + " on " + who_ + " (with " + op.peers + "): " + what;
   stats_.seconds += std::chrono::duration<double>(Clock::now() - op.start).count();
   stats_.calls += 1;
   throw std::runtime_error(broken_);
@@ -133,6 +136,7 @@ void NcclCommunicator::complete(const Op& op, ncclResult_t enqueued, uint64_t se
   stats_.bytes_received += received;
 }
 
+// Not buffered: waits for the matching recv (see the LIMITATION in the header).
 void NcclCommunicator::send(const void* buf, size_t bytes, int dst, uint32_t /*tag: NCCL matches by order*/) {
   Op op = begin("send", "rank " + std::to_string(dst));
   if (dst < 0 || dst >= size_ || dst == rank_) throw std::invalid_argument("nccl: send to invalid rank " + op.peers);

@@ -6,6 +6,13 @@
 // ncclCommGetAsyncError + cudaStreamQuery against CommInit.timeout; on timeout or an asynchronous NCCL error the
 // communicator is aborted (ncclCommAbort) and the call throws naming the op and the peer(s).
 // Tags: NCCL has none. Messages between two ranks match in the order they are posted; `tag` is ignored.
+// Groups (CommInit.group): the unique id key is "<prefix>/nccl/<group>/unique_id", made by the group's rank 0.
+//
+// LIMITATION (buffered send): ncclSend is stream-ordered and completes only when the peer's ncclRecv runs, and
+// NCCL serializes the operations of one communicator, so send() here still waits for the matching recv (it is
+// NOT buffered as the Communicator contract asks). A pipeline must therefore order its point-to-point calls so
+// that every send's recv is already posted or posted next by the peer (e.g. even stages send first, odd stages
+// receive first); sending forward and backward at once deadlocks (until the timeout aborts the communicator).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -53,6 +60,7 @@ class NcclCommunicator : public Communicator {
 
   int rank_ = 0;
   int size_ = 1;
+  std::string who_;  // "rank 1" or "rank 1 of group tp.stage0 (world rank 3)", for errors
   int device_ = -1;
   std::chrono::milliseconds timeout_{60000};
   ncclComm_t comm_ = nullptr;
