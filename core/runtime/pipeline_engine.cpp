@@ -1,7 +1,10 @@
 #include "core/runtime/pipeline_engine.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace hpcinfer {
@@ -15,6 +18,15 @@ PipelineEngine::PipelineEngine(LlamaStage& stage, Communicator* comm, const Toke
     : stage_(stage), comm_(comm), tok_(tok), opt_(std::move(opt)) {
   if (opt_.batch_size < 1 || opt_.micro_batches < 1 || opt_.micro_batches > opt_.batch_size)
     throw std::invalid_argument("batching: need 1 <= micro_batches <= batch_size");
+}
+
+// Test hook for failure tests: HPCINFER_FAULT_RANK=r HPCINFER_FAULT_AFTER_PASSES=n makes world rank r vanish
+// (_exit, no cleanup, like a crashed node) after its n-th forward pass.
+void PipelineEngine::maybe_inject_fault() const {
+  static const char* rank = std::getenv("HPCINFER_FAULT_RANK");
+  static const char* after = std::getenv("HPCINFER_FAULT_AFTER_PASSES");
+  if (rank && after && std::atoi(rank) == stage_.plan().world.rank && stats_.forward_passes >= std::atoi(after))
+    _exit(42);
 }
 
 double PipelineEngine::now() const {
@@ -103,6 +115,7 @@ void PipelineEngine::run_first_stage(const std::vector<Request>& reqs,
       stage_.forward_layers(x.data(), b.tokens);
       stats_.compute_s += now() - t;
       ++stats_.forward_passes;
+      maybe_inject_fault();
       if (p.has_head) local[size_t(g)] = finish_on_last_stage(b, x, reqs, done);
       else send_batch(b, x, p.next_stage_rank);
       in_flight[size_t(g)] = 1;
@@ -124,6 +137,7 @@ void PipelineEngine::run_later_stage(const std::vector<Request>& reqs,
     stage_.forward_layers(x.data(), b.tokens);
     stats_.compute_s += now() - t;
     ++stats_.forward_passes;
+    maybe_inject_fault();
     if (p.has_head) send_results(finish_on_last_stage(b, x, reqs, done), b.group, p.world.rank_of(p.world.tp_rank(), 0));
     else send_batch(b, x, p.next_stage_rank);
   }

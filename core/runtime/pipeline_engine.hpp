@@ -81,6 +81,7 @@ class PipelineEngine {
   void send_results(const std::vector<Sampled>& r, int group, int dst);
   std::vector<Sampled> recv_results(int group, int src);
   double now() const;
+  void maybe_inject_fault() const;
 
   LlamaStage& stage_;
   Communicator* comm_;

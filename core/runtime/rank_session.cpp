@@ -10,6 +10,7 @@ namespace hpcinfer {
 
 RankSession::~RankSession() {
   stage.reset();
+  tp_group_comm.reset();
   comm.reset();
 }
 
@@ -67,11 +68,23 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
     init.timeout = timeout;
     init.device = cfg.device == "cuda" ? s.env.local_rank : -1;
     s.comm->init(init);
+    if (cfg.world.tp > 1 && cfg.world.pp == 1) s.tp_comm = s.comm.get();
+    if (cfg.world.tp > 1 && cfg.world.pp > 1) {  // every rank builds its stage's group at the same point
+      CommInit g = init;
+      g.group = "tp.stage" + std::to_string(s.plan.world.pp_rank());
+      g.rank = s.plan.world.tp_rank();
+      g.size = cfg.world.tp;
+      g.world_rank = s.env.rank;
+      g.world_size = s.env.size;
+      s.tp_group_comm = s.registry->create_comm(cfg.plugins.comm);
+      s.tp_group_comm->init(g);
+      s.tp_comm = s.tp_group_comm.get();
+    }
   }
   s.weights = s.registry->create_weights(s.weights_plugin);
   s.pool = std::make_unique<ThreadPool>(cfg.threads);
   const auto t0 = std::chrono::steady_clock::now();
-  s.stage = std::make_unique<LlamaStage>(*s.model, s.plan, *s.weights, *s.pool, s.comm.get(), n_slots, max_ctx);
+  s.stage = std::make_unique<LlamaStage>(*s.model, s.plan, *s.weights, *s.pool, s.tp_comm, n_slots, max_ctx);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -24,7 +24,9 @@ struct RankSession {
   std::unique_ptr<Strategy> strategy;
   std::unique_ptr<WeightFormat> weights;
   std::unique_ptr<KeyValueStore> store;
-  std::unique_ptr<Communicator> comm;  // null in a world of one
+  std::unique_ptr<Communicator> comm;  // the whole world; null in a world of one
+  std::unique_ptr<Communicator> tp_group_comm;  // this stage's tp group when tp > 1 and pp > 1
+  Communicator* tp_comm = nullptr;     // what the stage all-reduces over: the world (pp = 1) or the group
   RankPlan plan;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<LlamaStage> stage;
