@@ -49,7 +49,7 @@ generation:
   stop: ["\n\n", "User:"]
   add_bos: false
 batching: {batch_size: 8, micro_batches: 4}
-outputs: {dir: results/x, keep_logits: true}
+outputs: {dir: results/x, keep_logits: true, logprobs: 5}
 plugin_path: /opt/plugins
 )";
 
@@ -76,6 +76,7 @@ TEST(Config, LoadsEveryKeyFromAFile) {
   EXPECT_FALSE(c.generation.add_bos);
   EXPECT_EQ(c.batching.micro_batches, 4);
   EXPECT_TRUE(c.outputs.keep_logits);
+  EXPECT_EQ(c.outputs.logprobs, 5);
   EXPECT_EQ(c.plugin_path, (std::vector<std::string>{"/opt/plugins"}));  // one string is a one-entry list
   EXPECT_EQ(c.key_lines.at("world.tp"), 7);
   EXPECT_EQ(c.key_lines.at("plugins.weights"), 5);
@@ -146,6 +147,8 @@ TEST(Config, ValuesOutOfRange) {
       {"generation: {top_p: 1.5}", "exp.yaml:2: generation.top_p: must be in (0, 1]"},
       {"device: gpu", "exp.yaml:2: device: must be cpu or cuda; got 'gpu'"},
       {"batching: {batch_size: 0}", "exp.yaml:2: batching.batch_size: must be >= 1, got 0"},
+      {"outputs: {logprobs: -1}", "exp.yaml:2: outputs.logprobs: must be in [0, 100]"},
+      {"outputs: {logprobs: 101}", "exp.yaml:2: outputs.logprobs: must be in [0, 100]"},
       {"batching: {batch_size: 2, micro_batches: 3}", "exp.yaml:2: batching.micro_batches: must be <= batching."},
       {"world: {pp: 2, layer_split: [4]}", "exp.yaml:2: world.layer_split: has 1 entries but world.pp = 2"},
   };

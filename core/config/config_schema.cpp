@@ -37,6 +37,9 @@ std::string join(const std::string& section, const std::string& key) {
   return section.empty() ? key : section + "." + key;
 }
 
+// outputs.logprobs: a bound keeps completions.jsonl lines of a readable size (vocabularies reach 128k entries).
+constexpr int kMaxLogprobs = 100;
+
 bool one_of(const std::string& v, std::initializer_list<const char*> allowed) {
   for (const char* a : allowed)
     if (v == a) return true;
@@ -58,6 +61,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("world.layer_split", world.layer_split),
       HPCINFER_LEAF("world.rendezvous", world.rendezvous),
       HPCINFER_LEAF("world.timeout_s", world.timeout_s),
+      HPCINFER_LEAF("world.interface", world.interface),
       HPCINFER_LEAF("world.replicate_kv_heads", world.replicate_kv_heads),
       HPCINFER_LEAF("device", device),
       HPCINFER_LEAF("threads", threads),
@@ -76,6 +80,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("batching.micro_batches", batching.micro_batches),
       HPCINFER_LEAF("outputs.dir", outputs.dir),
       HPCINFER_LEAF("outputs.keep_logits", outputs.keep_logits),
+      HPCINFER_LEAF("outputs.logprobs", outputs.logprobs),
       Leaf{"plugin_path", [](ExperimentConfig& c) -> FieldRef { return &c.plugin_path; }, true},
   };
   return leaves;
@@ -161,6 +166,9 @@ std::string check_range(const std::string& path, const ExperimentConfig& c) {
              std::to_string(c.batching.micro_batches);
   }
   if (path == "outputs.dir" && c.outputs.dir.empty()) return "must not be empty";
+  if (path == "outputs.logprobs" && (c.outputs.logprobs < 0 || c.outputs.logprobs > kMaxLogprobs))
+    return "must be in [0, " + std::to_string(kMaxLogprobs) + "] (top-k logprobs per token, 0 = off), got " +
+           std::to_string(c.outputs.logprobs);
   return "";
 }
 

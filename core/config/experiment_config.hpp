@@ -30,6 +30,7 @@ struct ExperimentConfig {
     std::vector<int> layer_split;    // explicit layers per pipeline stage, empty = balanced
     std::string rendezvous;          // "" = file store in outputs.dir; "file:///dir" or "tcp://host:port"
     int timeout_s = 60;              // every blocking communication call and the rendezvous
+    std::string interface;           // gloo: network interface to bind (eth0, ib0); "" = this host name's address
     bool replicate_kv_heads = false; // tp_pp: allow tp > n_kv_heads by replicating KV heads
   } world;
 
@@ -61,6 +62,7 @@ struct ExperimentConfig {
   struct Outputs {
     std::string dir = "results/run";
     bool keep_logits = false;
+    int logprobs = 0;                // top-k logprobs per generated token in completions.jsonl, 0 = off
   } outputs;
 
   std::vector<std::string> plugin_path;  // extra plugin directories, searched first

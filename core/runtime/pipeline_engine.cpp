@@ -47,6 +47,7 @@ void PipelineEngine::run(const std::vector<Request>& requests,
       l.c.index = r.index;
       l.c.prompt = r.prompt;
       l.c.prompt_tokens = int(r.prompt_ids.size());
+      l.c.with_logprobs = opt_.logprobs > 0;
       l.prev_token = r.prompt_ids.empty() ? -1 : r.prompt_ids.back();
       live_.push_back(std::move(l));
     }
@@ -164,6 +165,8 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
       l.c.finish_reason = "stop";
       finished = true;
     } else {
+      if (opt_.logprobs > 0 && reporter)  // the distribution `token` was drawn from, before it is overwritten
+        l.c.logprobs.push_back(token_logprobs(logits.data() + i * size_t(V), V, token, opt_.logprobs));
       l.c.token_ids.push_back(token);
       l.c.text += tok_.decode_token(l.prev_token, token);
       l.prev_token = token;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/runtime/llama_stage.hpp"
+#include "core/runtime/logprobs.hpp"
 #include "core/runtime/requests.hpp"
 #include "core/runtime/sampler.hpp"
 #include "core/tokenizer/tokenizer.hpp"
@@ -28,6 +29,7 @@ struct EngineOptions {
   uint64_t seed = 0;
   std::vector<std::string> stop_strings;
   std::vector<int> stop_ids;  // EOS / end-of-turn
+  int logprobs = 0;           // > 0: each completion carries the top-k logprobs of every generated token
 };
 
 struct EngineStats {

@@ -66,6 +66,7 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
     init.store = s.store.get();
     init.prefix = "hpcinfer/" + (s.env.job_id.empty() ? std::string("job") : s.env.job_id);
     init.timeout = timeout;
+    init.interface_name = cfg.world.interface;
     init.device = cfg.device == "cuda" ? s.env.local_rank : -1;
     s.comm->init(init);
     if (cfg.world.tp > 1 && cfg.world.pp == 1) s.tp_comm = s.comm.get();

@@ -52,6 +52,15 @@ std::string completion_json(const Completion& c) {
                    {"completion_tokens", c.token_ids.size()},
                    {"finish_reason", c.finish_reason},
                    {"timings", {{"ttft_s", c.ttft_s}, {"latency_s", c.latency_s}, {"tpot_s", c.tpot_s}}}};
+  if (c.with_logprobs) {
+    nlohmann::json lp = nlohmann::json::array();
+    for (const TokenLogprobs& t : c.logprobs) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& [id, v] : t.top) top.push_back({id, v});
+      lp.push_back({{"token", t.token}, {"logprob", t.logprob}, {"top", top}});
+    }
+    j["logprobs"] = std::move(lp);
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/runtime/logprobs.hpp"
+
 namespace hpcinfer {
 
 struct Request {
@@ -31,6 +33,8 @@ struct Completion {
   double ttft_s = 0;            // engine start -> first generated token (includes waiting for a batch slot)
   double latency_s = 0;         // engine start -> last token
   double tpot_s = 0;            // mean time per output token after the first
+  bool with_logprobs = false;   // outputs.logprobs > 0: write "logprobs", one entry per token_ids entry
+  std::vector<TokenLogprobs> logprobs;
 };
 
 class CompletionWriter {

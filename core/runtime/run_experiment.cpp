@@ -77,6 +77,7 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   opt.seed = cfg.generation.seed;
   opt.stop_strings = cfg.generation.stop;
   opt.stop_ids = s.tokenizer->stop_ids();
+  opt.logprobs = cfg.outputs.logprobs;
   PipelineEngine engine(*s.stage, s.comm.get(), *s.tokenizer, opt);
 
   std::unique_ptr<CompletionWriter> writer;

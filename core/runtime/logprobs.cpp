@@ -1,0 +1,34 @@
+#include "core/runtime/logprobs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace hpcinfer {
+
+TokenLogprobs token_logprobs(const float* logits, int64_t vocab, int token, int k) {
+  if (vocab < 1 || token < 0 || token >= vocab)
+    throw std::invalid_argument("logprobs: token " + std::to_string(token) + " outside a vocabulary of " +
+                                std::to_string(vocab));
+  double mx = logits[0];
+  for (int64_t i = 1; i < vocab; ++i) mx = std::max(mx, double(logits[i]));
+  double sum = 0.0;
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(logits[i]) - mx);
+  const double lse = mx + std::log(sum);
+
+  TokenLogprobs out;
+  out.token = token;
+  out.logprob = double(logits[token]) - lse;
+  const size_t kk = size_t(std::clamp<int64_t>(k, 0, vocab));
+  std::vector<int> ids(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) ids[size_t(i)] = int(i);
+  std::partial_sort(ids.begin(), ids.begin() + std::ptrdiff_t(kk), ids.end(), [&](int a, int b) {
+    return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+  });
+  out.top.reserve(kk);
+  for (size_t i = 0; i < kk; ++i) out.top.emplace_back(ids[i], double(logits[ids[i]]) - lse);
+  return out;
+}
+
+}  // namespace hpcinfer
