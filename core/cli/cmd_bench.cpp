@@ -1,13 +1,157 @@
-#include <cstdio>
+// hpcinfer bench --model DIR [--weights bf16|int8|f32] [--threads N] [--json]
+// Prefill and decode speed of one process, next to the limits of the same machine measured by the same command
+// (STREAM-style copy bandwidth, read bandwidth, peak f32 FMA rate), so every speed is also a roofline fraction.
+//   prefill: one forward pass over --prompt-tokens random ids (one sequence), timed end to end (embedding to logits).
+//   decode b1: --decode-tokens greedy steps of that sequence (context grows from the prompt length).
+//   decode b8: --batch sequences (16-token prefixes), --decode-tokens steps of --batch tokens each.
+// Bytes per decoded token = weights streamed (all matrices but the embedding table) + the KV cache read at the
+// mean decode context. Roofline fraction = bytes/token x tokens/s / copy bandwidth.
+#include <sys/utsname.h>
 
-#include "core/cli/commands.hpp"
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/cli/cli_util.hpp"
+#include "core/cli/single_process.hpp"
+#include "kernels/cpu/machine_probe.hpp"
 
 namespace hpcinfer::cli {
+namespace {
 
-// Not built yet: see the open issues. Says so instead of pretending.
-int cmd_bench(const Args&) {
-  std::fprintf(stderr, "hpcinfer bench: not available in this build yet\n");
-  return 1;
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+// One forward step: ids[i] goes to slot[i] at pos[i]; returns the greedy next id of every token in `sample_rows`.
+std::vector<int> step(RankSession& s, const TokenBatch& b, const std::vector<int>& sample_rows) {
+  const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
+  std::vector<float> x(size_t(b.size()) * size_t(D)), logits(sample_rows.size() * size_t(V));
+  s.stage->embed(b.tokens, x.data());
+  s.stage->forward_layers(x.data(), b);
+  s.stage->head(x.data(), sample_rows, logits.data());
+  std::vector<int> next;
+  for (size_t r = 0; r < sample_rows.size(); ++r) next.push_back(int(kernels::argmax(logits.data() + r * size_t(V), V)));
+  return next;
+}
+
+}  // namespace
+
+int cmd_bench(const Args& args) {
+  CLI::App app{"Measure prefill/decode tokens/s against this machine's memory bandwidth and FMA peak", "hpcinfer bench"};
+  ModelOptions mo;
+  mo.add_to(app);
+  int prompt = 512, decode = 32, batch = 8, bw_mib = 512, probe_reps = 5;
+  bool json = false;
+  app.add_option("--prompt-tokens", prompt, "prefill length (default 512)")->check(CLI::PositiveNumber);
+  app.add_option("--decode-tokens", decode, "decode steps per measurement (default 32)")->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "sequences decoded together for decode_b8 (default 8)")->check(CLI::PositiveNumber);
+  app.add_option("--bw-mib", bw_mib, "buffer size of the bandwidth probes, MiB (default 512)")->check(CLI::PositiveNumber);
+  app.add_flag("--json", json, "print one JSON object instead of a table");
+  if (auto rc = parse_args(app, args)) return *rc;
+
+  const int max_ctx = prompt + decode + 16 + 1;
+  auto s = open_single_process(mo, std::max(batch, 1), max_ctx, false);
+  const int threads = s->pool->threads();
+  const ModelDesc& m = s->model->desc();
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int> tok(3, int(m.vocab) - 1);
+
+  // Machine limits first, with the model already in memory (the same conditions as the kernels).
+  const size_t bw_bytes = size_t(bw_mib) << 20;
+  const double copy_bw = kernels::copy_bandwidth_gbs(threads, bw_bytes, probe_reps);
+  const double read_bw = kernels::read_bandwidth_gbs(threads, bw_bytes, probe_reps);
+  const double fma_peak = kernels::fma_peak_gflops(threads, probe_reps);
+
+  // Warm-up: page in every weight once (first touch, huge pages) with a short sequence in the last slot.
+  {
+    TokenBatch b;
+    for (int i = 0; i < 8; ++i) b.tokens.push_back(tok(rng)), b.slot.push_back(std::max(batch, 1) - 1), b.pos.push_back(i);
+    step(*s, b, {7});
+  }
+
+  // Prefill: one sequence of `prompt` tokens in slot 0, logits of the last position.
+  TokenBatch pre;
+  for (int i = 0; i < prompt; ++i) pre.tokens.push_back(tok(rng)), pre.slot.push_back(0), pre.pos.push_back(i);
+  auto t0 = Clock::now();
+  int next = step(*s, pre, {prompt - 1})[0];
+  const double prefill_s = since(t0);
+
+  // Decode, batch 1: continue slot 0.
+  t0 = Clock::now();
+  for (int t = 0; t < decode; ++t) next = step(*s, TokenBatch{{next}, {0}, {prompt + t}}, {0})[0];
+  const double decode_s = since(t0);
+
+  // Decode, batch `batch`: fresh 16-token prefixes in every slot (not timed), then `decode` steps.
+  TokenBatch prefix;
+  std::vector<int> last_rows;
+  for (int q = 0; q < batch; ++q) {
+    for (int i = 0; i < 16; ++i) prefix.tokens.push_back(tok(rng)), prefix.slot.push_back(q), prefix.pos.push_back(i);
+    last_rows.push_back(q * 16 + 15);
+  }
+  std::vector<int> cur = step(*s, prefix, last_rows);
+  std::vector<int> rows(static_cast<size_t>(batch));
+  for (int q = 0; q < batch; ++q) rows[size_t(q)] = q;
+  t0 = Clock::now();
+  for (int t = 0; t < decode; ++t) {
+    TokenBatch b;
+    for (int q = 0; q < batch; ++q) b.tokens.push_back(cur[size_t(q)]), b.slot.push_back(q), b.pos.push_back(16 + t);
+    cur = step(*s, b, rows);
+  }
+  const double decode_b8_s = since(t0);
+
+  // Work per token.
+  const int n_layers = s->plan.layer_end - s->plan.layer_begin;
+  const double kv_row_bytes = double(m.n_kv_heads) * double(m.head_dim) * sizeof(float) * 2;  // K and V
+  const double mean_ctx = prompt + (decode - 1) / 2.0 + 1;
+  const double weight_bytes = double(s->stage->streamed_weight_bytes());
+  const double bytes_per_token = weight_bytes + n_layers * kv_row_bytes * mean_ctx;
+  const double matmul_params = [&] {
+    const double q = double(m.n_heads) * m.head_dim, kv = double(m.n_kv_heads) * m.head_dim;
+    return n_layers * (double(m.dim) * (2 * q + 2 * kv) + 3.0 * double(m.dim) * double(m.hidden_dim)) + double(m.dim) * m.vocab;
+  }();
+  // Prefill flops: 2 per weight per token, plus attention (q.k and p.v over the causal prefix: 2 x 2 x q_dim x pos).
+  const double attn_flops = n_layers * 4.0 * double(m.n_heads) * m.head_dim * (double(prompt) * (prompt + 1) / 2);
+  const double prefill_flops = 2.0 * matmul_params * prompt - 2.0 * double(m.dim) * m.vocab * (prompt - 1) + attn_flops;
+
+  const double prefill_tok_s = prompt / prefill_s, decode_tok_s = decode / decode_s,
+               decode_b8_tok_s = double(batch) * decode / decode_b8_s;
+  const double achieved_gbs = bytes_per_token * decode_tok_s / 1e9;
+  const double prefill_gflops = prefill_flops / prefill_s / 1e9;
+  utsname u{};
+  uname(&u);
+  nlohmann::ordered_json j = {
+      {"model", mo.model}, {"weights", s->weights_plugin}, {"threads", threads}, {"host", u.nodename},
+      {"cpu", cpu_model()}, {"simd", kernels::simd_level()},
+      {"prompt_tokens", prompt}, {"decode_tokens", decode}, {"batch", batch},
+      {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"decode_b8_tok_s", decode_b8_tok_s},
+      {"mem_bw_gbs", copy_bw}, {"read_bw_gbs", read_bw}, {"fma_peak_gflops", fma_peak},
+      {"weight_bytes_streamed", weight_bytes}, {"bytes_per_token", bytes_per_token},
+      {"decode_gbs", achieved_gbs}, {"roofline_fraction", achieved_gbs / copy_bw},
+      {"roofline_fraction_read_bw", achieved_gbs / read_bw},
+      {"prefill_gflops", prefill_gflops}, {"prefill_peak_fraction", prefill_gflops / fma_peak},
+      {"last_token", next}};
+  if (json) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("model %s, weights %s, %d threads, %s (%s)\n", mo.model.c_str(), s->weights_plugin.c_str(), threads,
+              cpu_model().c_str(), kernels::simd_level());
+  std::printf("machine   copy %.1f GB/s, read %.1f GB/s, f32 FMA peak %.1f GFLOP/s\n", copy_bw, read_bw, fma_peak);
+  std::printf("prefill   %d tokens: %.2f tok/s, %.1f GFLOP/s = %.0f%% of the FMA peak\n", prompt, prefill_tok_s,
+              prefill_gflops, 100 * prefill_gflops / fma_peak);
+  std::printf("decode b1 %.2f tok/s, %.1f MB/token, %.1f GB/s = %.0f%% of copy bandwidth (%.0f%% of read)\n",
+              decode_tok_s, bytes_per_token / 1e6, achieved_gbs, 100 * achieved_gbs / copy_bw, 100 * achieved_gbs / read_bw);
+  std::printf("decode b%d %.2f tok/s\n", batch, decode_b8_tok_s);
+  return 0;
 }
 
 }  // namespace hpcinfer::cli

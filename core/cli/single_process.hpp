@@ -12,12 +12,14 @@ namespace hpcinfer::cli {
 struct ModelOptions {
   std::string model, format = "auto", tokenizer, weights = "auto";
   int threads = 0;
+  int group_size = -1;
   void add_to(CLI::App& app) {
     app.add_option("--model", model, "model: HF directory, .gguf or llama2.c .bin")->required();
     app.add_option("--format", format, "auto | hf | gguf | llama2c");
     app.add_option("--tokenizer", tokenizer, "tokenizer file (default: the model's own / beside it)");
     app.add_option("--weights", weights, "weights plugin: auto | f32 | bf16 | ...");
     app.add_option("--threads", threads, "threads (0 = all cores)");
+    app.add_option("--group-size", group_size, "int8 weights: input features per scale, 0 = per channel (default 32)");
   }
 };
 
@@ -30,6 +32,7 @@ inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, i
   cfg.model.tokenizer = o.tokenizer;
   cfg.plugins.weights = o.weights;
   cfg.threads = o.threads;
+  cfg.plugins.weights_group_size = o.group_size;
   LaunchEnv env;
   auto s = describe_rank(cfg, env);
   if (with_tokenizer) s->tokenizer = open_tokenizer(o.tokenizer, *s->model);

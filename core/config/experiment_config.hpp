@@ -22,6 +22,7 @@ struct ExperimentConfig {
     std::string comm = "gloo";
     std::string weights = "auto";    // auto = f32 for f32/f16 sources, bf16 for bf16 sources
     std::string strategy = "pp";
+    int weights_group_size = -1;     // int8: input features per scale (0 = per output channel); -1 = plugin default
   } plugins;
 
   struct World {

@@ -38,6 +38,12 @@ class LlamaStage {
   const ModelDesc& desc() const { return m_; }
   int max_ctx() const { return max_ctx_; }
   size_t weight_bytes() const { return weight_bytes_; }
+  // Bytes of weights one decoded token streams through: every matrix but the embedding table (of which a token
+  // reads one row), unless the head is the tied embedding itself.
+  size_t streamed_weight_bytes() const {
+    const bool tied_head = plan_.has_head && !output_;
+    return weight_bytes_ - (embedding_ && !tied_head ? embedding_->bytes() : 0);
+  }
   size_t kv_bytes() const { return kv_k_.size() * (kv_k_.empty() ? 0 : kv_k_[0].size()) * 2 * sizeof(float); }
 
   // First stage: x[n, dim] = embedding rows of tokens[n].

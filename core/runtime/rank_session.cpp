@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "core/config/config_error.hpp"
+#include "core/config/load_config.hpp"
 #include "core/rendezvous/kv_store.hpp"
 
 namespace hpcinfer {
@@ -83,6 +85,13 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
     }
   }
   s.weights = s.registry->create_weights(s.weights_plugin);
+  if (cfg.plugins.weights_group_size >= 0) {
+    try {
+      s.weights->set_option("group_size", std::to_string(cfg.plugins.weights_group_size));
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(config_message(cfg, "plugins.weights_group_size", e.what()));
+    }
+  }
   s.pool = std::make_unique<ThreadPool>(cfg.threads);
   const auto t0 = std::chrono::steady_clock::now();
   s.stage = std::make_unique<LlamaStage>(*s.model, s.plan, *s.weights, *s.pool, s.tp_comm, n_slots, max_ctx);

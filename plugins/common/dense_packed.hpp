@@ -2,8 +2,6 @@
 // Header-only so each plugin .so carries its own copy (plugins link nothing of the core).
 #pragma once
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -15,34 +13,9 @@
 #include "hpcinfer/weight_format.hpp"
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/matmul.hpp"
+#include "plugins/common/shard_storage.hpp"
 
 namespace hpcinfer::plugins {
-
-// 2 MiB-aligned storage, advised onto transparent huge pages (weights are streamed every decode step).
-template <typename T>
-struct HugeBuffer {
-  T* ptr = nullptr;
-  size_t count = 0;
-  explicit HugeBuffer(size_t n) : count(n) {
-    const size_t align = size_t(2) << 20;
-    const size_t bytes = std::max<size_t>((n * sizeof(T) + align - 1) / align * align, align);
-    ptr = static_cast<T*>(std::aligned_alloc(align, bytes));
-    if (!ptr) throw std::runtime_error("out of memory packing weights (" + std::to_string(bytes) + " bytes)");
-    madvise(ptr, bytes, MADV_HUGEPAGE);
-  }
-  ~HugeBuffer() { std::free(ptr); }
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-};
-
-inline void check_ranges(const TensorView& src, Range rows, Range cols) {
-  if (rows.begin < 0 || rows.end > src.rows || rows.begin >= rows.end || cols.begin < 0 || cols.end > src.cols ||
-      cols.begin >= cols.end)
-    throw std::invalid_argument("tensor " + src.name + " [" + std::to_string(src.rows) + " x " +
-                                std::to_string(src.cols) + "]: shard rows [" + std::to_string(rows.begin) + ", " +
-                                std::to_string(rows.end) + ") cols [" + std::to_string(cols.begin) + ", " +
-                                std::to_string(cols.end) + ") is out of range");
-}
 
 // Storage: float (f32) or uint16_t (bf16 bit patterns). Layout: [rows, cols] row-major, the shard only.
 template <typename Storage>
@@ -71,12 +44,9 @@ class DensePacked final : public PackedMatrix {
   int64_t cols() const override { return cols_; }
   size_t bytes() const override { return size_t(rows_) * size_t(cols_) * sizeof(Storage); }
 
-  // y[n, rows] = x[n, cols] W^T: threads split the weight rows (every thread streams its own slice of W).
+  // y[n, rows] = x[n, cols] W^T
   void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
-    constexpr int64_t kRowBlock = 16;
-    const int64_t blocks = (rows_ + kRowBlock - 1) / kRowBlock;
-    ex.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-      const int64_t r0 = b0 * kRowBlock, r1 = std::min(rows_, b1 * kRowBlock);
+    for_row_blocks(rows_, ex, [&](int64_t r0, int64_t r1) {
       if constexpr (sizeof(Storage) == 2)
         kernels::matmul_bf16(x, n, data_.ptr, cols_, y, rows_, r0, r1);
       else

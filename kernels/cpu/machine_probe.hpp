@@ -1,0 +1,20 @@
+// Hardware limits measured on the machine itself, for rooflines: what `hpcinfer bench` compares its kernels against.
+// Each probe runs on `threads` OpenMP threads and returns the best of `reps` repetitions (the least disturbed one).
+#pragma once
+
+#include <cstddef>
+
+namespace hpcinfer::kernels {
+
+// STREAM-style copy a[i] = b[i] over two buffers of `bytes` each; counts bytes read + bytes written (STREAM's
+// convention, so write-allocate traffic is not counted). GB/s = 1e9 bytes/s.
+double copy_bandwidth_gbs(int threads, size_t bytes, int reps);
+// Read-only streaming sum over one buffer of `bytes`: what a weight-streaming GEMV can hope for. GB/s.
+double read_bandwidth_gbs(int threads, size_t bytes, int reps);
+// Peak f32 fused multiply-add rate, registers only (widest vectors this CPU runs). GFLOP/s, 2 flops per FMA.
+double fma_peak_gflops(int threads, int reps);
+// The instruction set the matmul kernels dispatch to: "avx512" (x86-64-v4) | "avx2" (x86-64-v3) | "generic".
+// The environment variable HPCINFER_SIMD=avx2|generic caps it (for A/B runs and tests of the narrower paths).
+const char* simd_level();
+
+}  // namespace hpcinfer::kernels

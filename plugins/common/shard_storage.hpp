@@ -1,0 +1,53 @@
+// Pieces every weights plugin shares: huge-page storage for packed shards, the shard range check, and how a
+// matmul splits weight rows over threads.
+// Header-only so each plugin .so carries its own copy (plugins link nothing of the core).
+#pragma once
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "hpcinfer/tensor.hpp"
+#include "hpcinfer/weight_format.hpp"
+
+namespace hpcinfer::plugins {
+
+// 2 MiB-aligned storage, advised onto transparent huge pages (weights are streamed every decode step).
+template <typename T>
+struct HugeBuffer {
+  T* ptr = nullptr;
+  size_t count = 0;
+  explicit HugeBuffer(size_t n) : count(n) {
+    const size_t align = size_t(2) << 20;
+    const size_t bytes = std::max<size_t>((n * sizeof(T) + align - 1) / align * align, align);
+    ptr = static_cast<T*>(std::aligned_alloc(align, bytes));
+    if (!ptr) throw std::runtime_error("out of memory packing weights (" + std::to_string(bytes) + " bytes)");
+    madvise(ptr, bytes, MADV_HUGEPAGE);
+  }
+  ~HugeBuffer() { std::free(ptr); }
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+};
+
+inline void check_ranges(const TensorView& src, Range rows, Range cols) {
+  if (rows.begin < 0 || rows.end > src.rows || rows.begin >= rows.end || cols.begin < 0 || cols.end > src.cols ||
+      cols.begin >= cols.end)
+    throw std::invalid_argument("tensor " + src.name + " [" + std::to_string(src.rows) + " x " +
+                                std::to_string(src.cols) + "]: shard rows [" + std::to_string(rows.begin) + ", " +
+                                std::to_string(rows.end) + ") cols [" + std::to_string(cols.begin) + ", " +
+                                std::to_string(cols.end) + ") is out of range");
+}
+
+// Runs kernel(r0, r1) over weight rows [0, rows) split across ex's threads in blocks of 16 rows (every thread
+// streams its own slice of W; 16 is a multiple of every kernel tile height).
+template <typename Kernel>
+void for_row_blocks(int64_t rows, Executor& ex, const Kernel& kernel) {
+  constexpr int64_t kRowBlock = 16;
+  const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
+  ex.parallel_for(blocks, [&](int64_t b0, int64_t b1) { kernel(b0 * kRowBlock, std::min(rows, b1 * kRowBlock)); });
+}
+
+}  // namespace hpcinfer::plugins
