@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"plugins", hpcinfer::cli::cmd_plugins, "plugins: list every plugin found, and whether it is usable here"},
     {"plan", hpcinfer::cli::cmd_plan, "plan --show CONFIG: print each rank's layers, shards and comm steps"},
     {"bench", hpcinfer::cli::cmd_bench, "bench --model DIR: prefill/decode tokens/s against memory bandwidth"},
+    {"agree", hpcinfer::cli::cmd_agree, "agree --model M --weights bf16 --weights-b int8 --prompts F: greedy agreement, KL"},
     {"eval", hpcinfer::cli::cmd_eval, "eval: perplexity and multiple-choice suites"},
     {"compare", hpcinfer::cli::cmd_compare, "compare RUN_A RUN_B: per-prompt agreement of two runs"},
     {"sweep", hpcinfer::cli::cmd_sweep, "sweep SWEEP.yaml: run a grid of experiments"},
