@@ -1,6 +1,7 @@
 #include "kernels/cpu/machine_probe.hpp"
 
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,11 +18,16 @@ typedef float v16f __attribute__((vector_size(64)));
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Page-aligned buffer, touched by the threads that will use it (first-touch placement).
+// 2 MiB-aligned buffer on transparent huge pages, as the packed weights are (plugins/common/shard_storage.hpp),
+// touched by the threads that will use it (first-touch placement).
 struct Buffer {
   char* p = nullptr;
   size_t n = 0;
-  explicit Buffer(size_t bytes) : n(bytes) { p = static_cast<char*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096)); }
+  explicit Buffer(size_t bytes) : n(bytes) {
+    const size_t align = size_t(2) << 20, rounded = (bytes + align - 1) / align * align;
+    p = static_cast<char*>(std::aligned_alloc(align, rounded));
+    if (p) madvise(p, rounded, MADV_HUGEPAGE);
+  }
   ~Buffer() { std::free(p); }
 };
 
