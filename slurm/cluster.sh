@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real Slurm 22.05 cluster on this one machine, for trying slurm/ and for CI: munged, MariaDB + slurmdbd (so that
-# sacct works), slurmctld, and two emulated nodes n1 and n2 (two slurmd, one CPU each, partition "debug").
+# sacct works), slurmctld, and two emulated nodes n1 and n2 (two slurmd, nproc CPUs each, partition "debug").
 # Everything lives under one scratch directory; nothing is written to /etc, and no other daemon is touched.
 #
 # Usage:  slurm/cluster.sh start|stop|status|env [DIR]        (DIR default: $HPCINFER_SLURM_DIR or /tmp/hpcinfer-slurm)
@@ -108,7 +108,9 @@ choose_ports() {
 write_config() {
   local host cpus i
   host=$(hostname -s)
-  cpus=1   # one CPU per emulated node: the two nodes together are this 2-core machine
+  # Each emulated node declares the machine's cores (what slurmd finds anyway): two nodes give 2 x nproc task slots
+  # on nproc cores, so that pp=4 fits. `-N 2 --ntasks-per-node=1` puts one rank on each node.
+  cpus=$(nproc)
   mkdir -p "$ETC" "$RUN" "$LOG" "$DIR/state"
   for n in "${NODES[@]}"; do mkdir -p "$DIR/spool/$n" "$DIR/tmp/$n"; done
   choose_ports

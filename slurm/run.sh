@@ -3,18 +3,19 @@
 # execs `hpcinfer run CONFIG [--set k=v]...`. hpcinfer itself reads SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and
 # SLURM_JOB_ID to know its rank, world size, local rank and job.
 #
-# NOT TESTED HERE YET: no Slurm cluster on these machines until the issue-7 cluster script lands (`bash -n` only).
+# Tested on the two-node cluster of slurm/cluster.sh (tests/slurm/test_slurm_cluster.sh), gloo and mpi (pmix).
 #
 # Environment (all optional):
 #   HPCINFER_BIN   the binary (default build/bin/hpcinfer)
 #   RENDEZVOUS     how the ranks find each other (world.rendezvous):
-#                    unset        a file store on the shared submit directory, one per job step:
-#                                 file://$SLURM_SUBMIT_DIR/results/.rendezvous/<job>.<step>
+#                    unset        a file store in the run directory (which every node must see), one per job step:
+#                                 file://$HPCINFER_RUN_DIR/.rendezvous/<job>.<step>
+#                                 (HPCINFER_RUN_DIR default: $SLURM_SUBMIT_DIR/results)
 #                    tcp          tcp://<first node of the job>:<20000 + job id % 20000>: no shared filesystem needed
 #                    config       keep what the YAML (or a --set) says
 #                    file://DIR or tcp://HOST:PORT   used as given
 #   PROFILER       none (default) | nsys (nsys profile, one report per rank) | perf (perf record -g, one file per rank);
-#                  output in $HPCINFER_RUN_DIR/profile/ (default ./profile/)
+#                  output in $HPCINFER_RUN_DIR/profile/ (default ./profile/). The profiler must be on the nodes' PATH.
 #   OMP_NUM_THREADS  default: SLURM_CPUS_PER_TASK, so `threads: 0` uses this task's share of the cores
 set -euo pipefail
 
@@ -33,7 +34,9 @@ sets=()
 case "${RENDEZVOUS:-}" in
   "")
     # Fresh per job step: a store directory is never reused (stale keys from an earlier step would mislead).
-    sets+=(--set "world.rendezvous=file://${SLURM_SUBMIT_DIR:-$PWD}/results/.rendezvous/$JOB.$STEP") ;;
+    rdv=${HPCINFER_RUN_DIR:-${SLURM_SUBMIT_DIR:-$PWD}/results}
+    case "$rdv" in /*) ;; *) rdv=$PWD/$rdv ;; esac
+    sets+=(--set "world.rendezvous=file://$rdv/.rendezvous/$JOB.$STEP") ;;
   tcp)
     host=$(scontrol show hostnames "${SLURM_JOB_NODELIST:-localhost}" 2>/dev/null | head -n1 || true)
     sets+=(--set "world.rendezvous=tcp://${host:-localhost}:$((20000 + 10#${JOB//[^0-9]/0} % 20000))") ;;
@@ -47,6 +50,10 @@ echo "run.sh: rank $RANK/${SLURM_NTASKS:-1} local ${SLURM_LOCALID:-0} on $(hostn
      "GPUs ${CUDA_VISIBLE_DEVICES:-none}, threads ${OMP_NUM_THREADS:-auto}, $(date -Is)"
 
 PROF_DIR=${HPCINFER_RUN_DIR:-.}/profile
+case "${PROFILER:-none}" in
+  nsys | perf) command -v "$PROFILER" >/dev/null ||
+    { echo "run.sh: PROFILER=$PROFILER but '$PROFILER' is not on PATH on $(hostname)" >&2; exit 2; } ;;
+esac
 case "${PROFILER:-none}" in
   none) exec "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
   nsys) mkdir -p "$PROF_DIR"
