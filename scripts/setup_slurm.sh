@@ -30,6 +30,10 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 echo "setup_slurm: installing ${missing[*]}"
-$SUDO apt-get update -qq
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install() { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
+# scripts/setup.sh has usually just updated the package lists: update again only when the install needs it.
+if ! install 2>/dev/null; then
+  $SUDO apt-get update -qq
+  install
+fi
 echo "setup_slurm: done"

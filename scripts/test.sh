@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): install dependencies, configure, build everything, run every GoogleTest suite.
 #   bash scripts/test.sh
+# scripts/setup_slurm.sh adds a real Slurm cluster's packages: tests/slurm/test_slurm_cluster.sh (ctest -L slurm) starts
+# one (slurm/cluster.sh), runs a gloo and an mpi job on it and stops it, in about 25 s.
 # CUDA targets (kernels/cuda, the nccl plugin) build automatically where nvcc is on PATH; that adds build time but
 # keeps them compiling in CI. Tests that need ../shared/data or a GPU skip with a message when those are absent.
 # Env: BUILD_DIR (default build), JOBS (default nproc), CTEST_JOBS (default 2).
@@ -12,6 +14,8 @@ JOBS=${JOBS:-$(nproc)}
 CTEST_JOBS=${CTEST_JOBS:-2}
 
 bash scripts/setup.sh
+# The Slurm packages for the real-cluster test (ctest label "slurm"); without them (no root, no sudo) it skips.
+bash scripts/setup_slurm.sh || echo "test.sh: the Slurm packages could not be installed: the slurm test will skip" >&2
 
 # Open MPI refuses to run as root and to oversubscribe cores unless told; the mpi tests run 2-4 ranks on 2 cores.
 if [ "$(id -u)" -eq 0 ]; then

@@ -46,7 +46,7 @@ case "${RENDEZVOUS:-}" in
      exit 2 ;;
 esac
 
-echo "run.sh: rank $RANK/${SLURM_NTASKS:-1} local ${SLURM_LOCALID:-0} on $(hostname), job $JOB step $STEP," \
+echo "run.sh: rank $RANK/${SLURM_NTASKS:-1} local ${SLURM_LOCALID:-0} on node ${SLURMD_NODENAME:-?} ($(hostname)), job $JOB step $STEP," \
      "GPUs ${CUDA_VISIBLE_DEVICES:-none}, threads ${OMP_NUM_THREADS:-auto}, $(date -Is)"
 
 PROF_DIR=${HPCINFER_RUN_DIR:-.}/profile

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# CI test (ctest label "slurm"): hpcinfer under a real Slurm cluster on this machine.
+#   bash tests/slurm/test_slurm_cluster.sh SOURCE_DIR BUILD_DIR
+# Starts the cluster of slurm/cluster.sh in a fresh scratch directory (munged, MariaDB + slurmdbd, slurmctld, two
+# slurmd as nodes n1 n2), then submits with sbatch, through slurm/submit.sbatch and slurm/run.sh:
+#   1. configs/local_pp2_gloo.yaml: pp=2 over gloo, one task on each node (-N 2 --ntasks-per-node=1);
+#   2. configs/local_pp2_mpi.yaml: pp=2 over mpi, the same layout, its step started by `srun --mpi=pmix`.
+# Waits for both (60 s at most) and checks for each: the job COMPLETED with exit 0 in sacct; rank 0 ran on n1 and
+# rank 1 on n2 as Slurm ranks; the greedy token ids of all 8 prompts equal a single-process run's;
+# metrics/rank_0.json and rank_1.json exist and say launcher "slurm"; sacct.txt is in the results directory with the
+# job's line and its step COMPLETED. The cluster is stopped on any exit (trap).
+# Exit 77 (ctest SKIP_RETURN_CODE) with a message when not root, the Slurm packages (scripts/setup_slurm.sh) are
+# missing, or ../shared/data has no stories260K. Takes about 20-25 s on the 2-core CI machine.
+set -euo pipefail
+
+SRC=$(cd "${1:?usage: test_slurm_cluster.sh SOURCE_DIR BUILD_DIR}" && pwd)
+BUILD=$(cd "${2:?usage: test_slurm_cluster.sh SOURCE_DIR BUILD_DIR}" && pwd)
+BIN=$BUILD/bin/hpcinfer
+MODEL=$SRC/../shared/data/models/stories260K/stories260K.bin
+t_start=$SECONDS
+
+skip() { echo "SKIPPED: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "not root: the Slurm daemons of slurm/cluster.sh need root"
+for b in munged mungekey slurmctld slurmd slurmdbd mariadbd mariadb-install-db sbatch sacct; do
+  command -v $b >/dev/null || [ -x /usr/sbin/$b ] || skip "'$b' not installed: run 'bash scripts/setup_slurm.sh'"
+done
+[ -f "$MODEL" ] || skip "no stories260K model at $MODEL (../shared/data)"
+[ -x "$BIN" ] || { echo "FAIL: no binary $BIN: build first" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL: python3 is needed for the comparison" >&2; exit 1; }
+
+# Nothing of an outer launcher may leak into the reference run or the jobs (ctest itself could run under Slurm).
+while read -r v; do unset "$v"; done < <(compgen -v | grep -E '^(SLURM_|SBATCH_|SRUN_|SALLOC_|OMPI_|PMIX_|HPCINFER_(RUN_|EXP|JOB_ID|FAULT_))')
+
+TMP=$(mktemp -d /tmp/hpcinfer-slurm-test.XXXXXX)
+chmod 755 "$TMP"   # munged (user munge) must reach its directory inside
+CLUSTER=$TMP/cluster
+ok=0
+finish() {
+  bash "$SRC/slurm/cluster.sh" stop "$CLUSTER" >"$TMP/stop.log" 2>&1 || cat "$TMP/stop.log" >&2
+  if [ $ok -eq 1 ]; then
+    rm -rf "$TMP"
+  else
+    echo "test_slurm_cluster: FAILED; logs kept in $TMP (cluster logs in $CLUSTER/log)" >&2
+  fi
+}
+trap finish EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$TMP"/slurm_logs/*.out "$TMP"/results/*/ranks/*.log "$CLUSTER"/log/slurmctld.log; do
+    [ -f "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
+  done
+  exit 1
+}
+
+# A port range of its own, so that a test beside a developer's cluster (default 16817) or another test does not
+# collide; cluster.sh moves further up when one of the ports is taken.
+export HPCINFER_SLURM_PORT_BASE=$((20000 + ($$ % 1000) * 10))
+bash "$SRC/slurm/cluster.sh" start "$CLUSTER" || fail "the cluster did not start"
+# shellcheck disable=SC1091
+. "$CLUSTER/env.sh"
+echo "test_slurm_cluster: cluster up after $((SECONDS - t_start)) s"
+
+cd "$SRC"   # the configs name ../shared/data relative to the repository root; the jobs run in the submit dir
+mkdir -p "$TMP/slurm_logs"
+export HPCINFER_BIN=$BIN
+submit() {   # submit NAME CONFIG: prints the job id
+  HPCINFER_RUN_DIR=$TMP/results/$1 sbatch --parsable --job-name="$1" --output="$TMP/slurm_logs/%x_%j.out" \
+    -N 2 --ntasks-per-node=1 --time=00:02:00 slurm/submit.sbatch "$2"
+}
+job_gloo=$(submit gloo configs/local_pp2_gloo.yaml) || fail "sbatch (gloo) refused the job"
+job_mpi=$(submit mpi configs/local_pp2_mpi.yaml) || fail "sbatch (mpi) refused the job"
+echo "test_slurm_cluster: submitted job $job_gloo (gloo) and $job_mpi (mpi)"
+
+# The single-process reference, while the jobs run.
+"$BIN" run configs/local_single.yaml --set "outputs.dir=$TMP/single" >"$TMP/single.log" 2>&1 ||
+  { cat "$TMP/single.log" >&2; fail "the single-process reference run failed"; }
+
+deadline=$((SECONDS + 60))
+while [ -n "$(squeue -h -j "$job_gloo,$job_mpi" -o %i 2>/dev/null)" ]; do
+  if [ $SECONDS -ge $deadline ]; then
+    squeue >&2 || true
+    scancel "$job_gloo" "$job_mpi" 2>/dev/null || true
+    fail "jobs $job_gloo and $job_mpi still not finished after 60 s"
+  fi
+  sleep 0.2
+done
+echo "test_slurm_cluster: both jobs left the queue after $((SECONDS - t_start)) s"
+
+# The job's final record reaches slurmdbd a moment after the job ends.
+final_state() {   # final_state JOB: "STATE EXITCODE" of the job's own line, once it is final (10 s at most)
+  local s i
+  for ((i = 0; i < 50; i++)); do
+    s=$(sacct -n -P -X -j "$1" -o State,ExitCode 2>/dev/null | tr '|' ' ')
+    case "$s" in "" | PENDING* | RUNNING*) sleep 0.2 ;; *) break ;; esac
+  done
+  echo "$s"
+}
+
+check_job() {   # check_job NAME JOB
+  local name=$1 job=$2 dir=$TMP/results/$1 state r
+  state=$(final_state "$job")
+  [ "$state" = "COMPLETED 0:0" ] || fail "$name job $job: sacct says '$state', not 'COMPLETED 0:0'"
+  for r in 0 1; do
+    [ -f "$dir/metrics/rank_$r.json" ] || fail "$name: no $dir/metrics/rank_$r.json"
+    grep -q '"launcher": "slurm"' "$dir/metrics/rank_$r.json" ||
+      fail "$name: rank $r did not take its rank from Slurm (metrics launcher is not \"slurm\")"
+    [ -f "$dir/ranks/rank_$r.log" ] || fail "$name: no per-rank log $dir/ranks/rank_$r.log"
+    grep -q "rank $r/2 local 0 on node n$((r + 1)) " "$dir/ranks/rank_$r.log" ||
+      fail "$name: rank $r did not run as rank $r/2 on node n$((r + 1)) (see $dir/ranks/rank_$r.log)"
+  done
+  [ -f "$dir/sacct.txt" ] || fail "$name: no sacct.txt in $dir"
+  grep -qE "^$job +$name " "$dir/sacct.txt" || fail "$name: sacct.txt has no line for job $job"
+  grep -qE "^$job\\.0 .* COMPLETED +0:0 " "$dir/sacct.txt" || fail "$name: sacct.txt has no COMPLETED step $job.0"
+  python3 - "$TMP/single/completions.jsonl" "$dir/completions.jsonl" "$name" <<'PY' || fail "$name: completions differ"
+import json, sys
+def ids(path):
+    with open(path) as f:
+        return {r["id"]: r["token_ids"] for r in map(json.loads, f) if r}
+ref, got, name = ids(sys.argv[1]), ids(sys.argv[2]), sys.argv[3]
+if len(ref) != 8 or sorted(ref) != sorted(got):
+    sys.exit(f"{name}: prompts {sorted(got)} differ from the reference's {sorted(ref)}")
+bad = [k for k in ref if ref[k] != got[k]]
+if bad:
+    sys.exit(f"{name}: token ids differ from the single-process run for {bad}")
+print(f"test_slurm_cluster: {name}: {len(ref)} completions, {sum(map(len, ref.values()))} tokens, equal to the single process")
+PY
+  grep -q "srun --mpi=pmix" "$TMP/slurm_logs/${name}_$job.out" || [ "$name" != mpi ] ||
+    fail "mpi: the step was not started with srun --mpi=pmix"
+  echo "test_slurm_cluster: $name job $job: COMPLETED, ranks on n1 and n2, metrics and sacct.txt present"
+}
+check_job gloo "$job_gloo"
+check_job mpi "$job_mpi"
+
+ok=1
+echo "test_slurm_cluster: PASSED in $((SECONDS - t_start)) s (before the cluster stops)"
