@@ -111,6 +111,10 @@ write_config() {
   # Each emulated node declares the machine's cores (what slurmd finds anyway): two nodes give 2 x nproc task slots
   # on nproc cores, so that pp=4 fits. `-N 2 --ntasks-per-node=1` puts one rank on each node.
   cpus=$(nproc)
+  # HPCINFER_SLURM_GPUS=N: N pretend GPUs per node (gres backed by /dev/null twins), so that --gpus-per-task can be
+  # tried on a GPU-less machine: Slurm allocates them and sets CUDA_VISIBLE_DEVICES, and nothing more.
+  gpus=${HPCINFER_SLURM_GPUS:-0} gres=""
+  [ "$gpus" -gt 0 ] && gres=" Gres=gpu:$gpus"
   mkdir -p "$ETC" "$RUN" "$LOG" "$DIR/state"
   for n in "${NODES[@]}"; do mkdir -p "$DIR/spool/$n" "$DIR/tmp/$n"; done
   choose_ports
@@ -149,9 +153,10 @@ write_config() {
     echo "AccountingStoragePort=$DBD_PORT"
     echo "AccountingStoragePass=$MUNGE/munge.socket"  # the munge socket for slurmdbd connections (not AuthInfo)
     echo "JobCompType=jobcomp/none"
+    [ "$gpus" -gt 0 ] && echo "GresTypes=gpu"
     i=0
     for n in "${NODES[@]}"; do
-      echo "NodeName=$n NodeHostname=$host NodeAddr=127.0.0.1 Port=$((NODE_PORT0 + i)) CPUs=$cpus State=UNKNOWN"
+      echo "NodeName=$n NodeHostname=$host NodeAddr=127.0.0.1 Port=$((NODE_PORT0 + i)) CPUs=$cpus$gres State=UNKNOWN"
       i=$((i + 1))
     done
     echo "PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES MaxTime=INFINITE State=UP"
@@ -178,6 +183,18 @@ write_config() {
     } >"$ETC/slurmdbd.conf"
   )
   chmod 600 "$ETC/slurmdbd.conf"
+  if [ "$gpus" -gt 0 ]; then
+    # slurmd drops GPUs without a device File, and wants a character device there: twins of /dev/null.
+    for n in "${NODES[@]}"; do
+      mkdir -p "$DIR/dev/$n"
+      for ((i = 0; i < gpus; i++)); do
+        [ -c "$DIR/dev/$n/nvidia$i" ] || { rm -f "$DIR/dev/$n/nvidia$i"; mknod "$DIR/dev/$n/nvidia$i" c 1 3; }   # a twin of /dev/null
+      done
+      echo "NodeName=$n Name=gpu File=$DIR/dev/$n/nvidia[0-$((gpus - 1))]"
+    done >"$ETC/gres.conf"
+  else
+    rm -f "$ETC/gres.conf"
+  fi
   printf '# source this file: the Slurm clients then use the cluster in %s (slurm/cluster.sh)\nexport SLURM_CONF=%s\n' \
     "$DIR" "$SLURM_CONF" >"$DIR/env.sh"
 }
@@ -231,7 +248,9 @@ start_slurmdbd() {
 start_slurmctld() {
   alive slurmctld >/dev/null && return 0
   # Without -c: the state in DIR/state is recovered, so job ids go on from the last start (the accounting
-  # database keeps them; sacct -j would otherwise mix two jobs of the same id).
+  # database keeps them; sacct -j would otherwise mix two jobs of the same id). But not the nodes' state: a node
+  # drained under an earlier configuration would stay drained, so they start afresh from slurm.conf.
+  rm -f "$DIR/state/node_state" "$DIR/state/node_state.old"
   /usr/sbin/slurmctld -f "$SLURM_CONF" || fail_start slurmctld "$LOG/slurmctld.log"
   wait_for "slurmctld" 30 scontrol ping || fail_start slurmctld "$LOG/slurmctld.log"
 }
