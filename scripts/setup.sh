@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake g++ pkg-config                        # toolchain (CMake >= 3.25, C++20)
+  cmake make g++ pkg-config                   # toolchain (CMake >= 3.25, C++20); make: bare debian:12 lacks it
   libgtest-dev libgmock-dev                   # tests
   libgloo-dev                                 # comm plugin gloo (TCP)
   libopenmpi-dev openmpi-bin                  # comm plugin mpi, mpirun
