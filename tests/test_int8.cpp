@@ -42,22 +42,27 @@ std::vector<Isa> runnable_isas() {
   return out;
 }
 
-// A quantized [rows, cols] matrix and its exact f32 value.
+// A quantized [rows, cols] matrix in the kernels' layout, its exact f32 value, and each element's scale.
 struct Quantized {
-  std::vector<int8_t> q;
-  std::vector<float> s, deq;
+  std::vector<uint8_t> rows;
+  std::vector<float> channel, deq, scale;
   int64_t group;
+  kernels::Int8Weights weights() const { return {rows.data(), channel.data(), group}; }
 };
 Quantized quantize(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t group) {
-  Quantized out{std::vector<int8_t>(w.size()), {}, std::vector<float>(w.size()), group};
-  const int64_t per_row = group > 0 ? (cols + group - 1) / group : 1;
-  out.s.resize(static_cast<size_t>(rows * per_row));
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::quantize_row_int8(w.data() + r * cols, cols, group, out.q.data() + r * cols, out.s.data() + r * per_row);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      out.deq[size_t(r * cols + c)] =
-          float(out.q[size_t(r * cols + c)]) * out.s[size_t(r * per_row + (group > 0 ? c / group : 0))];
+  const int64_t rb = kernels::int8_row_bytes(cols, group);
+  Quantized out{std::vector<uint8_t>(static_cast<size_t>(rows * rb)), std::vector<float>(static_cast<size_t>(rows)),
+                std::vector<float>(w.size()), std::vector<float>(w.size()), group};
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* row = out.rows.data() + r * rb;
+    kernels::quantize_row_int8(w.data() + r * cols, cols, group, row, &out.channel[size_t(r)]);
+    kernels::dequantize_row_int8(row, cols, group, out.channel[size_t(r)], out.deq.data() + r * cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      float d = out.channel[size_t(r)];
+      if (group > 0) std::memcpy(&d, row + (c / group) * (4 + group), 4);
+      out.scale[size_t(r * cols + c)] = d;
+    }
+  }
   return out;
 }
 
@@ -68,23 +73,23 @@ TEST(QuantizeRowInt8, RoundsToNearestStepWithinHalfAScale) {
     for (int64_t cols : {16, 172, 200, 2048}) {
       auto x = randn(static_cast<size_t>(cols), uint32_t(cols + group), 0.05f);
       x[3] = 0.9f;  // an outlier: coarsens its own group only
-      std::vector<int8_t> q(static_cast<size_t>(cols));
-      const int64_t g = group > 0 ? group : cols, per_row = (cols + g - 1) / g;
-      std::vector<float> s(static_cast<size_t>(per_row));
-      kernels::quantize_row_int8(x.data(), cols, group, q.data(), s.data());
-      for (int64_t b = 0; b < per_row; ++b) {
-        float amax = 0;
-        int8_t qmax = 0;
+      Quantized Q = quantize(x, 1, cols, group);
+      const int64_t g = group > 0 ? group : cols;
+      for (int64_t b = 0; b * g < cols; ++b) {
+        float amax = 0, qmax = 0;
+        const float d = Q.scale[size_t(b * g)];
         for (int64_t c = b * g; c < std::min(cols, b * g + g); ++c) {
           amax = std::max(amax, std::fabs(x[size_t(c)]));
-          qmax = std::max<int8_t>(qmax, int8_t(std::abs(q[size_t(c)])));
-          ASSERT_LE(std::abs(int(q[size_t(c)])), 127);
+          const float q = Q.deq[size_t(c)] / d;
+          qmax = std::max(qmax, std::fabs(q));
+          ASSERT_EQ(q, std::nearbyint(q)) << "an integer multiple of the scale";
+          ASSERT_LE(std::fabs(q), 127.0f);
           // Error at most half a step, plus the f16 rounding of the scale (relative 2^-11 of the value).
-          ASSERT_LE(std::fabs(x[size_t(c)] - q[size_t(c)] * s[size_t(b)]), 0.5f * s[size_t(b)] + std::fabs(x[size_t(c)]) * 1e-3f)
+          ASSERT_LE(std::fabs(x[size_t(c)] - Q.deq[size_t(c)]), 0.5f * d + std::fabs(x[size_t(c)]) * 1e-3f)
               << "group " << group << " cols " << cols << " c " << c;
         }
-        EXPECT_NEAR(s[size_t(b)], amax / 127.0f, amax / 127.0f * 1e-3f);  // the scale is an f16 value of max|x|/127
-        EXPECT_GE(qmax, 126);                                               // the largest value uses the full range
+        EXPECT_NEAR(d, amax / 127.0f, amax / 127.0f * 1e-3f);  // the scale is an f16 value of max|x|/127
+        EXPECT_GE(qmax, 126.0f);                                 // the largest value uses the full range
       }
     }
   }
@@ -99,7 +104,7 @@ TEST_P(Int8MatmulTest, EveryIsaMatchesFloat64AndTheQuantizationBound) {
   const auto [n, rows, cols, group] = GetParam();
   auto x = randn(static_cast<size_t>(n * cols), 11), w = randn(static_cast<size_t>(rows * cols), 12, 0.1f);
   Quantized Q = quantize(w, rows, cols, group);
-  const kernels::Int8Weights iw{Q.q.data(), Q.s.data(), group};
+  const kernels::Int8Weights iw = Q.weights();
   for (const Isa& isa : runnable_isas()) {
     std::vector<float> y(static_cast<size_t>(n * rows));
     const int64_t cut = rows / 3;  // uneven row split, as threads do
@@ -108,14 +113,13 @@ TEST_P(Int8MatmulTest, EveryIsaMatchesFloat64AndTheQuantizationBound) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t r = 0; r < rows; ++r) {
         double exact = 0, truth = 0, mag = 0, bound = 0;
-        const int64_t g = group > 0 ? group : cols, per_row = (cols + g - 1) / g;
         for (int64_t k = 0; k < cols; ++k) {
           const double xv = x[size_t(i * cols + k)];
           exact += xv * Q.deq[size_t(r * cols + k)];
           truth += xv * w[size_t(r * cols + k)];
           mag += std::fabs(xv * Q.deq[size_t(r * cols + k)]);
           // |w - q s| <= s/2 (+ the f16 rounding of s): the quantization error bound of this dot product.
-          bound += std::fabs(xv) * (0.5 * Q.s[size_t(r * per_row + k / g)] + 1e-3 * std::fabs(w[size_t(r * cols + k)]));
+          bound += std::fabs(xv) * (0.5 * Q.scale[size_t(r * cols + k)] + 1e-3 * std::fabs(w[size_t(r * cols + k)]));
         }
         const double got = y[size_t(i * rows + r)];
         ASSERT_NEAR(got, exact, 1e-6 * std::sqrt(double(cols)) * mag + 1e-6) << isa.name << " i=" << i << " r=" << r;
@@ -142,9 +146,9 @@ TEST(MatmulBatchInvariance, EveryIsaAndWeightTypeGivesBitwiseEqualRows) {
         {"f32", [&](const float* xs, int64_t m, float* y) { isa.k.f32(xs, m, w.data(), cols, y, rows, 0, rows); }},
         {"bf16", [&](const float* xs, int64_t m, float* y) { isa.k.bf16(xs, m, wb.data(), cols, y, rows, 0, rows); }},
         {"int8/32", [&](const float* xs, int64_t m, float* y) {
-           isa.k.int8(xs, m, kernels::Int8Weights{Q.q.data(), Q.s.data(), 32}, cols, y, rows, 0, rows); }},
+           isa.k.int8(xs, m, Q.weights(), cols, y, rows, 0, rows); }},
         {"int8/ch", [&](const float* xs, int64_t m, float* y) {
-           isa.k.int8(xs, m, kernels::Int8Weights{C.q.data(), C.s.data(), 0}, cols, y, rows, 0, rows); }}};
+           isa.k.int8(xs, m, C.weights(), cols, y, rows, 0, rows); }}};
     for (const auto& [kind, run] : kinds) {
       std::vector<float> all(static_cast<size_t>(n * rows)), one(static_cast<size_t>(rows));
       run(x.data(), n, all.data());
@@ -175,7 +179,7 @@ TEST_F(Int8PluginTest, Q8_0BlocksAreCopiedWithoutARoundTrip) {
   }
   TensorView v{"blk.q8", DType::q8_0, raw.data(), rows, cols};
   auto packed = fmt->pack(v, {0, rows}, {32, 64});  // a column shard on a block boundary
-  EXPECT_EQ(packed->bytes(), size_t(rows * 32 + rows * 1 * 4));
+  EXPECT_EQ(packed->bytes(), size_t(rows * (4 + 32)));
   std::vector<float> got(32), want(32);
   for (int64_t r = 0; r < rows; ++r) {
     packed->dequantize_row(r, got.data());

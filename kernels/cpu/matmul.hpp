@@ -20,22 +20,27 @@ void matmul_f32(const float* x, int64_t n, const float* w, int64_t cols, float* 
 void matmul_bf16(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end);
 
-// Symmetric int8 weights: W[r, c] = q[r, c] * scale[r, c / group]. Scales are f16 values (as in GGUF Q8_0) kept
-// as f32 in memory: one broadcast load per 16-wide slice instead of a conversion (0.125 instead of 0.0625 bytes
-// per weight at group 32). quantize_row_int8 writes q in [-127, 127]; Q8_0 blocks may hold -128, which works too.
-//   group > 0: a power of two >= 16; scales: [rows, ceil(cols / group)] (the last group of a row may be short).
-//              Each 16-wide slice of a row is dequantized to f32 (q * scale) and multiplied with f32 activations
-//              (weight-only quantization).
-//   group == 0: one scale per output channel; scales: [rows]; the scale multiplies the finished dot product.
+// Symmetric int8 weights: W[r, c] = q[r, c] * scale, the scale an f16 value (as in GGUF Q8_0) held as f32.
+//   group > 0 (a power of two >= 16): one scale per `group` consecutive inputs. A row is ceil(cols / group) blocks
+//     {f32 scale, group x int8}, the last block zero-padded: each row is one contiguous stream, scales travelling
+//     with their weights as in Q8_0 (separate scale arrays doubled the streams and the hardware prefetcher lost
+//     track at 2 threads). Each kLanes-wide slice is dequantized to f32 (q * scale) before the FMA with f32
+//     activations (weight-only quantization).
+//   group == 0: one scale per output channel in channel_scales[row]; a row is cols int8; the scale multiplies the
+//     finished dot product.
+// quantize_row_int8 writes q in [-127, 127]; Q8_0 blocks may hold -128, which works too.
 struct Int8Weights {
-  const int8_t* q;          // [rows, cols]
-  const float* scales;      // [rows, ceil(cols / group)], or [rows] when group == 0
+  const uint8_t* rows;          // [rows][int8_row_bytes(cols, group)]
+  const float* channel_scales;  // [rows] when group == 0, else unused
   int64_t group;
 };
+int64_t int8_row_bytes(int64_t cols, int64_t group);
 void matmul_int8(const float* x, int64_t n, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end);
-// Quantizes one row of cols values (round to nearest, scale = max|x| / 127 rounded to f16): q[cols], and
-// scales[ceil(cols / group)] (group > 0) or scales[1] (group == 0).
-void quantize_row_int8(const float* x, int64_t cols, int64_t group, int8_t* q, float* scales);
+// Quantizes one row of cols values into the layout above (round to nearest, scale = max|x| / 127 rounded to an f16
+// value); group == 0 also writes the row's scale to *channel_scale.
+void quantize_row_int8(const float* x, int64_t cols, int64_t group, uint8_t* row, float* channel_scale);
+// out[cols] = the f32 values of one packed row.
+void dequantize_row_int8(const uint8_t* row, int64_t cols, int64_t group, float channel_scale, float* out);
 
 }  // namespace hpcinfer::kernels

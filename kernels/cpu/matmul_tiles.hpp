@@ -79,15 +79,26 @@ HPCI_INLINE vf load_i8(const int8_t* p) {
   return v;
 }
 
-// Group scales: every slice is dequantized before the FMA (a slice never straddles groups: group >= 16 >= kLanes).
+// Group scales, blocked rows {f32 scale, group x int8}: every slice is dequantized before the FMA (a slice never
+// straddles blocks: group >= 16 >= kLanes and slices start at multiples of kLanes).
 struct Int8GroupRows {
-  const int8_t* q;
-  const float* s;
-  int64_t cols, shift, groups;  // group = 1 << shift; groups = scales per row
-  HPCI_INLINE Int8GroupRows at_row(int64_t r) const { return {q + r * cols, s + r * groups, cols, shift, groups}; }
-  HPCI_INLINE float scale(int j, int64_t k) const { return s[j * groups + (k >> shift)]; }
-  HPCI_INLINE vf load(int j, int64_t k) const { return load_i8(q + j * cols + k) * scale(j, k); }
-  HPCI_INLINE float at(int j, int64_t k) const { return float(q[j * cols + k]) * scale(j, k); }
+  const uint8_t* base;
+  int64_t row_bytes, shift, mask, block;  // group = 1 << shift = mask + 1; block = 4 + group bytes
+  HPCI_INLINE Int8GroupRows at_row(int64_t r) const { return {base + r * row_bytes, row_bytes, shift, mask, block}; }
+  HPCI_INLINE const uint8_t* block_of(int j, int64_t k) const { return base + j * row_bytes + (k >> shift) * block; }
+  HPCI_INLINE float scale(const uint8_t* b) const {
+    float s;
+    std::memcpy(&s, b, 4);
+    return s;
+  }
+  HPCI_INLINE vf load(int j, int64_t k) const {
+    const uint8_t* b = block_of(j, k);
+    return load_i8(reinterpret_cast<const int8_t*>(b + 4 + (k & mask))) * scale(b);
+  }
+  HPCI_INLINE float at(int j, int64_t k) const {
+    const uint8_t* b = block_of(j, k);
+    return float(int8_t(b[4 + (k & mask)])) * scale(b);
+  }
   HPCI_INLINE float finish(int, float s) const { return s; }
 };
 
@@ -180,10 +191,12 @@ void matmul_bf16_entry(const float* x, int64_t n, const uint16_t* w, int64_t col
 void matmul_int8_entry(const float* x, int64_t n, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                        int64_t r0, int64_t r1) {
   if (w.group == 0) {
-    matmul_impl(x, n, Int8ChannelRows{w.q, w.scales, cols}, cols, y, ldy, r0, r1);
+    matmul_impl(x, n, Int8ChannelRows{reinterpret_cast<const int8_t*>(w.rows), w.channel_scales, cols}, cols, y, ldy,
+                r0, r1);
   } else {
-    const int64_t shift = __builtin_ctzll(uint64_t(w.group)), groups = (cols + w.group - 1) / w.group;
-    matmul_impl(x, n, Int8GroupRows{w.q, w.scales, cols, shift, groups}, cols, y, ldy, r0, r1);
+    const int64_t shift = __builtin_ctzll(uint64_t(w.group));
+    matmul_impl(x, n, Int8GroupRows{w.rows, int8_row_bytes(cols, w.group), shift, w.group - 1, 4 + w.group}, cols, y,
+                ldy, r0, r1);
   }
 }
 

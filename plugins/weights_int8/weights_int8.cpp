@@ -3,9 +3,9 @@
 // Scales: per group of `group_size` consecutive input features of a row (option group_size, default 32), or one
 // per output channel (group_size 0). Why groups of 32 by default: it is GGUF Q8_0's layout, so Q8_0 tensors load
 // by copying their blocks (no dequantize/requantize round trip), and a group's outlier only coarsens 32 weights.
-// Scales are f16 values held as f32 (a broadcast load per 16 weights in the kernel, no conversion): 1 byte +
-// 4/32 bytes per weight = 1.125 bytes, 1.78x fewer than bf16 (f16 storage would give 1.88x but costs a conversion
-// per slice in the decode loop, which is where the time goes). Per-channel (0) reads 1 byte
+// Layout: blocks {f32 scale, 32 int8} per row (see kernels/cpu/matmul.hpp): 36 bytes per 32 weights = 1.125 bytes
+// per weight, 1.78x fewer than bf16. Scales are f16 values held as f32 (a broadcast load per slice in the kernel,
+// no conversion; f16 storage would give 1.88x but costs a conversion per slice in the decode loop). Per-channel (0) reads 1 byte
 // per weight and multiplies once per output, at the cost of coarser steps in rows with outliers.
 // Other sources (f32, f16, bf16, Q4_0, Q4_1, Q8_0 with another group size) are dequantized to f32 and quantized at
 // load: scale = max|w| / 127 rounded to f16, q = round(w / scale).
@@ -29,49 +29,45 @@ namespace {
 class Int8Packed final : public PackedMatrix {
  public:
   Int8Packed(const TensorView& src, Range rows, Range cols, int64_t group)
-      : rows_(rows.size()), cols_(cols.size()), group_(group),
-        q_(size_t(rows_) * size_t(cols_)),
-        scales_(size_t(rows_) * size_t(group > 0 ? (cols_ + group - 1) / group : 1)) {
-    const int64_t per_row = group_ > 0 ? (cols_ + group_ - 1) / group_ : 1;
+      : rows_(rows.size()), cols_(cols.size()), group_(group), row_bytes_(kernels::int8_row_bytes(cols_, group)),
+        data_(size_t(rows_) * size_t(row_bytes_)), channel_scales_(group == 0 ? size_t(rows_) : 1) {
     const bool direct = src.dtype == DType::q8_0 && group_ == kQuantBlock;  // copy Q8_0 blocks as they are
     std::vector<float> tmp(direct ? 0 : static_cast<size_t>(cols_));
     for (int64_t r = 0; r < rows_; ++r) {
-      int8_t* q = q_.ptr + size_t(r) * size_t(cols_);
-      float* s = scales_.ptr + size_t(r) * size_t(per_row);
+      uint8_t* dst = data_.ptr + size_t(r) * size_t(row_bytes_);
       const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
       if (direct) {
-        for (int64_t b = 0; b < per_row; ++b) {
+        for (int64_t b = 0; b < cols_ / kQuantBlock; ++b) {
           const uint8_t* block = row + size_t(cols.begin / kQuantBlock + b) * (2 + 32);  // f16 d, 32 x int8
-          uint16_t d;
-          std::memcpy(&d, block, 2);
-          s[b] = kernels::f16_to_f32(d);  // exact
-          std::memcpy(q + b * kQuantBlock, block + 2, 32);
+          uint16_t d16;
+          std::memcpy(&d16, block, 2);
+          const float d = kernels::f16_to_f32(d16);  // exact
+          std::memcpy(dst + b * (4 + kQuantBlock), &d, 4);
+          std::memcpy(dst + b * (4 + kQuantBlock) + 4, block + 2, 32);
         }
         continue;
       }
       kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
-      kernels::quantize_row_int8(tmp.data(), cols_, group_, q, s);
+      kernels::quantize_row_int8(tmp.data(), cols_, group_, dst, &channel_scales_.ptr[group_ == 0 ? r : 0]);
     }
   }
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
-  size_t bytes() const override { return q_.count + scales_.count * sizeof(float); }
+  size_t bytes() const override { return data_.count + (group_ == 0 ? channel_scales_.count * sizeof(float) : 0); }
 
   void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
-    const kernels::Int8Weights w{q_.ptr, scales_.ptr, group_};
+    const kernels::Int8Weights w{data_.ptr, channel_scales_.ptr, group_};
     for_row_blocks(rows_, ex, [&](int64_t r0, int64_t r1) { kernels::matmul_int8(x, n, w, cols_, y, rows_, r0, r1); });
   }
   void dequantize_row(int64_t r, float* out) const override {
-    const int8_t* q = q_.ptr + size_t(r) * size_t(cols_);
-    const int64_t g = group_ > 0 ? group_ : cols_, per_row = group_ > 0 ? (cols_ + group_ - 1) / group_ : 1;
-    for (int64_t c = 0; c < cols_; ++c)
-      out[c] = float(q[c]) * scales_.ptr[size_t(r) * size_t(per_row) + size_t(c / g)];
+    kernels::dequantize_row_int8(data_.ptr + size_t(r) * size_t(row_bytes_), cols_, group_,
+                                 group_ == 0 ? channel_scales_.ptr[r] : 0.0f, out);
   }
 
  private:
-  int64_t rows_, cols_, group_;
-  HugeBuffer<int8_t> q_;         // [rows, cols]
-  HugeBuffer<float> scales_;     // f16 values: [rows, ceil(cols / group)] or [rows]
+  int64_t rows_, cols_, group_, row_bytes_;
+  HugeBuffer<uint8_t> data_;           // rows in the kernels' layout (kernels/cpu/matmul.hpp: Int8Weights)
+  HugeBuffer<float> channel_scales_;   // [rows] when group == 0
 };
 
 class Int8Format final : public WeightFormat {
