@@ -2,12 +2,14 @@
 // single-process ones token for token; failures (dead rank, missing peer, bad world) must end with clear errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
@@ -197,6 +199,29 @@ TEST(DistributedTwoHosts, GlooPp2BetweenNetworkNamespacesEqualsSingle) {
   const std::string left = run_command("ip netns list").output;
   EXPECT_EQ(left.find(ns_a), std::string::npos) << left;
   EXPECT_EQ(left.find(ns_b), std::string::npos) << left;
+}
+
+// hpcinfer launch splits the cores among the ranks that compute at the same time: tp x min(pp, micro_batches).
+TEST(DistributedLaunch, CoresAreSplitAmongTheRanksThatWorkAtTheSameTime) {
+  HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");
+  ScratchDir dir;
+  const std::string cfg = write_config(dir, (shared_data() / "models/stories260K/stories260K.bin").string(),
+                                       (shared_data() / "models/stories260K/tok512.bin").string(), 4);
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  struct Want {
+    int micro_batches, threads;
+  };
+  // One micro-batch: the two stages take turns, each may use every core. Two: both work at once, half each.
+  for (const Want w : {Want{1, cores}, Want{2, std::max(1, cores / 2)}}) {
+    const fs::path out = dir / ("m" + std::to_string(w.micro_batches));
+    auto r = run_command(bin() + " launch -n 2 " + cfg + " --set world.pp=2 --set batching.micro_batches=" +
+                         std::to_string(w.micro_batches) + " --set outputs.dir=" + out.string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    for (int rank = 0; rank < 2; ++rank) {
+      const auto m = nlohmann::json::parse(read_file(out / "metrics" / ("rank_" + std::to_string(rank) + ".json")));
+      EXPECT_EQ(m["threads"].get<int>(), w.threads) << "micro_batches " << w.micro_batches << " rank " << rank;
+    }
+  }
 }
 
 TEST(DistributedFailures, DeadRankIsNamedAndFinishedCompletionsStayOnDisk) {

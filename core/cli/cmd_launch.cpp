@@ -1,12 +1,17 @@
 // hpcinfer launch -n N CONFIG [--set k=v]...: forks N local ranks of `hpcinfer run`, one log file per rank.
 //
 // Each child gets HPCINFER_RANK / HPCINFER_WORLD_SIZE / HPCINFER_LOCAL_RANK / HPCINFER_JOB_ID, a share of the
-// cores (threads = cores / N unless the config says), and writes stdout+stderr to OUTDIR/ranks/rank_<r>.log.
+// cores (unless the config sets threads), and writes stdout+stderr to OUTDIR/ranks/rank_<r>.log.
+// The share is cores / (ranks that compute at the same time) = cores / (tp x min(pp, micro_batches)): with fewer
+// micro-batches than stages, only that many stages work at once (the first stage waits for a group's tokens before
+// it sends the group again), so a pp=2 run with one micro-batch gives both ranks all cores and they take turns;
+// idle ranks sleep (OMP_WAIT_POLICY=passive) instead of spinning on cores the working rank needs.
 // If a rank fails, the others get world.timeout_s (+10 s) to notice and exit before they are terminated.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -55,7 +60,9 @@ int cmd_launch(const Args& args) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::string> child_args{"run", config};
   for (const auto& s : sets) child_args.insert(child_args.end(), {"--set", s});
-  if (cfg.threads == 0) child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / n))});
+  const int busy_at_once = cfg.world.tp * std::min(cfg.world.pp, cfg.batching.micro_batches);
+  if (cfg.threads == 0)
+    child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / busy_at_once))});
   const std::string self = fs::read_symlink("/proc/self/exe").string();
 
   std::vector<pid_t> pids(static_cast<size_t>(n), -1);
