@@ -111,19 +111,9 @@ check_job() {   # check_job NAME JOB
   [ -f "$dir/sacct.txt" ] || fail "$name: no sacct.txt in $dir"
   grep -qE "^$job +$name " "$dir/sacct.txt" || fail "$name: sacct.txt has no line for job $job"
   grep -qE "^$job\\.0 .* COMPLETED +0:0 " "$dir/sacct.txt" || fail "$name: sacct.txt has no COMPLETED step $job.0"
-  python3 - "$TMP/single/completions.jsonl" "$dir/completions.jsonl" "$name" <<'PY' || fail "$name: completions differ"
-import json, sys
-def ids(path):
-    with open(path) as f:
-        return {r["id"]: r["token_ids"] for r in map(json.loads, f) if r}
-ref, got, name = ids(sys.argv[1]), ids(sys.argv[2]), sys.argv[3]
-if len(ref) != 8 or sorted(ref) != sorted(got):
-    sys.exit(f"{name}: prompts {sorted(got)} differ from the reference's {sorted(ref)}")
-bad = [k for k in ref if ref[k] != got[k]]
-if bad:
-    sys.exit(f"{name}: token ids differ from the single-process run for {bad}")
-print(f"test_slurm_cluster: {name}: {len(ref)} completions, {sum(map(len, ref.values()))} tokens, equal to the single process")
-PY
+  [ "$(wc -l <"$TMP/single/completions.jsonl")" -eq 8 ] || fail "the reference run has not 8 completions"
+  python3 "$SRC/tests/slurm/same_tokens.py" "$TMP/single/completions.jsonl" "$name=$dir/completions.jsonl" ||
+    fail "$name: completions differ from the single-process run"
   grep -q "srun --mpi=pmix" "$TMP/slurm_logs/${name}_$job.out" || [ "$name" != mpi ] ||
     fail "mpi: the step was not started with srun --mpi=pmix"
   echo "test_slurm_cluster: $name job $job: COMPLETED, ranks on n1 and n2, metrics and sacct.txt present"
