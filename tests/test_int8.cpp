@@ -13,6 +13,7 @@
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/machine_probe.hpp"
 #include "kernels/cpu/matmul.hpp"
+#include "kernels/cpu/matmul_int8.hpp"
 #include "kernels/cpu/matmul_isa.hpp"
 #include "support/test_support.hpp"
 
@@ -69,7 +70,7 @@ Quantized quantize(const std::vector<float>& w, int64_t rows, int64_t cols, int6
 }  // namespace
 
 TEST(QuantizeRowInt8, RoundsToNearestStepWithinHalfAScale) {
-  for (int64_t group : {0, 16, 32, 64}) {
+  for (int64_t group : {0, 32, 64}) {
     for (int64_t cols : {16, 172, 200, 2048}) {
       auto x = randn(static_cast<size_t>(cols), uint32_t(cols + group), 0.05f);
       x[3] = 0.9f;  // an outlier: coarsens its own group only
@@ -95,70 +96,112 @@ TEST(QuantizeRowInt8, RoundsToNearestStepWithinHalfAScale) {
   }
 }
 
+// The int8 kernels this CPU can run: the portable one always, VNNI where present.
+using Int8Kernel = void (*)(const kernels::int8_detail::QuantizedActs&, const kernels::Int8Weights&, int64_t, float*,
+                            int64_t, int64_t, int64_t);
+std::vector<std::pair<std::string, Int8Kernel>> runnable_int8_kernels() {
+  std::vector<std::pair<std::string, Int8Kernel>> out{{"generic", &kernels::int8_detail::matmul_int8_generic}};
+  __builtin_cpu_init();
+  if (std::string(kernels::simd_level()) == "avx512" && __builtin_cpu_supports("avx512vnni"))
+    out.push_back({"vnni", &kernels::int8_detail::matmul_int8_vnni});
+  return out;
+}
+
 struct Int8Case {
   int64_t n, rows, cols, group;
 };
 class Int8MatmulTest : public ::testing::TestWithParam<Int8Case> {};
 
-TEST_P(Int8MatmulTest, EveryIsaMatchesFloat64AndTheQuantizationBound) {
+// W8A8: against float64 of the same quantized weights and activations (tight), and against the float product of
+// the original values within the bound both quantizations allow.
+TEST_P(Int8MatmulTest, EveryPathMatchesFloat64AndTheQuantizationBound) {
   const auto [n, rows, cols, group] = GetParam();
   auto x = randn(static_cast<size_t>(n * cols), 11), w = randn(static_cast<size_t>(rows * cols), 12, 0.1f);
   Quantized Q = quantize(w, rows, cols, group);
-  const kernels::Int8Weights iw = Q.weights();
-  for (const Isa& isa : runnable_isas()) {
+  kernels::int8_detail::QuantizedActs A;
+  kernels::int8_detail::quantize_acts(x.data(), n, cols, A);
+  const int64_t pad = A.blocks * 32;
+  for (const auto& [name, kernel] : runnable_int8_kernels()) {
     std::vector<float> y(static_cast<size_t>(n * rows));
     const int64_t cut = rows / 3;  // uneven row split, as threads do
-    isa.k.int8(x.data(), n, iw, cols, y.data(), rows, 0, cut);
-    isa.k.int8(x.data(), n, iw, cols, y.data(), rows, cut, rows);
+    kernel(A, Q.weights(), cols, y.data(), rows, 0, cut);
+    kernel(A, Q.weights(), cols, y.data(), rows, cut, rows);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t r = 0; r < rows; ++r) {
         double exact = 0, truth = 0, mag = 0, bound = 0;
         for (int64_t k = 0; k < cols; ++k) {
           const double xv = x[size_t(i * cols + k)];
-          exact += xv * Q.deq[size_t(r * cols + k)];
+          const double xd = double(A.q[size_t(i * pad + k)]) * A.scale[size_t(i * A.blocks + k / 32)];
+          const double wd = Q.deq[size_t(r * cols + k)];
+          exact += xd * wd;
           truth += xv * w[size_t(r * cols + k)];
-          mag += std::fabs(xv * Q.deq[size_t(r * cols + k)]);
-          // |w - q s| <= s/2 (+ the f16 rounding of s): the quantization error bound of this dot product.
-          bound += std::fabs(xv) * (0.5 * Q.scale[size_t(r * cols + k)] + 1e-3 * std::fabs(w[size_t(r * cols + k)]));
+          mag += std::fabs(xd * wd);
+          // |w - w^| <= s_w/2 (+ the f16 rounding of s_w), |x - x^| <= s_x/2.
+          bound += std::fabs(xv) * (0.5 * Q.scale[size_t(r * cols + k)] + 1e-3 * std::fabs(w[size_t(r * cols + k)])) +
+                   std::fabs(wd) * 0.5 * A.scale[size_t(i * A.blocks + k / 32)];
         }
         const double got = y[size_t(i * rows + r)];
-        ASSERT_NEAR(got, exact, 1e-6 * std::sqrt(double(cols)) * mag + 1e-6) << isa.name << " i=" << i << " r=" << r;
-        ASSERT_LE(std::fabs(got - truth), bound + 1e-5) << isa.name << " i=" << i << " r=" << r;
+        ASSERT_NEAR(got, exact, 1e-6 * std::sqrt(double(cols)) * mag + 1e-6) << name << " i=" << i << " r=" << r;
+        ASSERT_LE(std::fabs(got - truth), bound + 1e-5) << name << " i=" << i << " r=" << r;
       }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Int8MatmulTest,
-                         ::testing::Values(Int8Case{1, 1, 16, 16}, Int8Case{1, 9, 64, 32}, Int8Case{3, 17, 172, 32},
+                         ::testing::Values(Int8Case{1, 1, 32, 32}, Int8Case{1, 9, 64, 32}, Int8Case{3, 17, 172, 32},
                                            Int8Case{5, 8, 200, 64}, Int8Case{4, 12, 96, 0}, Int8Case{1, 33, 31, 0},
                                            Int8Case{9, 13, 256, 128}, Int8Case{2, 40, 2048, 32}));
 
 // Every path, every weight type: a token's outputs are bitwise the same alone or inside any batch.
-TEST(MatmulBatchInvariance, EveryIsaAndWeightTypeGivesBitwiseEqualRows) {
+TEST(MatmulBatchInvariance, EveryPathAndWeightTypeGivesBitwiseEqualRows) {
   const int64_t n = 9, rows = 21, cols = 200;
   auto x = randn(static_cast<size_t>(n * cols), 21), w = randn(static_cast<size_t>(rows * cols), 22, 0.1f);
   std::vector<uint16_t> wb(w.size());
   for (size_t i = 0; i < w.size(); ++i) wb[i] = kernels::f32_to_bf16(w[i]);
   Quantized Q = quantize(w, rows, cols, 32), C = quantize(w, rows, cols, 0);
+  using Fn = std::function<void(const float*, int64_t, float*)>;
+  std::vector<std::pair<std::string, Fn>> kinds;
   for (const Isa& isa : runnable_isas()) {
-    using Fn = std::function<void(const float*, int64_t, float*)>;
-    const std::vector<std::pair<std::string, Fn>> kinds = {
-        {"f32", [&](const float* xs, int64_t m, float* y) { isa.k.f32(xs, m, w.data(), cols, y, rows, 0, rows); }},
-        {"bf16", [&](const float* xs, int64_t m, float* y) { isa.k.bf16(xs, m, wb.data(), cols, y, rows, 0, rows); }},
-        {"int8/32", [&](const float* xs, int64_t m, float* y) {
-           isa.k.int8(xs, m, Q.weights(), cols, y, rows, 0, rows); }},
-        {"int8/ch", [&](const float* xs, int64_t m, float* y) {
-           isa.k.int8(xs, m, C.weights(), cols, y, rows, 0, rows); }}};
-    for (const auto& [kind, run] : kinds) {
-      std::vector<float> all(static_cast<size_t>(n * rows)), one(static_cast<size_t>(rows));
-      run(x.data(), n, all.data());
-      for (int64_t i = 0; i < n; ++i) {
-        run(x.data() + i * cols, 1, one.data());
-        for (int64_t r = 0; r < rows; ++r)
-          ASSERT_EQ(one[size_t(r)], all[size_t(i * rows + r)]) << isa.name << " " << kind << " token " << i;
-      }
+    kinds.push_back({isa.name + " f32", [&, isa](const float* xs, int64_t m, float* y) { isa.k.f32(xs, m, w.data(), cols, y, rows, 0, rows); }});
+    kinds.push_back({isa.name + " bf16", [&, isa](const float* xs, int64_t m, float* y) { isa.k.bf16(xs, m, wb.data(), cols, y, rows, 0, rows); }});
+  }
+  for (const auto& [name, kernel] : runnable_int8_kernels())
+    for (const Quantized* q : {&Q, &C})
+      kinds.push_back({name + " int8/" + std::to_string(q->group), [&, kernel, q](const float* xs, int64_t m, float* y) {
+                         kernels::int8_detail::QuantizedActs A;
+                         kernels::int8_detail::quantize_acts(xs, m, cols, A);
+                         kernel(A, q->weights(), cols, y, rows, 0, rows);
+                       }});
+  for (const auto& [kind, run] : kinds) {
+    std::vector<float> all(static_cast<size_t>(n * rows)), one(static_cast<size_t>(rows));
+    run(x.data(), n, all.data());
+    for (int64_t i = 0; i < n; ++i) {
+      run(x.data() + i * cols, 1, one.data());
+      for (int64_t r = 0; r < rows; ++r) ASSERT_EQ(one[size_t(r)], all[size_t(i * rows + r)]) << kind << " token " << i;
     }
   }
+}
+
+// The vectorized activation quantizer writes the same bytes and scales as the portable one.
+TEST(QuantizeActs, VnniQuantizerEqualsThePortableOne) {
+  __builtin_cpu_init();
+  if (std::string(kernels::simd_level()) != "avx512" || !__builtin_cpu_supports("avx512vnni"))
+    GTEST_SKIP() << "this CPU has no AVX-512 VNNI: only the portable quantizer runs here";
+  for (int64_t cols : {1, 31, 32, 33, 200, 2048}) {
+    auto x = randn(static_cast<size_t>(3 * cols), uint32_t(cols), 2.0f);
+    x[0] = 0.0f;
+    kernels::int8_detail::QuantizedActs a, b;
+    kernels::int8_detail::quantize_acts(x.data(), 3, cols, a);
+    kernels::int8_detail::quantize_acts_vnni(x.data(), 3, cols, b);
+    EXPECT_EQ(a.q, b.q) << cols;
+    EXPECT_EQ(a.scale, b.scale) << cols;
+    EXPECT_EQ(a.correction, b.correction) << cols;
+  }
+  std::vector<float> zeros(64, 0.0f);  // an all-zero block: scale 0, q 0
+  kernels::int8_detail::QuantizedActs z;
+  kernels::int8_detail::quantize_acts_vnni(zeros.data(), 1, 64, z);
+  EXPECT_EQ(z.scale, std::vector<float>(2, 0.0f));
+  EXPECT_EQ(z.q, std::vector<int8_t>(64, 0));
 }
 
 class Int8PluginTest : public ::testing::Test {
@@ -200,6 +243,7 @@ TEST_F(Int8PluginTest, RefusesShardsAndOptionsItCannotHonour) {
   }
   EXPECT_NO_THROW(fmt->pack(v, {0, 4}, {64, 96}));  // ends at the row's end: a short last group is fine
   EXPECT_THROW(fmt->set_option("group_size", "24"), std::invalid_argument);
+  EXPECT_THROW(fmt->set_option("group_size", "16"), std::invalid_argument);  // below the activation block of 32
   EXPECT_THROW(fmt->set_option("group_size", "abc"), std::invalid_argument);
   EXPECT_THROW(fmt->set_option("bits", "4"), std::invalid_argument);
   fmt->set_option("group_size", "0");  // per channel: any column range

@@ -1,4 +1,5 @@
 // Dense matmul kernels: y[n, rows] = x[n, cols] * W[rows, cols]^T for f32 activations and f32, bf16 or int8 weights.
+// (int8: see below; its activations are quantized per call, and "the same arithmetic whatever n" holds for it too.)
 //
 // Each call computes the output columns (weight rows) [row_begin, row_end) for all n activation rows; callers
 // split rows across threads. Every output element is produced by the same arithmetic sequence whatever n and the
@@ -20,15 +21,14 @@ void matmul_f32(const float* x, int64_t n, const float* w, int64_t cols, float* 
 void matmul_bf16(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end);
 
-// Symmetric int8 weights: W[r, c] = q[r, c] * scale, the scale an f16 value (as in GGUF Q8_0) held as f32.
-//   group > 0 (a power of two >= 16): one scale per `group` consecutive inputs. A row is ceil(cols / group) blocks
-//     {f32 scale, group x int8}, the last block zero-padded: each row is one contiguous stream, scales travelling
-//     with their weights as in Q8_0 (separate scale arrays doubled the streams and the hardware prefetcher lost
-//     track at 2 threads). Each kLanes-wide slice is dequantized to f32 (q * scale) before the FMA with f32
-//     activations (weight-only quantization).
-//   group == 0: one scale per output channel in channel_scales[row]; a row is cols int8; the scale multiplies the
-//     finished dot product.
-// quantize_row_int8 writes q in [-127, 127]; Q8_0 blocks may hold -128, which works too.
+// Symmetric int8 weights: W[r, c] = q[r, c] * scale, the scale an f16 value (as in GGUF Q8_0) held as f32; q is
+// stored as u8 = q + 128 (see kernels/cpu/matmul_int8.hpp for why). Rows are padded with q = 0.
+//   group > 0 (a power of two >= 32): one scale per `group` consecutive inputs. A row is ceil(cols / group) blocks
+//     {f32 scale, group x u8}: each row is one contiguous stream, scales travelling with their weights as in Q8_0
+//     (separate scale arrays doubled the streams and the hardware prefetcher lost track at 2 threads).
+//   group == 0: one scale per output channel, in channel_scales[row]; a row is ceil(cols / 32) * 32 u8.
+// matmul_int8 quantizes the activations per call (W8A8, blocks of 32) and sums exact integer block dot products in
+// f32: AVX-512 VNNI where the CPU has it, else portable code.
 struct Int8Weights {
   const uint8_t* rows;          // [rows][int8_row_bytes(cols, group)]
   const float* channel_scales;  // [rows] when group == 0, else unused

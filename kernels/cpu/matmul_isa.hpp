@@ -1,4 +1,5 @@
-// One table of matmul kernels per instruction set; matmul.cpp dispatches on the CPU's features at first use.
+// One table of f32/bf16 matmul kernels per instruction set; matmul.cpp dispatches on the CPU's features at first
+// use. (int8 has its own dispatch: kernels/cpu/matmul_int8.cpp.)
 #pragma once
 
 #include "kernels/cpu/matmul.hpp"
@@ -8,8 +9,6 @@ namespace hpcinfer::kernels {
 struct MatmulKernels {
   void (*f32)(const float* x, int64_t n, const float* w, int64_t cols, float* y, int64_t ldy, int64_t r0, int64_t r1);
   void (*bf16)(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy, int64_t r0,
-               int64_t r1);
-  void (*int8)(const float* x, int64_t n, const Int8Weights& w, int64_t cols, float* y, int64_t ldy, int64_t r0,
                int64_t r1);
 };
 

@@ -6,8 +6,6 @@
 // the same results up to FMA contraction (x86-64-v3/v4 fuse, the baseline may not).
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstdint>
 #include <cstring>
 
@@ -62,55 +60,6 @@ struct Bf16Rows {
   }
   HPCI_INLINE float at(int j, int64_t k) const { return bf16_to_f32(w[j * cols + k]); }
   HPCI_INLINE float finish(int, float s) const { return s; }
-};
-
-// kLanes int8 -> f32. GCC's generic vectors scalarize this conversion, so each ISA gets its own instructions.
-HPCI_INLINE vf load_i8(const int8_t* p) {
-#if defined(__AVX512F__)
-  __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
-#elif defined(__AVX2__)
-  __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-#else
-  float f[kLanes];
-  for (int i = 0; i < kLanes; ++i) f[i] = float(p[i]);
-#endif
-  vf v;
-  std::memcpy(&v, &f, sizeof v);
-  return v;
-}
-
-// Group scales, blocked rows {f32 scale, group x int8}: every slice is dequantized before the FMA (a slice never
-// straddles blocks: group >= 16 >= kLanes and slices start at multiples of kLanes).
-struct Int8GroupRows {
-  const uint8_t* base;
-  int64_t row_bytes, shift, mask, block;  // group = 1 << shift = mask + 1; block = 4 + group bytes
-  HPCI_INLINE Int8GroupRows at_row(int64_t r) const { return {base + r * row_bytes, row_bytes, shift, mask, block}; }
-  HPCI_INLINE const uint8_t* block_of(int j, int64_t k) const { return base + j * row_bytes + (k >> shift) * block; }
-  HPCI_INLINE float scale(const uint8_t* b) const {
-    float s;
-    std::memcpy(&s, b, 4);
-    return s;
-  }
-  HPCI_INLINE vf load(int j, int64_t k) const {
-    const uint8_t* b = block_of(j, k);
-    return load_i8(reinterpret_cast<const int8_t*>(b + 4 + (k & mask))) * scale(b);
-  }
-  HPCI_INLINE float at(int j, int64_t k) const {
-    const uint8_t* b = block_of(j, k);
-    return float(int8_t(b[4 + (k & mask)])) * scale(b);
-  }
-  HPCI_INLINE float finish(int, float s) const { return s; }
-};
-
-// Per-channel scales: integer-valued f32 products, one multiply at the end.
-struct Int8ChannelRows {
-  const int8_t* q;
-  const float* s;
-  int64_t cols;
-  HPCI_INLINE Int8ChannelRows at_row(int64_t r) const { return {q + r * cols, s + r, cols}; }
-  HPCI_INLINE vf load(int j, int64_t k) const { return load_i8(q + j * cols + k); }
-  HPCI_INLINE float at(int j, int64_t k) const { return float(q[j * cols + k]); }
-  HPCI_INLINE float finish(int j, float v) const { return v * s[j]; }
 };
 
 // Fixed-order horizontal sum: pairwise halves, the same for every element.
@@ -188,19 +137,7 @@ void matmul_bf16_entry(const float* x, int64_t n, const uint16_t* w, int64_t col
   matmul_impl(x, n, Bf16Rows{w, cols}, cols, y, ldy, r0, r1);
 }
 
-void matmul_int8_entry(const float* x, int64_t n, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
-                       int64_t r0, int64_t r1) {
-  if (w.group == 0) {
-    matmul_impl(x, n, Int8ChannelRows{reinterpret_cast<const int8_t*>(w.rows), w.channel_scales, cols}, cols, y, ldy,
-                r0, r1);
-  } else {
-    const int64_t shift = __builtin_ctzll(uint64_t(w.group));
-    matmul_impl(x, n, Int8GroupRows{w.rows, int8_row_bytes(cols, w.group), shift, w.group - 1, 4 + w.group}, cols, y,
-                ldy, r0, r1);
-  }
-}
-
-MatmulKernels kernel_table() { return {&matmul_f32_entry, &matmul_bf16_entry, &matmul_int8_entry}; }
+MatmulKernels kernel_table() { return {&matmul_f32_entry, &matmul_bf16_entry}; }
 
 }  // namespace
 }  // namespace hpcinfer::kernels

@@ -1,16 +1,18 @@
-// weights plugin "int8": symmetric int8 weights with f16-valued scales, f32 activations (weight-only quantization).
+// weights plugin "int8": symmetric int8 weights with f16-valued scales; the matmul quantizes activations per call
+// (W8A8, blocks of 32) and sums exact integer block dot products (AVX-512 VNNI where present), see
+// kernels/cpu/matmul.hpp and matmul_int8.hpp.
 //
 // Scales: per group of `group_size` consecutive input features of a row (option group_size, default 32), or one
 // per output channel (group_size 0). Why groups of 32 by default: it is GGUF Q8_0's layout, so Q8_0 tensors load
-// by copying their blocks (no dequantize/requantize round trip), and a group's outlier only coarsens 32 weights.
-// Layout: blocks {f32 scale, 32 int8} per row (see kernels/cpu/matmul.hpp): 36 bytes per 32 weights = 1.125 bytes
-// per weight, 1.78x fewer than bf16. Scales are f16 values held as f32 (a broadcast load per slice in the kernel,
-// no conversion; f16 storage would give 1.88x but costs a conversion per slice in the decode loop). Per-channel (0) reads 1 byte
-// per weight and multiplies once per output, at the cost of coarser steps in rows with outliers.
+// by copying their blocks (no dequantize/requantize round trip: the f16 scale widens exactly to f32, q becomes
+// q + 128), and a group's outlier only coarsens 32 weights. Per-channel reads 1 byte per weight instead of 1.125
+// and multiplies once per output, at the cost of coarser steps in rows with outliers.
+// Layout: per row, blocks {f32 scale, 32 u8}: 36 bytes per 32 weights = 1.125 bytes per weight, 1.78x fewer than
+// bf16 (f16 scales would give 1.88x but cost a conversion per block in the decode loop).
 // Other sources (f32, f16, bf16, Q4_0, Q4_1, Q8_0 with another group size) are dequantized to f32 and quantized at
 // load: scale = max|w| / 127 rounded to f16, q = round(w / scale).
 // Shards: the strategy's row/column ranges are cut here; a column range must start on a group boundary and end on
-// one or at the row's end (rows whose length is not a multiple of the group end with a short group).
+// one or at the row's end (rows whose length is not a multiple of the group end with a short, zero-padded group).
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -43,7 +45,7 @@ class Int8Packed final : public PackedMatrix {
           std::memcpy(&d16, block, 2);
           const float d = kernels::f16_to_f32(d16);  // exact
           std::memcpy(dst + b * (4 + kQuantBlock), &d, 4);
-          std::memcpy(dst + b * (4 + kQuantBlock) + 4, block + 2, 32);
+          for (int i = 0; i < 32; ++i) dst[b * (4 + kQuantBlock) + 4 + i] = uint8_t(int(int8_t(block[2 + i])) + 128);
         }
         continue;
       }
@@ -93,8 +95,8 @@ class Int8Format final : public WeightFormat {
       if (used != value.size()) g = -1;
     } catch (const std::exception&) {
     }
-    if (g != 0 && (g < 16 || (g & (g - 1)) != 0))
-      throw std::invalid_argument("weights int8: group_size must be 0 (per channel) or a power of two >= 16, got '" +
+    if (g != 0 && (g < 32 || (g & (g - 1)) != 0))
+      throw std::invalid_argument("weights int8: group_size must be 0 (per channel) or a power of two >= 32, got '" +
                                   value + "'");
     group_ = g;
   }

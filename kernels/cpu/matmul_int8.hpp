@@ -1,0 +1,46 @@
+// int8 matmul internals shared by the instruction-set variants (kernels/cpu/matmul_int8*.cpp); the public API is
+// matmul_int8 in kernels/cpu/matmul.hpp.
+//
+// W8A8 with dynamic activation quantization: every call quantizes its activation rows in blocks of 32
+// (symmetric, scale = max|x| / 127 in f32), then for each 32-block computes the exact integer dot product of the
+// int8 weights and activations, and accumulates block_dot * w_scale * x_scale in f32.
+// Weights are stored offset by +128 (u8 = q + 128) so that VNNI's unsigned x signed dot product (vpdpbusd) applies
+// directly: sum(u8 * xq) = sum(q * xq) + 128 * sum(xq), and the correction -128 * sum(xq) is computed once per
+// activation block and seeds the integer accumulator.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/matmul.hpp"
+
+namespace hpcinfer::kernels::int8_detail {
+
+inline constexpr int64_t kActBlock = 32;
+
+// Activation rows quantized for one call: [n][cols_pad] int8 (zero-padded), per 32-block scale and correction.
+struct QuantizedActs {
+  int64_t n = 0, cols = 0, blocks = 0;  // blocks = ceil(cols / 32); cols_pad = blocks * 32
+  std::vector<int8_t> q;                // [n][blocks * 32]
+  std::vector<float> scale;             // [n][blocks]
+  std::vector<int32_t> correction;      // [n][blocks]: -128 * sum of the block's q
+};
+void quantize_acts(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
+void quantize_acts_vnni(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX-512
+
+void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
+                         int64_t r0, int64_t r1);
+void matmul_int8_vnni(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
+                      int64_t r0, int64_t r1);
+
+// Byte offset of 32-block b inside a row, and of its scale (-1: per-channel, the scale is channel_scales[row]).
+inline int64_t block_offset(int64_t b, int64_t group) {
+  if (group == 0) return b * kActBlock;
+  const int64_t per_group = group / kActBlock;
+  return (b / per_group) * (4 + group) + 4 + (b % per_group) * kActBlock;
+}
+inline int64_t scale_offset(int64_t b, int64_t group) {
+  return group == 0 ? -1 : (b / (group / kActBlock)) * (4 + group);
+}
+
+}  // namespace hpcinfer::kernels::int8_detail
