@@ -6,7 +6,7 @@
 # Usage (root; network to deb.debian.org):   containers/build_charliecloud.sh [IMAGE_DIR]   (default /var/tmp/hpcinfer-ch)
 #   then:  USER=root ch-run IMAGE_DIR -- hpcinfer plugins
 #          srun -N 2 --ntasks-per-node=1 ch-run -b "$PWD/..:/mnt/work" -c /mnt/work/main IMAGE_DIR -- \
-#            hpcinfer run configs/local_pp2_gloo.yaml --set world.rendezvous=file:///mnt/work/main/results/.rdv/$SLURM_JOB_ID
+#            hpcinfer run configs/local_pp2_gloo.yaml --set threads=1 --set world.rendezvous=file:///mnt/work/main/results/.rdv/1
 # Steps, as in the .def: mmdebstrap makes a Debian 12 root (the .def's `From: debian:12`), the sources of the
 # committed tree (git archive HEAD, the .def's %files) go to /opt/hpcinfer/src, scripts/setup.sh installs the
 # packages inside, cmake builds and installs (tests off), and the apt lists are dropped. About 5 minutes on 2 cores.

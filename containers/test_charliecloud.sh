@@ -35,12 +35,13 @@ cd "$SRC"
 "$BUILD/bin/hpcinfer" run configs/local_single.yaml --set "outputs.dir=$TMP/single" >"$TMP/single.log" 2>&1 ||
   { cat "$TMP/single.log" >&2; exit 1; }
 mkdir -p "$TMP/out"
+# threads=1: srun binds nothing here (task/none), and one OpenMP thread per core in each rank oversubscribes the cores.
 in_image() {   # in_image NAME CONFIG [SRUN FLAGS]: one rank per node, each in its own container
   local name=$1 config=$2
   shift 2
   timeout 90 srun -N 2 --ntasks-per-node=1 "$@" \
     ch-run -b "$WORK:/mnt/work" -b "$TMP/out:/mnt/0" -c "/mnt/work/$(basename "$SRC")" "$IMG" -- \
-    hpcinfer run "$config" --set "outputs.dir=/mnt/0/$name" --set "world.rendezvous=file:///mnt/0/rdv_$name" \
+    hpcinfer run "$config" --set threads=1 --set "outputs.dir=/mnt/0/$name" --set "world.rendezvous=file:///mnt/0/rdv_$name" \
     >"$TMP/$name.log" 2>&1 || { echo "FAIL: $name in the container:" >&2; tail -n 20 "$TMP/$name.log" >&2; exit 1; }
 }
 in_image gloo configs/local_pp2_gloo.yaml
