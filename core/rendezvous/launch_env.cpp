@@ -46,7 +46,9 @@ std::string host_name() {
 
 LaunchEnv detect_launch_env(const std::function<const char*(const char*)>& getenv_fn) {
   LaunchEnv env;
-  env.host = host_name();
+  // Under Slurm the node's name (emulated nodes share one host name; real ones match it anyway).
+  const char* node = getenv_fn("SLURMD_NODENAME");
+  env.host = node && *node ? node : host_name();
   env.source = "none";
   for (const Source& src : kSources) {
     const char* rank = getenv_fn(src.rank_var);

@@ -1,6 +1,7 @@
 #include "core/runtime/rank_session.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
@@ -92,7 +93,12 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
       throw ConfigError(config_message(cfg, "plugins.weights_group_size", e.what()));
     }
   }
-  s.pool = std::make_unique<ThreadPool>(cfg.threads);
+  // threads: 0 under Slurm: --cpus-per-task when given (a bare srun binds nothing, and every rank would otherwise
+  // start a thread per core of the node).
+  int threads = cfg.threads;
+  if (const char* cpt = std::getenv("SLURM_CPUS_PER_TASK"); threads == 0 && cpt && std::atoi(cpt) > 0)
+    threads = std::atoi(cpt);
+  s.pool = std::make_unique<ThreadPool>(threads);
   const auto t0 = std::chrono::steady_clock::now();
   s.stage = std::make_unique<LlamaStage>(*s.model, s.plan, *s.weights, *s.pool, s.tp_comm, n_slots, max_ctx);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -4,12 +4,34 @@
 #include <gloo/transport/tcp/device.h>
 #include <gloo/transport/unbound_buffer.h>
 
+#include <netdb.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <stdexcept>
 
 #include "store_adapter.hpp"
 
 namespace hpcinfer::gloo_comm {
+
+namespace {
+// gloo resolves the host name itself and crashes (SIGSEGV in CreateDevice, gloo 0.5) when it does not resolve, e.g.
+// in a container without /etc/hosts: check first and say what to do.
+std::string resolvable_host_name(const std::string& who) {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) throw std::runtime_error("gloo: " + who + ": gethostname failed");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int rc = getaddrinfo(name, nullptr, &hints, &res);
+  if (rc != 0)
+    throw std::runtime_error("gloo: " + who + ": this host's name '" + name + "' does not resolve (" + gai_strerror(rc) +
+                             "); set world.interface (e.g. eth0) or add the name to /etc/hosts");
+  freeaddrinfo(res);
+  return name;
+}
+}  // namespace
 namespace {
 
 // Gloo slots (message matching keys per pair): p2p messages carry the user's tag, collectives a fixed id.
@@ -72,7 +94,7 @@ void GlooCommunicator::init(const CommInit& init) {
 
   ::gloo::transport::tcp::attr attr;
   if (!init.interface_name.empty()) attr.iface = init.interface_name;
-  else attr.hostname = init.hostname;  // empty: gloo resolves this host's name
+  else attr.hostname = init.hostname.empty() ? resolvable_host_name(who_) : init.hostname;
   std::shared_ptr<::gloo::transport::Device> device;
   try {
     device = ::gloo::transport::tcp::CreateDevice(attr);
