@@ -13,27 +13,6 @@ PACKAGES=(
   openmpi-bin                                 # mpi jobs under srun --mpi=pmix (also in scripts/setup.sh)
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-  [ "$status" = "installed" ] || missing+=("$p")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup_slurm: all ${#PACKAGES[@]} packages already installed"
-  exit 0
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup_slurm: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  SUDO="sudo"
-fi
-echo "setup_slurm: installing ${missing[*]}"
-install() { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
-# scripts/setup.sh has usually just updated the package lists: update again only when the install needs it.
-if ! install 2>/dev/null; then
-  $SUDO apt-get update -qq
-  install
-fi
-echo "setup_slurm: done"
+# shellcheck source=scripts/apt_install.sh
+source "$(dirname "$0")/apt_install.sh"
+apt_install_missing setup_slurm "${PACKAGES[@]}"
