@@ -82,6 +82,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("outputs.dir", outputs.dir),
       HPCINFER_LEAF("outputs.keep_logits", outputs.keep_logits),
       HPCINFER_LEAF("outputs.logprobs", outputs.logprobs),
+      HPCINFER_LEAF("outputs.baseline", outputs.baseline),
       Leaf{"plugin_path", [](ExperimentConfig& c) -> FieldRef { return &c.plugin_path; }, true},
   };
   return leaves;

@@ -64,6 +64,7 @@ struct ExperimentConfig {
     std::string dir = "results/run";
     bool keep_logits = false;
     int logprobs = 0;                // top-k logprobs per generated token in completions.jsonl, 0 = off
+    std::string baseline;            // results dir of a baseline run: speedup and parallel efficiency in summary.json
   } outputs;
 
   std::vector<std::string> plugin_path;  // extra plugin directories, searched first

@@ -37,6 +37,7 @@ double PipelineEngine::now() const {
 void PipelineEngine::run(const std::vector<Request>& requests,
                          const std::function<void(const Completion&)>& on_complete) {
   t0_ = now();
+  spans_.clear();
   const RankPlan& p = stage_.plan();
   if (p.has_head) {
     live_.clear();
@@ -114,7 +115,9 @@ void PipelineEngine::run_first_stage(const std::vector<Request>& reqs,
       x.resize(size_t(b.tokens.size()) * size_t(D));
       stage_.embed(b.tokens.tokens, x.data());
       stage_.forward_layers(x.data(), b.tokens);
-      stats_.compute_s += now() - t;
+      const double te = now();
+      stats_.compute_s += te - t;
+      spans_.add("compute", t - t0_, te - t0_, g, b.tokens.size());
       ++stats_.forward_passes;
       maybe_inject_fault();
       if (p.has_head) local[size_t(g)] = finish_on_last_stage(b, x, reqs, done);
@@ -136,7 +139,9 @@ void PipelineEngine::run_later_stage(const std::vector<Request>& reqs,
   while (recv_batch(b, x, p.prev_stage_rank)) {
     const double t = now();
     stage_.forward_layers(x.data(), b.tokens);
-    stats_.compute_s += now() - t;
+    const double te = now();
+    stats_.compute_s += te - t;
+    spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size());
     ++stats_.forward_passes;
     maybe_inject_fault();
     if (p.has_head) send_results(finish_on_last_stage(b, x, reqs, done), b.group, p.world.rank_of(p.world.tp_rank(), 0));
@@ -193,7 +198,9 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
     }
     out.push_back({b.tokens.slot[size_t(row)], token, finished ? 1 : 0});
   }
-  stats_.compute_s += now() - t;
+  const double te = now();
+  stats_.compute_s += te - t;
+  spans_.add("head", t - t0_, te - t0_, b.group, int(b.sample_rows.size()));
   return out;
 }
 
@@ -212,7 +219,9 @@ void PipelineEngine::send_batch(const Batch& b, const std::vector<float>& x, int
   comm_->send(header, sizeof header, dst, kTagForward);
   comm_->send(meta.data(), meta.size() * sizeof(int), dst, kTagForward);
   comm_->send(x.data(), size_t(n) * size_t(stage_.desc().dim) * sizeof(float), dst, kTagForward);
-  stats_.send_s += now() - t;
+  const double te = now();
+  stats_.send_s += te - t;
+  spans_.add("send", t - t0_, te - t0_, b.group, n);
 }
 
 bool PipelineEngine::recv_batch(Batch& b, std::vector<float>& x, int src) {
@@ -220,7 +229,9 @@ bool PipelineEngine::recv_batch(Batch& b, std::vector<float>& x, int src) {
   int header[4];
   comm_->recv(header, sizeof header, src, kTagForward);
   if (header[0] == kShutdown) {
-    stats_.recv_wait_s += now() - t;
+    const double te = now();
+    stats_.recv_wait_s += te - t;
+    spans_.add("recv_wait", t - t0_, te - t0_);
     return false;
   }
   const int n = header[2], m = header[3];
@@ -234,7 +245,9 @@ bool PipelineEngine::recv_batch(Batch& b, std::vector<float>& x, int src) {
   b.tokens.pos.assign(meta.begin() + n, meta.begin() + 2 * n);
   b.sample_rows.assign(meta.begin() + 2 * n, meta.begin() + 2 * n + m);
   b.sample_requests.assign(meta.begin() + 2 * n + m, meta.end());
-  stats_.recv_wait_s += now() - t;
+  const double te = now();
+  stats_.recv_wait_s += te - t;
+  spans_.add("recv_wait", t - t0_, te - t0_, b.group, n);
   return true;
 }
 
@@ -250,7 +263,9 @@ void PipelineEngine::send_results(const std::vector<Sampled>& r, int group, int 
   int count = int(msg.size());
   comm_->send(&count, sizeof count, dst, kTagBackward);
   comm_->send(msg.data(), msg.size() * sizeof(int), dst, kTagBackward);
-  stats_.send_s += now() - t;
+  const double te = now();
+  stats_.send_s += te - t;
+  spans_.add("send", t - t0_, te - t0_, group, int(r.size()));
 }
 
 std::vector<PipelineEngine::Sampled> PipelineEngine::recv_results(int group, int src) {
@@ -263,7 +278,9 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::recv_results(int group, int
     throw std::runtime_error("pipeline: malformed token message from rank " + std::to_string(src));
   std::vector<Sampled> out;
   for (int i = 0; i < msg[1]; ++i) out.push_back({msg[size_t(2 + 3 * i)], msg[size_t(3 + 3 * i)], msg[size_t(4 + 3 * i)]});
-  stats_.recv_wait_s += now() - t;
+  const double te = now();
+  stats_.recv_wait_s += te - t;
+  spans_.add("recv_wait", t - t0_, te - t0_, group, msg[1]);
   return out;
 }
 

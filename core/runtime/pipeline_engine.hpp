@@ -16,6 +16,7 @@
 #include "core/runtime/logprobs.hpp"
 #include "core/runtime/requests.hpp"
 #include "core/runtime/sampler.hpp"
+#include "core/runtime/span_log.hpp"
 #include "core/tokenizer/tokenizer.hpp"
 #include "hpcinfer/communicator.hpp"
 
@@ -49,6 +50,10 @@ class PipelineEngine {
   // Runs every request to completion. on_complete runs on the last stage's tp rank 0, as each one finishes.
   void run(const std::vector<Request>& requests, const std::function<void(const Completion&)>& on_complete);
   const EngineStats& stats() const { return stats_; }
+  // This rank's timeline of the last run(): compute / head / send / recv_wait spans, seconds since run() began.
+  const SpanLog& spans() const { return spans_; }
+  // The steady-clock time (seconds) at which the last run() began: the epoch of spans() and of the timings.
+  double epoch() const { return t0_; }
 
  private:
   struct Slot {
@@ -90,6 +95,7 @@ class PipelineEngine {
   const Tokenizer& tok_;
   EngineOptions opt_;
   EngineStats stats_;
+  SpanLog spans_;
   std::vector<Live> live_;  // [requests], last stage only
   double t0_ = 0;
 };

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config/load_config.hpp"
+#include "core/results/results_bundle.hpp"
 #include "core/runtime/pipeline_engine.hpp"
 #include "core/runtime/rank_session.hpp"
 #include "core/tokenizer/chat_template.hpp"
@@ -24,6 +25,14 @@ size_t peak_rss_bytes() {
 }
 
 namespace {
+// User and system CPU seconds of this process so far (every thread).
+std::pair<double, double> cpu_seconds() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) * 1e-6; };
+  return {sec(ru.ru_utime), sec(ru.ru_stime)};
+}
+
 void log_line(const LaunchEnv& env, const std::string& msg) {
   char ts[32];
   std::time_t t = std::time(nullptr);
@@ -35,6 +44,7 @@ void log_line(const LaunchEnv& env, const std::string& msg) {
 int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   namespace fs = std::filesystem;
   const auto t_start = std::chrono::steady_clock::now();
+  const auto cpu_start = cpu_seconds();
   fs::create_directories(fs::path(cfg.outputs.dir) / "metrics");
   if (env.rank == 0) std::ofstream(fs::path(cfg.outputs.dir) / "config.yaml") << dump_config_yaml(cfg);
 
@@ -84,15 +94,28 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   if (s.plan.has_head && s.plan.world.tp_rank() == 0)
     writer = std::make_unique<CompletionWriter>((fs::path(cfg.outputs.dir) / "completions.jsonl").string());
   int done = 0;
+  nlohmann::json records = writer ? nlohmann::json::array() : nlohmann::json(nullptr);  // for raw.json
+  // Every rank starts its engine clock right after this barrier: the common epoch of the timings and of trace.json
+  // (and waiting for a slower rank's weights is not counted as pipeline idle or communication time).
+  if (s.comm) s.comm->barrier();
+  const CommStats cs0 = s.comm ? s.comm->stats() : CommStats{};
+  const auto epoch_unix = std::chrono::system_clock::now();
   engine.run(requests, [&](const Completion& c) {
     writer->write(c);
+    records.push_back(request_record(c));
     ++done;
   });
   if (s.comm) s.comm->barrier();
   const EngineStats& st = engine.stats();
-  const CommStats cs = s.comm ? s.comm->stats() : CommStats{};
+  CommStats cs = s.comm ? s.comm->stats() : CommStats{};  // since the engine start, the closing barrier included
+  cs.bytes_sent -= cs0.bytes_sent;
+  cs.bytes_received -= cs0.bytes_received;
+  cs.seconds -= cs0.seconds;
+  cs.calls -= cs0.calls;
+  const auto cpu_end = cpu_seconds();
   nlohmann::json m{
-      {"rank", env.rank}, {"world_size", env.size}, {"host", env.host}, {"launcher", env.source},
+      {"rank", env.rank}, {"world_size", env.size}, {"host", env.host}, {"local_rank", env.local_rank},
+      {"launcher", env.source},
       {"tp_rank", s.plan.world.tp_rank()}, {"pp_rank", s.plan.world.pp_rank()},
       {"layers", {s.plan.layer_begin, s.plan.layer_end}}, {"weights_plugin", s.weights_plugin},
       {"comm_plugin", env.size > 1 ? cfg.plugins.comm : "none"}, {"threads", s.pool->threads()},
@@ -105,10 +128,21 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
       {"decode_tok_s", st.wall_s > 0 ? double(st.generated_tokens) / st.wall_s : 0.0},
       {"comm_bytes_sent", cs.bytes_sent}, {"comm_bytes_received", cs.bytes_received},
       {"comm_s", cs.seconds}, {"comm_calls", cs.calls}, {"peak_rss_bytes", peak_rss_bytes()},
+      {"cpu_user_s", cpu_end.first - cpu_start.first}, {"cpu_sys_s", cpu_end.second - cpu_start.second},
+      {"epoch_unix_s", std::chrono::duration<double>(epoch_unix.time_since_epoch()).count()},
+      {"spans_recorded", engine.spans().spans().size()}, {"spans_dropped", engine.spans().dropped()},
       {"total_wall_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}};
   std::ofstream(fs::path(cfg.outputs.dir) / "metrics" / ("rank_" + std::to_string(env.rank) + ".json"))
       << m.dump(2) << "\n";
   log_line(env, "done: " + std::to_string(st.generated_tokens) + " tokens in " + std::to_string(st.wall_s) + " s");
+
+  // The results bundle: every rank's report goes to rank 0 through the communicator (results_bundle.hpp).
+  const auto reports = gather_reports(s.comm.get(), env.rank, env.size,
+                                      rank_report(m, engine.spans(), records, env.local_rank == 0 || env.rank == 0));
+  if (env.rank == 0) {
+    for (const auto& w : write_results_bundle(cfg.outputs.dir, cfg, env, reports)) log_line(env, "warning: " + w);
+    log_line(env, "results bundle written: " + cfg.outputs.dir + " (summary.json, raw.json, trace.json, ...)");
+  }
   return 0;
 }
 

@@ -1,7 +1,9 @@
 // One rank of an experiment, end to end: prompts in, completions and metrics out.
 //
 // Results directory (outputs.dir): config.yaml (resolved, rank 0), completions.jsonl (last stage, tp rank 0, one
-// line flushed per finished request), metrics/rank_<r>.json (every rank: times, bytes, peak RSS).
+// line flushed per finished request), metrics/rank_<r>.json (every rank: times, bytes, peak RSS), and the bundle
+// written by rank 0 at the end from every rank's report (core/results/results_bundle.hpp): env.json, raw.json,
+// summary.json, metrics.csv, run_summary.md, trace.json.
 #pragma once
 
 #include "core/config/experiment_config.hpp"

@@ -1,0 +1,47 @@
+#include "core/results/trace_json.hpp"
+
+#include <string>
+
+namespace hpcinfer {
+
+nlohmann::json chrome_trace(const std::vector<nlohmann::json>& reports) {
+  using nlohmann::json;
+  json events = json::array();
+  json kept = json::array(), dropped = json::array();
+  for (const json& rep : reports) {
+    const json& m = rep.at("metrics");
+    const int rank = m.at("rank").get<int>();
+    const std::string label = "rank " + std::to_string(rank) + " (pp " + std::to_string(m.value("pp_rank", 0)) +
+                              ", tp " + std::to_string(m.value("tp_rank", 0)) + ") " + m.value("host", "");
+    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank}, {"tid", 0}, {"args", {{"name", label}}}});
+    events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", rank}, {"tid", 0},
+                      {"args", {{"sort_index", rank}}}});
+    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank}, {"tid", 0}, {"args", {{"name", "engine"}}}});
+    const json& spans = rep.value("spans", json::array());
+    for (const json& s : spans) {
+      const std::string name = s.at(0).get<std::string>();
+      const double start = s.at(1).get<double>(), end = s.at(2).get<double>();
+      json args = json::object();
+      if (s.at(3).get<int>() >= 0) args["group"] = s.at(3);
+      if (s.at(4).get<int>() >= 0) args["tokens"] = s.at(4);
+      events.push_back({{"name", name},
+                        {"cat", (name == "send" || name == "recv_wait") ? "comm" : "compute"},
+                        {"ph", "X"},
+                        {"pid", rank},
+                        {"tid", 0},
+                        {"ts", start * 1e6},
+                        {"dur", (end - start) * 1e6},
+                        {"args", args}});
+    }
+    kept.push_back(spans.size());
+    dropped.push_back(rep.value("spans_dropped", 0));
+  }
+  return {{"traceEvents", events},
+          {"displayTimeUnit", "ms"},
+          {"otherData",
+           {{"epoch", "engine start after the world barrier (ts 0)"},
+            {"spans_kept_per_rank", kept},
+            {"spans_dropped_per_rank", dropped}}}};
+}
+
+}  // namespace hpcinfer

@@ -1,0 +1,18 @@
+// trace.json: every rank's engine spans on one timeline, in the Chrome trace-event JSON format ("traceEvents", read
+// by chrome://tracing, https://ui.perfetto.dev and Speedscope). One process per rank (pid = world rank, named
+// "rank R (pp P, tp T) HOST"), one thread (the engine); each span is a complete event (ph "X") with ts and dur in
+// microseconds since the common epoch (the engine start right after the world barrier, see span_log.hpp).
+// Categories: "compute" (compute = embedding + layers, head = head + sampling) and "comm" (send, recv_wait).
+// otherData says how many spans each rank kept and dropped (SpanLog's cap).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+namespace hpcinfer {
+
+// reports[r]: rank r's report (results_bundle.hpp): "metrics" (rank, host, pp_rank, tp_rank), "spans" as
+// [[name, start_s, end_s, group, tokens], ...] and "spans_dropped".
+nlohmann::json chrome_trace(const std::vector<nlohmann::json>& reports);
+
+}  // namespace hpcinfer
