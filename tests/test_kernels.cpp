@@ -10,17 +10,12 @@
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/ops.hpp"
+#include "support/test_support.hpp"
 
 using namespace hpcinfer;
 
 namespace {
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using test::randn;
 // Tolerance for an f32 dot of length k against f64: a few ulps times sqrt(k) times the magnitudes.
 double dot_tol(int64_t k, double mag) { return 1e-6 * std::sqrt(double(k)) * mag + 1e-6; }
 }  // namespace

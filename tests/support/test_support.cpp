@@ -50,6 +50,14 @@ void ScratchDir::write(const std::string& rel, const std::string& text) const {
   std::ofstream(path_ / rel, std::ios::binary) << text;
 }
 
+std::vector<float> randn(size_t n, uint32_t seed, float scale) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace hpcinfer::test {
 
@@ -43,5 +45,7 @@ class ScratchDir {
 };
 
 std::string read_file(const std::filesystem::path& p);
+// n samples of N(0, scale^2) from a seeded mt19937 (kernel tests' random inputs).
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f);
 
 }  // namespace hpcinfer::test
