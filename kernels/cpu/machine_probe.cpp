@@ -90,45 +90,45 @@ double copy_bandwidth_gbs(int threads, size_t bytes, int reps) {
   return best;
 }
 
-double read_bandwidth_gbs(int threads, size_t bytes, int reps) {
-  Buffer a(bytes);
-  const size_t floats = bytes / 4, chunk = (floats / size_t(threads) + 1023) / 1024 * 1024;
-  float* f = reinterpret_cast<float*>(a.p);
-#pragma omp parallel num_threads(threads)
-  {
-    const size_t lo = std::min(floats, chunk * size_t(omp_get_thread_num())), hi = std::min(floats, lo + chunk);
-    for (size_t i = lo; i < hi; ++i) f[i] = float(i & 7);
-  }
+// Best rate over reps runs of `parallel_body(thread)` on `threads` threads: units / second / 1e9.
+template <typename Body>
+double best_rate(int threads, int reps, double units, const Body& parallel_body) {
   double best = 0;
   volatile float sink = 0;
   for (int r = 0; r < reps; ++r) {
     float total = 0;
     auto t0 = Clock::now();
 #pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      const size_t lo = std::min(floats, chunk * size_t(omp_get_thread_num())), hi = std::min(floats, lo + chunk);
-      total += sum_chunk(f + lo, hi - lo);
-    }
-    best = std::max(best, double(floats) * 4.0 / seconds_since(t0) / 1e9);
-    sink = sink + total;
+    total += parallel_body(omp_get_thread_num());
+    best = std::max(best, units / seconds_since(t0) / 1e9);
+    sink = sink + total;  // keeps the work observable
   }
   return best;
 }
 
+double read_bandwidth_gbs(int threads, size_t bytes, int reps) {
+  Buffer a(bytes);
+  const size_t floats = bytes / 4, chunk = (floats / size_t(threads) + 1023) / 1024 * 1024;
+  float* f = reinterpret_cast<float*>(a.p);
+  auto range = [&](int t) {
+    const size_t lo = std::min(floats, chunk * size_t(t));
+    return std::pair<size_t, size_t>{lo, std::min(floats, lo + chunk)};
+  };
+#pragma omp parallel num_threads(threads)
+  {
+    const auto [lo, hi] = range(omp_get_thread_num());
+    for (size_t i = lo; i < hi; ++i) f[i] = float(i & 7);
+  }
+  return best_rate(threads, reps, double(floats) * 4.0, [&](int t) {
+    const auto [lo, hi] = range(t);
+    return sum_chunk(f + lo, hi - lo);
+  });
+}
+
 double fma_peak_gflops(int threads, int reps) {
   const int64_t iters = 20'000'000;
-  double best = 0;
-  volatile float sink = 0;
-  for (int r = 0; r < reps; ++r) {
-    float total = 0;
-    auto t0 = Clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    total += fma_loop(iters, 1.0f + float(omp_get_thread_num()));
-    const double flops = 2.0 * 16 * 12 * double(iters) * threads;
-    best = std::max(best, flops / seconds_since(t0) / 1e9);
-    sink = sink + total;
-  }
-  return best;
+  return best_rate(threads, reps, 2.0 * 16 * 12 * double(iters) * threads,
+                   [&](int t) { return fma_loop(iters, 1.0f + float(t)); });
 }
 
 const char* simd_level() {
