@@ -14,14 +14,17 @@ std::string csv_cell(const std::string& v) {
   return q + "\"";
 }
 
-// Non-integer numbers are shortened to 4 significant digits in markdown (the CSV keeps 6).
+// Non-integer numbers are shortened in markdown: 4 significant digits, no decimals from 1000 up (the CSV keeps 6).
 std::string shorten(const std::string& v) {
   if (v.empty() || v.find_first_of(".eE") == std::string::npos) return v;
   char* end = nullptr;
   const double d = std::strtod(v.c_str(), &end);
   if (end != v.c_str() + v.size() || std::isnan(d) || std::isinf(d)) return v;
   char b[64];
-  std::snprintf(b, sizeof b, "%.4g", d);
+  if (std::abs(d) >= 1000)
+    std::snprintf(b, sizeof b, "%.0f", d);
+  else
+    std::snprintf(b, sizeof b, "%.4g", d);
   return b;
 }
 
