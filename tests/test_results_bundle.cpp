@@ -215,3 +215,31 @@ TEST(ResultsBundle, CompareFindsMatchesAndDivergences) {
   EXPECT_LT(sampled["summary"]["mean_first_divergence"].get<double>(), double(kTokens));
   EXPECT_LE(sampled["summary"]["max_kl"].get<double>(), 1e-9);
 }
+
+// Under tensor parallelism the all-reduces run inside the compute spans: their time is counted per rank
+// (tp_allreduce_s, part of compute_s) and carried by each compute span (args.tp_allreduce_us).
+TEST(ResultsBundle, TensorParallelAllReducesAreCountedInsideCompute) {
+  HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");
+  ScratchDir dir;
+  const std::string cfg = write_config(dir);
+  auto r = run_command(bin() + " launch -n 2 " + cfg + " --set world.tp=2 --set plugins.strategy=tp_pp --set outputs.dir=" +
+                       (dir / "tp2").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json raw = load(dir / "tp2/raw.json");
+  const json trace = load(dir / "tp2/trace.json");
+  std::map<int, double> from_spans;
+  for (const json& e : trace.at("traceEvents"))
+    if (e["ph"] == "X" && e["args"].contains("tp_allreduce_us"))
+      from_spans[e["pid"].get<int>()] += e["args"]["tp_allreduce_us"].get<double>() * 1e-6;
+  ASSERT_EQ(raw["ranks"].size(), 2u);
+  for (int k = 0; k < 2; ++k) {
+    const json& m = raw["ranks"][size_t(k)];
+    EXPECT_GT(m["tp_allreduce_s"].get<double>(), 0.0) << k;
+    EXPECT_LE(m["tp_allreduce_s"].get<double>(), m["compute_s"].get<double>()) << k;
+    EXPECT_NEAR(from_spans[k], m["tp_allreduce_s"].get<double>(), 1e-6) << k;
+    EXPECT_GT(m["comm_bytes_sent"].get<long>(), 0) << k;
+  }
+  const json s = load(dir / "tp2/summary.json");
+  EXPECT_NEAR(s["tp_allreduce_s"]["sum"].get<double>(),
+              raw["ranks"][0]["tp_allreduce_s"].get<double>() + raw["ranks"][1]["tp_allreduce_s"].get<double>(), 1e-12);
+}

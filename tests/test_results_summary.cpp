@@ -19,7 +19,7 @@ namespace {
 
 json rank_metrics(int rank, double wall, double compute, double idle, double cpu, int threads) {
   return {{"rank", rank},        {"engine_wall_s", wall},   {"total_wall_s", wall + 1}, {"compute_s", compute},
-          {"send_s", 0.01},      {"idle_recv_wait_s", idle}, {"comm_s", idle + 0.01},   {"comm_bytes_sent", 1000 + rank},
+          {"send_s", 0.01},      {"idle_recv_wait_s", idle}, {"comm_s", idle + 0.01}, {"tp_allreduce_s", 0.0},   {"comm_bytes_sent", 1000 + rank},
           {"comm_bytes_received", 2000}, {"weight_load_s", 0.5 * (rank + 1)}, {"weight_bytes", 4096},
           {"tokenize_s", 0.001}, {"peak_rss_bytes", 1 << 20}, {"cpu_user_s", cpu},       {"cpu_sys_s", 0.0},
           {"threads", threads}};

@@ -30,7 +30,7 @@ json request_record(const Completion& c) {
 
 json rank_report(const json& metrics, const SpanLog& spans, const json& requests, bool with_host) {
   json rows = json::array();
-  for (const Span& s : spans.spans()) rows.push_back({s.name, s.start, s.end, s.group, s.tokens});
+  for (const Span& s : spans.spans()) rows.push_back({s.name, s.start, s.end, s.group, s.tokens, s.allreduce});
   return {{"metrics", metrics},
           {"spans", std::move(rows)},
           {"spans_dropped", spans.dropped()},

@@ -116,6 +116,7 @@ json summarize_raw(const json& raw, const json& baseline_raw, const std::string&
          {"send_s", over_ranks(column(ranks, "send_s"))},
          {"idle_s", over_ranks(idle)},
          {"comm_s", over_ranks(column(ranks, "comm_s"))},
+         {"tp_allreduce_s", over_ranks(column(ranks, "tp_allreduce_s"))},
          {"compute_share", ratio(sum_of(compute), sum_of(engine_wall))},
          {"idle_share", ratio(sum_of(idle), sum_of(engine_wall))},
          {"bytes_sent", int64_t(sum_of(column(ranks, "comm_bytes_sent")))},
@@ -153,6 +154,7 @@ json summarize_raw(const json& raw, const json& baseline_raw, const std::string&
       {"send_s", "ranks[].send_s"},
       {"idle_s", "ranks[].idle_recv_wait_s"},
       {"comm_s", "ranks[].comm_s"},
+      {"tp_allreduce_s", "ranks[].tp_allreduce_s (inside compute_s)"},
       {"compute_share", "sum(ranks[].compute_s) / sum(ranks[].engine_wall_s)"},
       {"idle_share", "sum(ranks[].idle_recv_wait_s) / sum(ranks[].engine_wall_s)"},
       {"bytes_sent", "sum(ranks[].comm_bytes_sent)"},
@@ -211,7 +213,7 @@ std::string summary_markdown(const json& s) {
                         "prompts_per_s"})
     row(k, fmt(s.at(k)));
   for (const char* k : {"ttft_s", "tpot_s", "latency_s"}) dist(k);
-  for (const char* k : {"compute_s", "send_s", "idle_s", "comm_s"}) ranks3(k);
+  for (const char* k : {"compute_s", "send_s", "idle_s", "comm_s", "tp_allreduce_s"}) ranks3(k);
   for (const char* k : {"compute_share", "idle_share", "bytes_sent", "bytes_received"}) row(k, fmt(s.at(k)));
   ranks3("weight_load_s");
   row("weight_bytes", fmt(s.at("weight_bytes")));

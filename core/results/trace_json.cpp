@@ -24,6 +24,7 @@ nlohmann::json chrome_trace(const std::vector<nlohmann::json>& reports) {
       json args = json::object();
       if (s.at(3).get<int>() >= 0) args["group"] = s.at(3);
       if (s.at(4).get<int>() >= 0) args["tokens"] = s.at(4);
+      if (s.size() > 5 && s.at(5).get<double>() > 0) args["tp_allreduce_us"] = s.at(5).get<double>() * 1e6;
       events.push_back({{"name", name},
                         {"cat", (name == "send" || name == "recv_wait") ? "comm" : "compute"},
                         {"ph", "X"},

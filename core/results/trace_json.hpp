@@ -2,7 +2,9 @@
 // by chrome://tracing, https://ui.perfetto.dev and Speedscope). One process per rank (pid = world rank, named
 // "rank R (pp P, tp T) HOST"), one thread (the engine); each span is a complete event (ph "X") with ts and dur in
 // microseconds since the common epoch (the engine start right after the world barrier, see span_log.hpp).
-// Categories: "compute" (compute = embedding + layers, head = head + sampling) and "comm" (send, recv_wait).
+// Categories: "compute" (compute = embedding + layers, head = head + sampling) and "comm" (send, recv_wait). Under
+// tensor parallelism a compute span's args.tp_allreduce_us is the time of its all-reduces (two per layer; summed
+// into the span rather than a span each, which keeps the span count at one per forward pass).
 // otherData says how many spans each rank kept and dropped (SpanLog's cap).
 #pragma once
 
@@ -12,7 +14,7 @@
 namespace hpcinfer {
 
 // reports[r]: rank r's report (results_bundle.hpp): "metrics" (rank, host, pp_rank, tp_rank), "spans" as
-// [[name, start_s, end_s, group, tokens], ...] and "spans_dropped".
+// [[name, start_s, end_s, group, tokens, allreduce_s], ...] and "spans_dropped".
 nlohmann::json chrome_trace(const std::vector<nlohmann::json>& reports);
 
 }  // namespace hpcinfer

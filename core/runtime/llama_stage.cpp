@@ -1,6 +1,7 @@
 #include "core/runtime/llama_stage.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "kernels/cpu/convert.hpp"
@@ -91,7 +92,10 @@ void LlamaStage::embed(const std::vector<int>& tokens, float* x) const {
 }
 
 void LlamaStage::allreduce(float* data, size_t count) {
-  if (tp_comm_ && plan_.tp_group.size() > 1) tp_comm_->allreduce_sum_f32(data, count);
+  if (!tp_comm_ || plan_.tp_group.size() <= 1) return;
+  const auto t = std::chrono::steady_clock::now();
+  tp_comm_->allreduce_sum_f32(data, count);
+  allreduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 void LlamaStage::attention(int li, const float* q, float* out, const TokenBatch& b) {
@@ -101,7 +105,7 @@ void LlamaStage::attention(int li, const float* q, float* out, const TokenBatch&
   const int group = m_.n_heads / m_.n_kv_heads;  // query heads per kv head
   const float* K = kv_k_[size_t(li)].data();
   const float* V = kv_v_[size_t(li)].data();
-  ex_.parallel_for(int64_t(n) * nh, [&](int64_t w0, int64_t w1) {
+  auto heads = [&](int64_t w0, int64_t w1) {
     std::vector<float> scores(static_cast<size_t>(max_ctx_));
     for (int64_t w = w0; w < w1; ++w) {
       const int i = int(w / nh), h = int(w % nh);
@@ -111,7 +115,14 @@ void LlamaStage::attention(int li, const float* q, float* out, const TokenBatch&
                                b.pos[size_t(i)] + 1, kv_local_, hd, scores.data(),
                                out + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd));
     }
-  });
+  };
+  // Small work on the calling thread (see plugins/common/shard_storage.hpp, for_row_blocks, for why).
+  int64_t ctx_sum = 0;
+  for (int i = 0; i < n; ++i) ctx_sum += b.pos[size_t(i)] + 1;
+  if (ctx_sum * nh * hd < (int64_t(1) << 16))
+    heads(0, int64_t(n) * nh);
+  else
+    ex_.parallel_for(int64_t(n) * nh, heads);
 }
 
 void LlamaStage::forward_layers(float* x, const TokenBatch& b) {

@@ -44,6 +44,8 @@ class LlamaStage {
     const bool tied_head = plan_.has_head && !output_;
     return weight_bytes_ - (embedding_ && !tied_head ? embedding_->bytes() : 0);
   }
+  // Seconds spent in the tp all-reduces so far (0 without tensor parallelism): the communication inside compute.
+  double allreduce_s() const { return allreduce_s_; }
   size_t kv_bytes() const { return kv_k_.size() * (kv_k_.empty() ? 0 : kv_k_[0].size()) * 2 * sizeof(float); }
 
   // First stage: x[n, dim] = embedding rows of tokens[n].
@@ -80,6 +82,7 @@ class LlamaStage {
   kernels::RopeTable rope_;
   std::vector<std::vector<float>> kv_k_, kv_v_;  // per local layer: [n_slots, max_ctx, kv_heads_local, head_dim]
   size_t weight_bytes_ = 0;
+  double allreduce_s_ = 0;
   // Scratch, grown to the largest batch seen.
   std::vector<float> xb_, q_, k_, v_, att_, proj_, gate_, up_;
 };

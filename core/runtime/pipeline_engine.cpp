@@ -38,6 +38,7 @@ void PipelineEngine::run(const std::vector<Request>& requests,
                          const std::function<void(const Completion&)>& on_complete) {
   t0_ = now();
   spans_.clear();
+  const double allreduce0 = stage_.allreduce_s();
   const RankPlan& p = stage_.plan();
   if (p.has_head) {
     live_.clear();
@@ -56,6 +57,7 @@ void PipelineEngine::run(const std::vector<Request>& requests,
   if (p.has_embedding) run_first_stage(requests, on_complete);
   else run_later_stage(requests, on_complete);
   stats_.wall_s = now() - t0_;
+  stats_.allreduce_s = stage_.allreduce_s() - allreduce0;
 }
 
 // First stage: the scheduler. Visits the groups round-robin; a group's next batch waits for its sampled tokens.
@@ -111,13 +113,13 @@ void PipelineEngine::run_first_stage(const std::vector<Request>& reqs,
       }
       if (b.tokens.size() == 0) continue;
       worked = true;
-      const double t = now();
+      const double t = now(), ar = stage_.allreduce_s();
       x.resize(size_t(b.tokens.size()) * size_t(D));
       stage_.embed(b.tokens.tokens, x.data());
       stage_.forward_layers(x.data(), b.tokens);
       const double te = now();
       stats_.compute_s += te - t;
-      spans_.add("compute", t - t0_, te - t0_, g, b.tokens.size());
+      spans_.add("compute", t - t0_, te - t0_, g, b.tokens.size(), stage_.allreduce_s() - ar);
       ++stats_.forward_passes;
       maybe_inject_fault();
       if (p.has_head) local[size_t(g)] = finish_on_last_stage(b, x, reqs, done);
@@ -137,11 +139,11 @@ void PipelineEngine::run_later_stage(const std::vector<Request>& reqs,
   Batch b;
   std::vector<float> x;
   while (recv_batch(b, x, p.prev_stage_rank)) {
-    const double t = now();
+    const double t = now(), ar = stage_.allreduce_s();
     stage_.forward_layers(x.data(), b.tokens);
     const double te = now();
     stats_.compute_s += te - t;
-    spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size());
+    spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size(), stage_.allreduce_s() - ar);
     ++stats_.forward_passes;
     maybe_inject_fault();
     if (p.has_head) send_results(finish_on_last_stage(b, x, reqs, done), b.group, p.world.rank_of(p.world.tp_rank(), 0));

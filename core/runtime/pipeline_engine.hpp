@@ -38,6 +38,7 @@ struct EngineStats {
   double compute_s = 0;    // embedding, layers, head, sampling
   double send_s = 0;       // inside send calls
   double recv_wait_s = 0;  // blocked in recv: the pipeline bubble plus transfer time
+  double allreduce_s = 0;  // tp all-reduces inside compute_s (0 without tensor parallelism)
   long prompt_tokens = 0;
   long generated_tokens = 0;
   int forward_passes = 0;

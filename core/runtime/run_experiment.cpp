@@ -33,6 +33,20 @@ std::pair<double, double> cpu_seconds() {
   return {sec(ru.ru_utime), sec(ru.ru_stime)};
 }
 
+// The counters of every communicator of this rank: the world's and, with tp > 1 and pp > 1, its tp group's.
+CommStats comm_totals(const RankSession& s) {
+  CommStats t;
+  for (const Communicator* c : {s.comm.get(), s.tp_group_comm.get()})
+    if (c) {
+      const CommStats x = c->stats();
+      t.bytes_sent += x.bytes_sent;
+      t.bytes_received += x.bytes_received;
+      t.seconds += x.seconds;
+      t.calls += x.calls;
+    }
+  return t;
+}
+
 void log_line(const LaunchEnv& env, const std::string& msg) {
   char ts[32];
   std::time_t t = std::time(nullptr);
@@ -98,7 +112,7 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   // Every rank starts its engine clock right after this barrier: the common epoch of the timings and of trace.json
   // (and waiting for a slower rank's weights is not counted as pipeline idle or communication time).
   if (s.comm) s.comm->barrier();
-  const CommStats cs0 = s.comm ? s.comm->stats() : CommStats{};
+  const CommStats cs0 = comm_totals(s);
   const auto epoch_unix = std::chrono::system_clock::now();
   engine.run(requests, [&](const Completion& c) {
     writer->write(c);
@@ -107,7 +121,7 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   });
   if (s.comm) s.comm->barrier();
   const EngineStats& st = engine.stats();
-  CommStats cs = s.comm ? s.comm->stats() : CommStats{};  // since the engine start, the closing barrier included
+  CommStats cs = comm_totals(s);  // since the engine start, the closing barrier included
   cs.bytes_sent -= cs0.bytes_sent;
   cs.bytes_received -= cs0.bytes_received;
   cs.seconds -= cs0.seconds;
@@ -122,7 +136,7 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
       {"weight_bytes", s.stage->weight_bytes()}, {"kv_cache_bytes", s.stage->kv_bytes()},
       {"weight_load_s", s.weight_load_s}, {"tokenize_s", tokenize_s},
       {"engine_wall_s", st.wall_s}, {"compute_s", st.compute_s}, {"send_s", st.send_s},
-      {"idle_recv_wait_s", st.recv_wait_s}, {"forward_passes", st.forward_passes},
+      {"idle_recv_wait_s", st.recv_wait_s}, {"tp_allreduce_s", st.allreduce_s}, {"forward_passes", st.forward_passes},
       {"prompt_tokens", st.prompt_tokens}, {"generated_tokens", st.generated_tokens},
       {"completions_written", done}, {"requests", requests.size()},
       {"decode_tok_s", st.wall_s > 0 ? double(st.generated_tokens) / st.wall_s : 0.0},
