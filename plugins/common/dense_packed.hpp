@@ -46,7 +46,7 @@ class DensePacked final : public PackedMatrix {
 
   // y[n, rows] = x[n, cols] W^T
   void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
-    for_row_blocks(rows_, ex, [&](int64_t r0, int64_t r1) {
+    for_row_blocks(rows_, cols_, n, ex, [&](int64_t r0, int64_t r1) {
       if constexpr (sizeof(Storage) == 2)
         kernels::matmul_bf16(x, n, data_.ptr, cols_, y, rows_, r0, r1);
       else

@@ -42,10 +42,17 @@ inline void check_ranges(const TensorView& src, Range rows, Range cols) {
 }
 
 // Runs kernel(r0, r1) over weight rows [0, rows) split across ex's threads in blocks of 16 rows (every thread
-// streams its own slice of W; 16 is a multiple of every kernel tile height).
+// streams its own slice of W; 16 is a multiple of every kernel tile height). Work below kInlineMacs multiply-adds
+// (rows x cols x n) runs on the calling thread: a parallel region costs microseconds when the cores are free and
+// milliseconds when another process holds one (every region waits for its slowest thread), which made tiny models
+// decode at 2 tokens/s on a loaded machine.
 template <typename Kernel>
-void for_row_blocks(int64_t rows, Executor& ex, const Kernel& kernel) {
-  constexpr int64_t kRowBlock = 16;
+void for_row_blocks(int64_t rows, int64_t cols, int64_t n, Executor& ex, const Kernel& kernel) {
+  constexpr int64_t kRowBlock = 16, kInlineMacs = int64_t(1) << 17;
+  if (rows * cols * std::max<int64_t>(n, 1) < kInlineMacs) {
+    kernel(int64_t(0), rows);
+    return;
+  }
   const int64_t blocks = (rows + kRowBlock - 1) / kRowBlock;
   ex.parallel_for(blocks, [&](int64_t b0, int64_t b1) { kernel(b0 * kRowBlock, std::min(rows, b1 * kRowBlock)); });
 }

@@ -59,7 +59,8 @@ class Int8Packed final : public PackedMatrix {
 
   void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
     const kernels::Int8Weights w{data_.ptr, channel_scales_.ptr, group_};
-    for_row_blocks(rows_, ex, [&](int64_t r0, int64_t r1) { kernels::matmul_int8(x, n, w, cols_, y, rows_, r0, r1); });
+    for_row_blocks(rows_, cols_, n, ex,
+                   [&](int64_t r0, int64_t r1) { kernels::matmul_int8(x, n, w, cols_, y, rows_, r0, r1); });
   }
   void dequantize_row(int64_t r, float* out) const override {
     kernels::dequantize_row_int8(data_.ptr + size_t(r) * size_t(row_bytes_), cols_, group_,
