@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -53,6 +54,28 @@ double max_of(const json& rows, const char* key) {
   double m = 0;
   for (const json& r : rows) m = std::max(m, r.at(key).get<double>());
   return m;
+}
+
+// On one timeline a message arrives after it was sent: the i-th forward send of rank 0 starts before the i-th
+// receive of rank 1 ends, and the i-th token message of rank 1 likewise before rank 0's i-th receive ends.
+// tolerance_us: the clock alignment's error bound (0 for a shared clock, plus rounding).
+void expect_causal(const json& trace, double tolerance_us = 0) {
+  std::map<std::pair<int, std::string>, std::vector<const json*>> by;
+  for (const json& e : trace.at("traceEvents"))
+    if (e["ph"] == "X") by[{e["pid"].get<int>(), e["name"].get<std::string>()}].push_back(&e);
+  const auto check = [&](int from, int to) {
+    const auto& sends = by[{from, "send"}];
+    const auto& recvs = by[{to, "recv_wait"}];
+    ASSERT_FALSE(sends.empty());
+    ASSERT_GE(recvs.size(), sends.size());
+    for (size_t i = 0; i < sends.size(); ++i) {
+      const double sent = (*sends[i])["ts"].get<double>();
+      const double received = (*recvs[i])["ts"].get<double>() + (*recvs[i])["dur"].get<double>();
+      EXPECT_GE(received + tolerance_us + 0.01, sent) << "message " << i << " from rank " << from << " to " << to;
+    }
+  };
+  check(0, 1);
+  check(1, 0);
 }
 
 json compare_json(const fs::path& a, const fs::path& b) {
@@ -143,13 +166,19 @@ TEST(ResultsBundle, Pp2RunHasEveryFileAndItsNumbersAgree) {
   const json trace = load(run / "trace.json");
   std::map<int, std::map<std::string, double>> dur;  // rank -> span name -> total seconds
   std::map<int, size_t> count;
+  const json& rank_start = trace["otherData"]["rank_start_us"];
+  ASSERT_EQ(rank_start.size(), 2u);
+  EXPECT_EQ(std::min(rank_start[0].get<double>(), rank_start[1].get<double>()), 0.0);
+  EXPECT_LT(std::max(rank_start[0].get<double>(), rank_start[1].get<double>()), 1e6) << "ranks start within 1 s";
   for (const json& e : trace.at("traceEvents")) {
     if (e["ph"] != "X") continue;
     const int pid = e["pid"].get<int>();
     const double ts = e["ts"].get<double>(), d = e["dur"].get<double>();
     EXPECT_GE(ts, 0.0);
     EXPECT_GE(d, 0.0);
-    EXPECT_LE((ts + d) * 1e-6, raw["ranks"][size_t(pid)]["engine_wall_s"].get<double>() + 1e-6);
+    EXPECT_GE(ts, rank_start[size_t(pid)].get<double>());  // a rank's spans lie inside its engine run
+    EXPECT_LE((ts + d - rank_start[size_t(pid)].get<double>()) * 1e-6,
+              raw["ranks"][size_t(pid)]["engine_wall_s"].get<double>() + 1e-6);
     dur[pid][e["name"].get<std::string>()] += d * 1e-6;
     ++count[pid];
   }
@@ -166,6 +195,25 @@ TEST(ResultsBundle, Pp2RunHasEveryFileAndItsNumbersAgree) {
   }
   EXPECT_GT(dur[1]["head"], 0.0);  // the last stage samples
   EXPECT_EQ(dur[0]["head"], 0.0);
+  expect_causal(trace);
+}
+
+// Ranks on another kernel align their clocks by ping-pong with rank 0; forced here on one host, where the true offset
+// is 0: the estimate must be within its error bound (half the round trip) of it, and the trace still causal.
+TEST(ResultsBundle, PingPongClockOffsetIsWithinItsBound) {
+  HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");
+  ScratchDir dir;
+  const std::string cfg = write_config(dir);
+  auto r = run_command("HPCINFER_CLOCK_PINGPONG=1 " + bin() + " launch -n 2 " + cfg +
+                       " --set world.pp=2 --set outputs.dir=" + (dir / "pp2").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const json raw = load(dir / "pp2/raw.json");
+  const json& m = raw["ranks"][1];
+  EXPECT_EQ(m["clock_sync"], "ping-pong");
+  EXPECT_GT(m["clock_rtt_s"].get<double>(), 0.0);
+  EXPECT_LE(std::abs(m["clock_offset_s"].get<double>()), m["clock_rtt_s"].get<double>() / 2 + 1e-9);
+  EXPECT_EQ(raw["ranks"][0]["clock_sync"], "shared");  // rank 0 is the reference
+  expect_causal(load(dir / "pp2/trace.json"), m["clock_rtt_s"].get<double>() / 2 * 1e6);
 }
 
 TEST(ResultsBundle, CompareFindsMatchesAndDivergences) {

@@ -11,6 +11,7 @@
 #include "core/results/stats.hpp"
 #include "core/results/summary.hpp"
 #include "core/results/trace_json.hpp"
+#include "core/runtime/span_log.hpp"
 
 using namespace hpcinfer;
 using nlohmann::json;
@@ -164,4 +165,16 @@ TEST(HostInfo, NvidiaSmiCsvIsParsedAndHostFactsArePresent) {
   EXPECT_GT(h["logical_cores"].get<int>(), 0);
   EXPECT_FALSE(h["host"].get<std::string>().empty());
   EXPECT_TRUE(h["gpu"]["devices"].is_array());
+}
+
+TEST(SpanLogCap, KeepsTheFirstSpansAndCountsTheRest) {
+  SpanLog log(3);
+  for (int i = 0; i < 5; ++i) log.add("compute", i, i + 0.5, 0, 1);
+  ASSERT_EQ(log.spans().size(), 3u);
+  EXPECT_EQ(log.dropped(), 2u);
+  EXPECT_DOUBLE_EQ(log.spans().back().start, 2.0);
+  log.clear();
+  EXPECT_TRUE(log.spans().empty());
+  EXPECT_EQ(log.dropped(), 0u);
+  EXPECT_EQ(SpanLog().cap(), SpanLog::kDefaultCap);
 }

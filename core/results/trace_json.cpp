@@ -1,5 +1,6 @@
 #include "core/results/trace_json.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace hpcinfer {
@@ -7,8 +8,17 @@ namespace hpcinfer {
 nlohmann::json chrome_trace(const std::vector<nlohmann::json>& reports) {
   using nlohmann::json;
   json events = json::array();
-  json kept = json::array(), dropped = json::array();
+  json kept = json::array(), dropped = json::array(), shifts = json::array(), sync = json::array();
+  // Each rank's engine start on rank 0's clock; the earliest is ts 0.
+  std::vector<double> engine_start;
   for (const json& rep : reports) {
+    const json& m = rep.at("metrics");
+    engine_start.push_back(m.value("epoch_steady_s", 0.0) + m.value("clock_offset_s", 0.0));
+  }
+  const double base = engine_start.empty() ? 0.0 : *std::min_element(engine_start.begin(), engine_start.end());
+  for (size_t k = 0; k < reports.size(); ++k) {
+    const json& rep = reports[k];
+    const double shift = engine_start[k] - base;
     const json& m = rep.at("metrics");
     const int rank = m.at("rank").get<int>();
     const std::string label = "rank " + std::to_string(rank) + " (pp " + std::to_string(m.value("pp_rank", 0)) +
@@ -30,17 +40,21 @@ nlohmann::json chrome_trace(const std::vector<nlohmann::json>& reports) {
                         {"ph", "X"},
                         {"pid", rank},
                         {"tid", 0},
-                        {"ts", start * 1e6},
+                        {"ts", (shift + start) * 1e6},
                         {"dur", (end - start) * 1e6},
                         {"args", args}});
     }
     kept.push_back(spans.size());
+    shifts.push_back(shift * 1e6);
+    sync.push_back(m.value("clock_sync", "shared"));
     dropped.push_back(rep.value("spans_dropped", 0));
   }
   return {{"traceEvents", events},
           {"displayTimeUnit", "ms"},
           {"otherData",
-           {{"epoch", "engine start after the world barrier (ts 0)"},
+           {{"epoch", "the earliest engine start of any rank, on rank 0's steady clock (ts 0)"},
+            {"rank_start_us", shifts},
+            {"clock_sync_per_rank", sync},
             {"spans_kept_per_rank", kept},
             {"spans_dropped_per_rank", dropped}}}};
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/config/load_config.hpp"
+#include "core/results/clock_sync.hpp"
 #include "core/results/results_bundle.hpp"
 #include "core/runtime/pipeline_engine.hpp"
 #include "core/runtime/rank_session.hpp"
@@ -109,8 +110,10 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
     writer = std::make_unique<CompletionWriter>((fs::path(cfg.outputs.dir) / "completions.jsonl").string());
   int done = 0;
   nlohmann::json records = writer ? nlohmann::json::array() : nlohmann::json(nullptr);  // for raw.json
-  // Every rank starts its engine clock right after this barrier: the common epoch of the timings and of trace.json
-  // (and waiting for a slower rank's weights is not counted as pipeline idle or communication time).
+  // Every rank starts its engine clock right after this barrier (so waiting for a slower rank's weights is not counted
+  // as pipeline idle or communication time); trace.json aligns the ranks' clocks exactly with the offsets measured
+  // here (core/results/clock_sync.hpp).
+  const ClockOffset clock = measure_clock_offset(s.comm.get(), env.rank, env.size);
   if (s.comm) s.comm->barrier();
   const CommStats cs0 = comm_totals(s);
   const auto epoch_unix = std::chrono::system_clock::now();
@@ -144,6 +147,8 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
       {"comm_s", cs.seconds}, {"comm_calls", cs.calls}, {"peak_rss_bytes", peak_rss_bytes()},
       {"cpu_user_s", cpu_end.first - cpu_start.first}, {"cpu_sys_s", cpu_end.second - cpu_start.second},
       {"epoch_unix_s", std::chrono::duration<double>(epoch_unix.time_since_epoch()).count()},
+      {"epoch_steady_s", engine.epoch()}, {"clock_offset_s", clock.offset_s}, {"clock_rtt_s", clock.rtt_s},
+      {"clock_sync", clock.method},
       {"spans_recorded", engine.spans().spans().size()}, {"spans_dropped", engine.spans().dropped()},
       {"total_wall_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()}};
   std::ofstream(fs::path(cfg.outputs.dir) / "metrics" / ("rank_" + std::to_string(env.rank) + ".json"))
