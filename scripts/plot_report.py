@@ -121,9 +121,9 @@ def plot_sensitivity(out_dir):
             ax.legend()
         ax.set_xlabel(key)
         ax.set_ylabel("tokens/s (mean +- std over repeats)")
-        ax.set_title(f"{study}: tokens/s vs {key}" + ("" if series in ("", "-") else f"\n({series})"), fontsize=10)
+        ax.set_title(f"{study}: tokens/s vs {key}\n({series})", fontsize=10)
         ax.grid(alpha=0.3)
-        suffix = "" if series in ("", "-") else "_" + safe(series)[:40]
+        suffix = "" if series.startswith("others as ") else "_" + safe(series)[:40]
         save(fig, out_dir, f"{safe(study)}_sensitivity_{safe(key)}{suffix}.png", "sensitivity.csv")
 
 

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace hpcinfer::studies {
@@ -27,7 +28,7 @@ int wait_for(pid_t pid) {
 
 }  // namespace
 
-int run_to_file(const std::vector<std::string>& argv, const std::string& log_file) {
+int run_to_file(const std::vector<std::string>& argv, const std::string& log_file, const std::vector<std::string>& env) {
   if (argv.empty()) throw std::invalid_argument("run_to_file: empty command");
   const int fd = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot open " + log_file + " for writing");
@@ -40,6 +41,10 @@ int run_to_file(const std::vector<std::string>& argv, const std::string& log_fil
   if (pid == 0) {
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
+    for (const auto& e : env) {
+      const auto eq = e.find('=');
+      if (eq != std::string::npos) setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);
+    }
     execvp(args[0], args.data());
     _exit(127);
   }

@@ -6,9 +6,10 @@
 
 namespace hpcinfer::studies {
 
-// Runs argv with stdout and stderr appended to log_file; returns the exit status (128 + signal when killed,
-// 127 when it could not be started).
-int run_to_file(const std::vector<std::string>& argv, const std::string& log_file);
+// Runs argv with stdout and stderr appended to log_file, with `env` ("NAME=value") added to the environment;
+// returns the exit status (128 + signal when killed, 127 when it could not be started).
+int run_to_file(const std::vector<std::string>& argv, const std::string& log_file,
+                const std::vector<std::string>& env = {});
 
 struct Captured {
   int exit_code = -1;

@@ -137,22 +137,28 @@ Table sensitivity_table(const std::vector<Study>& studies) {
            "base_point", "source"},
           {},
           {"value: the key's value in the run's config.yaml (resolved, so the base point shows the base config's "
-           "value). series: the values of the other swept keys, held fixed along the curve.",
+           "value). series: the other swept keys, held fixed along the curve: \"others as B\" when they have the "
+           "values of the baseline point B, else those that differ from B.",
            "tokens_per_s: mean over the point's runs (runs table; raw files in `source`); vs_base_pct = 100 x "
            "(tokens_per_s / tokens_per_s of base_point - 1), base_point = the sweep's baseline point when it is on "
            "the curve, else the curve's first point."}};
   for (const auto& s : studies) {
     if (s.kind != "sensitivity" && s.kind != "grid") continue;
     const auto pts = points_of(s);
+    if (pts.empty()) continue;
+    const Point* baseline = find_label(pts, s.baseline_label);
+    if (!baseline) baseline = &pts.front();
     for (const auto& key : s.swept_keys) {
       if (key == "plugins.strategy") continue;  // follows world.tp, not a knob of its own
-      // Series: the values of the other swept keys.
+      // Series: the values of the other swept keys, written as their differences from the baseline point.
       std::map<std::string, std::vector<const Point*>> series;
       std::vector<std::string> order;
       for (const auto& p : pts) {
         std::string others;
         for (const auto& k : s.swept_keys)
-          if (k != key && k != "plugins.strategy") others += (others.empty() ? "" : ", ") + k + "=" + value_of(p.first(), k);
+          if (k != key && k != "plugins.strategy" && value_of(p.first(), k) != value_of(baseline->first(), k))
+            others += (others.empty() ? "" : ", ") + k + "=" + value_of(p.first(), k);
+        if (others.empty()) others = "others as " + baseline->label;
         if (!series.count(others)) order.push_back(others);
         series[others].push_back(&p);
       }
@@ -174,7 +180,7 @@ Table sensitivity_table(const std::vector<Study>& studies) {
         const double base_tps = mean_std(tps_of(*base)).mean;
         for (const auto* p : curve) {
           const MeanStd m = mean_std(tps_of(*p));
-          t.add({s.name, key, value_of(p->first(), key), name.empty() ? "-" : name, p->label, std::to_string(m.n),
+          t.add({s.name, key, value_of(p->first(), key), name, p->label, std::to_string(m.n),
                  num_csv(m.mean), num_csv(m.std), num_csv(100.0 * (m.mean / base_tps - 1.0)), base->label,
                  sources_of(*p)});
         }

@@ -1,7 +1,11 @@
 #include "core/studies/sweep_runner.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -29,11 +33,25 @@ std::string tail_of(const std::string& file, size_t bytes) {
   return s.size() > bytes ? s.substr(s.size() - bytes) : s;
 }
 
+// A local point: `hpcinfer launch -n WORLD`; with plugins.comm mpi, `mpirun -n WORLD hpcinfer run` instead (the mpi
+// transport needs the world MPI starts; launch's forked ranks would each be an MPI world of one), with the same
+// core share launch would give (cores / ranks computing at once) unless the config sets threads.
 std::vector<std::string> launch_argv(const SweepSpec& spec, const SweepPoint& p, const std::string& self) {
-  std::vector<std::string> a{self, "launch", "-n", std::to_string(p.world()), spec.base};
+  std::vector<std::string> a;
+  if (p.comm == "mpi") {
+    a = {"mpirun", "--oversubscribe", "-n", std::to_string(p.world())};
+    if (geteuid() == 0) a.push_back("--allow-run-as-root");
+    a.insert(a.end(), {self, "run", spec.base});
+  } else {
+    a = {self, "launch", "-n", std::to_string(p.world()), spec.base};
+  }
   for (const auto& s : spec.fixed_set_args()) a.insert(a.end(), {"--set", s});
   for (const auto& s : p.set_args()) a.insert(a.end(), {"--set", s});
   a.insert(a.end(), {"--set", "outputs.dir=" + spec.run_dir(p)});
+  if (p.comm == "mpi" && p.threads == 0) {
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    a.insert(a.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / std::max(1, p.busy_ranks)))});
+  }
   return a;
 }
 
@@ -83,6 +101,7 @@ class Sweep {
         st.state = "queued";
         st.note = "job " + st.job_id + " is still in the Slurm queue: not submitted again";
         std::fprintf(stderr, "hpcinfer sweep: %s: %s\n", p.run_id.c_str(), st.note.c_str());
+        queued_.push_back(&p);
         continue;
       }
       todo.push_back(&p);
@@ -135,7 +154,10 @@ class Sweep {
       const auto argv = launch_argv(spec_, p, opt_.self_exe);
       std::ofstream(log) << "# " << shell_join(argv) << "\n";
       const auto t = std::chrono::steady_clock::now();
-      const int rc = run_to_file(argv, log);
+      // As hpcinfer launch does for its ranks: ranks share cores, idle threads must not spin.
+      std::vector<std::string> env;
+      if (!std::getenv("OMP_WAIT_POLICY")) env.push_back("OMP_WAIT_POLICY=passive");
+      const int rc = run_to_file(argv, log, env);
       st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
       spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const FinishCheck f = point_finished(spec_.run_dir(p), p.world());
@@ -178,9 +200,15 @@ class Sweep {
       std::fprintf(stderr, "hpcinfer sweep: [%zu/%zu] %s: %s%s\n", i + 1, todo.size(), p.run_id.c_str(),
                    st.state.c_str(), st.job_id.empty() ? (" " + st.note).c_str() : (" as job " + st.job_id).c_str());
     }
+    submitted.insert(submitted.end(), queued_.begin(), queued_.end());  // --wait waits for those too
+    if (submitted.empty()) {
+      std::fprintf(stderr, "hpcinfer sweep: nothing to submit; index %s\n", index_file_.c_str());
+      return 0;
+    }
     if (!opt_.wait) {
-      std::fprintf(stderr, "hpcinfer sweep: %zu job(s) submitted, %d failed; run the sweep again to check them "
-                   "(finished points are kept); index %s\n", submitted.size(), failed, index_file_.c_str());
+      std::fprintf(stderr, "hpcinfer sweep: %zu job(s) submitted, %d failed, %zu still queued; run the sweep again (or "
+                   "use --wait) to check them (finished points are kept); index %s\n", submitted.size() - queued_.size(),
+                   failed, queued_.size(), index_file_.c_str());
       return failed ? 1 : 0;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -218,6 +246,7 @@ class Sweep {
   const SweepOptions& opt_;
   std::string index_file_;
   std::map<std::string, PointStatus> status_;
+  std::vector<const SweepPoint*> queued_;  // --slurm: submitted earlier and still in the queue
 };
 
 }  // namespace

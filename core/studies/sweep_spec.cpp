@@ -213,6 +213,9 @@ SweepSpec load_sweep(const std::string& file) {
     if (!seen_configs.insert(dump_config_yaml(cfg)).second) continue;  // same experiment as an earlier point
     p.tp = cfg.world.tp;
     p.pp = cfg.world.pp;
+    p.comm = cfg.plugins.comm;
+    p.threads = cfg.threads;
+    p.busy_ranks = cfg.world.tp * std::min(cfg.world.pp, cfg.batching.micro_batches);
     for (const auto& [k, v] : o) {
       p.label += (p.label.empty() ? "" : "_") + id_piece(k, v);
       if (std::find(s.swept_keys.begin(), s.swept_keys.end(), k) == s.swept_keys.end()) s.swept_keys.push_back(k);

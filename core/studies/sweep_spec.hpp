@@ -32,6 +32,9 @@ struct SweepPoint {
   Overrides overrides;   // this point's own overrides (not the sweep's `set`)
   int tp = 1, pp = 1;    // resolved from the base config + set + overrides
   int world() const { return tp * pp; }
+  std::string comm;      // resolved plugins.comm (mpi points run under mpirun, not hpcinfer launch)
+  int threads = 0;       // resolved threads (0 = a share of the cores)
+  int busy_ranks = 1;    // ranks computing at once: tp x min(pp, micro_batches), as hpcinfer launch counts them
   std::vector<std::string> set_args() const;  // "key=value" for --set, in order
 };
 
