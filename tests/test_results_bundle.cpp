@@ -105,6 +105,8 @@ TEST(ResultsBundle, Pp2RunHasEveryFileAndItsNumbersAgree) {
   ASSERT_GE(env["hosts"].size(), 1u);
   EXPECT_GT(env["hosts"][0]["logical_cores"].get<int>(), 0);
   EXPECT_EQ(env["ranks"].size(), 2u);
+  EXPECT_EQ(env["hosts"][0]["node"], env["ranks"][0]["host"]);  // launch: both ranks on this one node
+  EXPECT_EQ(env["hosts"].size(), 1u);
 
   // raw.json agrees with completions.jsonl (written by the last stage, gathered to rank 0 separately).
   const json raw = load(run / "raw.json");

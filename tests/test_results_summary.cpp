@@ -163,7 +163,7 @@ TEST(HostInfo, NvidiaSmiCsvIsParsedAndHostFactsArePresent) {
   EXPECT_TRUE(d[1]["memory_total_mib"].is_null());
   const json h = host_info_json();
   EXPECT_GT(h["logical_cores"].get<int>(), 0);
-  EXPECT_FALSE(h["host"].get<std::string>().empty());
+  EXPECT_FALSE(h["hostname"].get<std::string>().empty());
   EXPECT_TRUE(h["gpu"]["devices"].is_array());
 }
 

@@ -89,7 +89,7 @@ nlohmann::json host_info_json() {
   const std::string cpu = first_value("/proc/cpuinfo", "model name", ':');
   const std::string mem_kb = first_value("/proc/meminfo", "MemTotal", ':');
   const std::string os = first_value("/etc/os-release", "PRETTY_NAME", '=');
-  return {{"host", host},
+  return {{"hostname", host},
           {"cpu_model", cpu.empty() ? nlohmann::json(nullptr) : nlohmann::json(cpu)},
           {"logical_cores", sysconf(_SC_NPROCESSORS_ONLN)},
           {"usable_cores", usable},  // this process's affinity mask (what Slurm or taskset granted)

@@ -101,8 +101,12 @@ json env_from_reports(const std::vector<json>& reports, const LaunchEnv& env) {
   for (const json& rep : reports) {
     const json& m = rep.at("metrics");
     ranks.push_back({{"rank", m.at("rank")}, {"host", m.value("host", "")}, {"local_rank", m.value("local_rank", -1)}});
-    const json& h = rep.value("host_info", json(nullptr));
-    if (h.is_object() && seen.insert(h.value("host", "")).second) hosts.push_back(h);
+    // One entry per node, by the rank's node name (under Slurm SLURMD_NODENAME: emulated nodes share a host name).
+    json h = rep.value("host_info", json(nullptr));
+    if (h.is_object() && seen.insert(m.value("host", "")).second) {
+      h["node"] = m.value("host", "");
+      hosts.push_back(h);
+    }
   }
   json slurm = json::object();
   for (const char* v : {"SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_JOB_NODELIST", "SLURM_JOB_PARTITION", "SLURM_NTASKS",

@@ -39,7 +39,8 @@ std::vector<nlohmann::json> gather_reports(Communicator* comm, int rank, int siz
 // raw.json from the reports: {"format", "run", "requests" (by input order), "ranks" (metrics by rank)}.
 nlohmann::json raw_from_reports(const std::vector<nlohmann::json>& reports, const ExperimentConfig& cfg,
                                 const LaunchEnv& env);
-// env.json: hosts (one entry per host), ranks (rank -> host), build (build_info.hpp), launcher, Slurm variables.
+// env.json: hosts (one entry per node: host_info.hpp plus "node", the ranks' host name, which under Slurm is the
+// node name), ranks (rank -> node), build (build_info.hpp), launcher, Slurm variables.
 nlohmann::json env_from_reports(const std::vector<nlohmann::json>& reports, const LaunchEnv& env);
 
 // Writes the six files into dir. A baseline (outputs.baseline) whose raw.json cannot be read is reported in the
