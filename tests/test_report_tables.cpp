@@ -149,7 +149,7 @@ TEST_F(ReportTables, SpeedupAndEfficiencyFollowFromTheRawNumbers) {
   expect_close(num(s[0], "speedup"), 1.0);
   // 64 tokens: 1.0 s (max of 1.0, 0.9) and 1.5 s -> 64 and 42.67 tok/s; world 1: 2.0 s -> 32 tok/s
   expect_close(num(s[1], "speedup"), (64.0 + 64.0 / 1.5) / 2 / 32.0);
-  EXPECT_NE(s[1].at("source").find("pp-2_r1/metrics/rank_{0..1}.json"), std::string::npos) << s[1].at("source");
+  EXPECT_NE(s[1].at("source").find("strong/pp-2_r{0,1}/metrics/rank_{0..1}.json"), std::string::npos) << s[1].at("source");
 }
 
 TEST_F(ReportTables, SummaryJsonIsPreferredAndNamedAsTheSource) {

@@ -16,10 +16,25 @@ std::vector<double> tps_of(const Point& p) {
   return v;
 }
 
+// The raw files of a point's runs. Repeats of one point differ only in their run ids (label_r0, label_r1, ...): then
+// one pattern names them all, "DIR/label_r{0,1,2}/summary.json"; otherwise the list, "; "-separated.
 std::string sources_of(const Point& p) {
-  std::string s;
-  for (const auto* r : p.runs) s += (s.empty() ? "" : "; ") + r->source;
-  return s;
+  std::string joined, pattern, repeats;
+  bool same = true;
+  for (const auto* r : p.runs) {
+    joined += (joined.empty() ? "" : "; ") + r->source;
+    const std::string suffix = "_r" + std::to_string(r->repeat);
+    std::string one = r->source;
+    for (size_t at; (at = one.find(r->run_id)) != std::string::npos && r->run_id == r->label + suffix;)
+      one.replace(at, r->run_id.size(), r->label + "_r{}");
+    if (one == r->source) same = false;  // no run id to fold
+    if (pattern.empty()) pattern = one;
+    same = same && one == pattern;
+    repeats += (repeats.empty() ? "" : ",") + std::to_string(r->repeat);
+  }
+  if (!same || p.runs.size() < 2) return joined;
+  for (size_t at; (at = pattern.find("_r{}")) != std::string::npos;) pattern.replace(at, 4, "_r{" + repeats + "}");
+  return pattern;
 }
 
 std::string value_of(const RunData& r, const std::string& key) {
