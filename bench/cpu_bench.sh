@@ -2,6 +2,7 @@
 # Issue 5 benchmark: `hpcinfer bench` on a random tinyllama-1.1b, bf16 and int8 interleaved, ROUNDS rounds each, on
 # THREADS threads; prints one markdown row per run and the medians. Run it on a quiet machine:
 #   bash bench/cpu_bench.sh [MODEL_DIR]      (env: ROUNDS=3 THREADS=2 PROMPT=512 BIN=build/bin/hpcinfer)
+# BENCH_LOCK=FILE: the lock taken around each run (default /tmp/hpcinfer-bench.lock, shared with pp_bench.sh).
 # The model is made once (hpcinfer make-model --preset tinyllama-1.1b --seed 7, 2.2 GB) when MODEL_DIR is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,7 @@ out=$(mktemp -d)
 for r in $(seq 1 "$ROUNDS"); do
   for w in bf16 int8; do
     # The lock keeps two benchmarks (this one, bench/pp_bench.sh) from running at once.
-    flock /tmp/hpcinfer-bench.lock "$BIN" bench --model "$MODEL" --weights "$w" --threads "$THREADS" \
+    flock "${BENCH_LOCK:-/tmp/hpcinfer-bench.lock}" "$BIN" bench --model "$MODEL" --weights "$w" --threads "$THREADS" \
       --prompt-tokens "$PROMPT" --json > "$out/$w.$r.json"
   done
 done

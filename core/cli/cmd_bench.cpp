@@ -88,7 +88,7 @@ int cmd_bench(const Args& args) {
   const size_t bw_bytes = size_t(bw_mib) << 20;
   double copy_bw = kernels::copy_bandwidth_gbs(threads, bw_bytes, probe_reps);
   double read_bw = kernels::read_bandwidth_gbs(threads, bw_bytes, probe_reps);
-  const double fma_peak = kernels::fma_peak_gflops(threads, probe_reps);
+  const double fma_peak = kernels::fma_peak_gflops(threads, 10 * probe_reps);
 
   // Prefill: one sequence of `prompt` tokens in slot 0, logits of the last position.
   TokenBatch pre;

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"plugins", hpcinfer::cli::cmd_plugins, "plugins: list every plugin found, and whether it is usable here"},
     {"plan", hpcinfer::cli::cmd_plan, "plan --show CONFIG: print each rank's layers, shards and comm steps"},
     {"bench", hpcinfer::cli::cmd_bench, "bench --model DIR: prefill/decode tokens/s against memory bandwidth"},
+    {"bench-kernels", hpcinfer::cli::cmd_bench_kernels, "bench-kernels: one-thread L2-resident matmul rates vs the FMA peak"},
     {"agree", hpcinfer::cli::cmd_agree, "agree --model M --weights bf16 --weights-b int8 --prompts F: greedy agreement, KL"},
     {"eval", hpcinfer::cli::cmd_eval, "eval: perplexity and multiple-choice suites"},
     {"compare", hpcinfer::cli::cmd_compare, "compare RUN_A RUN_B: per-prompt agreement of two runs"},
@@ -34,7 +35,7 @@ const Command kCommands[] = {
 void usage(FILE* to) {
   std::fprintf(to, "hpcinfer %s: distributed LLM inference\n\nusage: hpcinfer COMMAND [options]   (COMMAND --help for more)\n\ncommands:\n",
                HPCINFER_VERSION);
-  for (const auto& c : kCommands) std::fprintf(to, "  %-11s %s\n", c.name, c.help);
+  for (const auto& c : kCommands) std::fprintf(to, "  %-13s %s\n", c.name, c.help);
   std::fprintf(to, "\nexit codes: 0 ok, 1 runtime failure, 2 usage or configuration error\n");
 }
 
