@@ -125,8 +125,7 @@ double read_bandwidth_gbs(int threads, size_t bytes, int reps) {
   });
 }
 
-double fma_peak_gflops(int threads, int reps) {
-  const int64_t iters = 2'000'000;  // about 7 ms per repetition: short enough to find undisturbed windows
+double fma_peak_gflops(int threads, int reps, int64_t iters) {
   return best_rate(threads, reps, 2.0 * 16 * 12 * double(iters) * threads,
                    [&](int t) { return fma_loop(iters, 1.0f + float(t)); });
 }
