@@ -12,6 +12,7 @@ namespace hpcinfer::cli {
 
 int cmd_eval_ppl(const Args& args);  // cmd_eval_ppl.cpp: perplexity, strided sliding window
 int cmd_eval_mc(const Args& args);   // cmd_eval_mc.cpp: PIQA / HellaSwag by log-likelihood
+int cmd_eval_infer(const Args& args);  // cmd_eval_infer.cpp: prefill/decode tokens/s over a grid
 
 // Where the evaluation data is by default: ../shared/data/eval, relative to the working directory.
 inline const char* kDefaultEvalDataDir = "../shared/data/eval";
