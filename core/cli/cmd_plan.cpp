@@ -1,12 +1,21 @@
-// hpcinfer plan --show CONFIG [--set k=v]... [--context N] [--json]: every rank's plan, without loading weights.
+// hpcinfer plan --show CONFIG [--set k=v]... [--context N] [--device-memory GB] [--json]: every rank's plan, without loading weights.
 // Per rank: layers, tensor-parallel slices, weight shards with their bytes (in the configured weight format), the
 // KV cache for batching.batch_size sequences of --context tokens, and the communication steps of one forward pass.
+// Memory planner: per rank also activations (the stage's buffers for one forward pass over all batch_size x context
+// tokens, an upper bound: prompt in one pass) and workspace (per-thread attention scores, the head's logits), their
+// total, and with --device-memory GB (10^9 bytes) a FITS / DOES NOT FIT line per rank (exit 0 either way).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "core/cli/cli_util.hpp"
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
+#include "core/model/hf_source.hpp"
 #include "core/runtime/rank_session.hpp"
 
 namespace hpcinfer::cli {
@@ -24,6 +33,38 @@ std::string mib(double b) {
   return s;
 }
 
+// A Hugging Face directory with config.json only (`make-model --config-only`): the shapes, no tensors. Enough for
+// planning: the strategies and the byte counts read only the description.
+class ConfigOnlySource : public ModelSource {
+ public:
+  ConfigOnlySource(const std::string& dir, ModelDesc d) : dir_(dir), d_(std::move(d)) {}
+  const ModelDesc& desc() const override { return d_; }
+  std::string path() const override { return dir_; }
+  std::string format() const override { return "hf"; }
+  bool has_tensor(const std::string&) const override { return false; }
+  TensorView tensor(const std::string& name) const override {
+    throw std::runtime_error(dir_ + ": config only, no tensor " + name);
+  }
+  std::vector<std::string> tensor_names() const override { return {}; }
+  std::string tokenizer_path() const override { return ""; }
+
+ private:
+  std::string dir_;
+  ModelDesc d_;
+};
+
+bool config_only_dir(const std::string& p) {
+  namespace fs = std::filesystem;
+  return fs::is_directory(p) && fs::exists(fs::path(p) / "config.json") && !fs::exists(fs::path(p) / "model.safetensors") &&
+         !fs::exists(fs::path(p) / "model.safetensors.index.json");
+}
+
+std::string gb(double b) {
+  char s[32];
+  std::snprintf(s, sizeof s, "%.2f GB", b / 1e9);
+  return s;
+}
+
 }  // namespace
 
 int cmd_plan(const Args& args) {
@@ -33,10 +74,13 @@ int cmd_plan(const Args& args) {
   std::vector<std::string> sets;
   int context = 0;
   bool json = false, show = false;
+  double device_gb = 0;
   app.add_flag("--show", show, "print the plan (the default and only action)");
   app.add_option("config", config, "experiment YAML")->required();
   app.add_option("--set", sets, "override a key: key.path=value (repeatable)");
   app.add_option("--context", context, "KV-cache length per sequence (default: the model's max_seq_len)");
+  app.add_option("--device-memory", device_gb, "memory of each rank's device in GB (10^9 bytes): say if the plan fits")
+      ->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "one JSON document instead of text");
   if (auto rc = parse_args(app, args)) return *rc;
   ExperimentConfig cfg;
@@ -47,13 +91,35 @@ int cmd_plan(const Args& args) {
     return 2;
   }
   const int world = cfg.world.tp * cfg.world.pp;
+  // Config-only directories: plan from the shapes; "auto" weights follow the config's torch_dtype.
+  const bool config_only = config_only_dir(cfg.model.path);
+  nlohmann::json hf_config;
+  if (config_only) {
+    std::ifstream f(std::filesystem::path(cfg.model.path) / "config.json");
+    hf_config = nlohmann::json::parse(f, nullptr, false);
+    std::fprintf(stderr, "hpcinfer plan: note: %s has config.json only; planning from its shapes\n", cfg.model.path.c_str());
+  }
   nlohmann::json out = nlohmann::json::array();
   std::unique_ptr<RankSession> first;
   for (int r = 0; r < world; ++r) {
     LaunchEnv env;
     env.rank = r;
     env.size = world;
-    auto s = describe_rank(cfg, env);
+    std::unique_ptr<RankSession> s;
+    try {
+      if (config_only) {
+        const std::string cfg_file = (std::filesystem::path(cfg.model.path) / "config.json").string();
+        ExperimentConfig c = cfg;
+        const std::string dtype = hf_config.is_object() ? hf_config.value("torch_dtype", std::string()) : "";
+        if (c.plugins.weights == "auto") c.plugins.weights = dtype == "bfloat16" ? "bf16" : "f32";
+        s = describe_rank(c, env, std::make_unique<ConfigOnlySource>(cfg.model.path, parse_hf_config(hf_config, cfg_file)));
+      } else {
+        s = describe_rank(cfg, env);
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hpcinfer plan: error: %s\n", e.what());
+      return 2;
+    }
     const ModelDesc& m = s->model->desc();
     const double bpv = bytes_per_value(s->weights_plugin);
     const int ctx = context > 0 ? context : m.max_seq_len;
@@ -68,6 +134,19 @@ int cmd_plan(const Args& args) {
     }
     const double kv = 2.0 * 4.0 * double(p.layer_end - p.layer_begin) * double(cfg.batching.batch_size) * ctx *
                       double(p.kv_heads.size()) * double(m.head_dim);
+    // Activations: LlamaStage's per-token buffers (x, xn, q, k, v, attention out, projection, gate, up; f32) for one
+    // pass over batch_size x ctx tokens. Workspace: one attention score row of ctx per thread, the head's normed rows
+    // and logits for batch_size sequences (last stage).
+    const double tokens = double(cfg.batching.batch_size) * ctx;
+    const double q_local = double(p.q_heads.size()) * double(m.head_dim), kv_local = double(p.kv_heads.size()) * double(m.head_dim);
+    const double has_layers = p.layer_end > p.layer_begin ? 1.0 : 0.0;
+    const double act = 4.0 * tokens * (3.0 * double(m.dim) + has_layers * (2.0 * q_local + 2.0 * kv_local + 2.0 * double(p.ffn.size())));
+    const int threads = cfg.threads > 0 ? cfg.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const double workspace = has_layers * 4.0 * double(threads) * ctx +
+                             (p.has_head ? 4.0 * double(cfg.batching.batch_size) * double(m.dim + m.vocab) : 0.0);
+    const double total = weight_bytes + kv + act + workspace;
+    const double device_bytes = device_gb * 1e9;
+    const bool fits = total <= device_bytes;
     nlohmann::json steps = nlohmann::json::array();
     for (const CommStep& c : p.steps) steps.push_back({{"kind", comm_step_name(c.kind)}, {"where", c.where}, {"peers", c.peers}});
     out.push_back({{"rank", r}, {"tp_rank", p.world.tp_rank()}, {"pp_rank", p.world.pp_rank()},
@@ -75,7 +154,13 @@ int cmd_plan(const Args& args) {
                    {"q_heads", {p.q_heads.begin, p.q_heads.end}}, {"kv_heads", {p.kv_heads.begin, p.kv_heads.end}},
                    {"ffn", {p.ffn.begin, p.ffn.end}}, {"weights_plugin", s->weights_plugin},
                    {"weight_bytes", weight_bytes}, {"kv_cache_bytes", kv}, {"kv_context", ctx},
+                   {"activation_bytes", act}, {"workspace_bytes", workspace}, {"total_bytes", total},
                    {"shards", shards}, {"steps", steps}});
+    if (device_gb > 0) {
+      out.back()["device_memory_bytes"] = device_bytes;
+      out.back()["fits"] = fits;
+      out.back()["memory_verdict"] = fits ? "FITS" : "DOES NOT FIT";
+    }
     if (!json) {
       std::printf("rank %d (tp %d, pp %d): layers [%d, %d)%s%s, q heads [%lld, %lld), kv heads [%lld, %lld), ffn [%lld, %lld)\n",
                   r, p.world.tp_rank(), p.world.pp_rank(), p.layer_begin, p.layer_end, p.has_embedding ? " +embedding" : "",
@@ -83,6 +168,12 @@ int cmd_plan(const Args& args) {
                   (long long)p.kv_heads.begin, (long long)p.kv_heads.end, (long long)p.ffn.begin, (long long)p.ffn.end);
       std::printf("  weights (%s): %s in %zu shards; KV cache: %s (%d sequences x %d tokens)\n", s->weights_plugin.c_str(),
                   mib(weight_bytes).c_str(), p.shards.size(), mib(kv).c_str(), cfg.batching.batch_size, ctx);
+      std::printf("  memory: weights %s + KV cache %s + activations %s + workspace %s = %s\n", gb(weight_bytes).c_str(),
+                  gb(kv).c_str(), gb(act).c_str(), gb(workspace).c_str(), gb(total).c_str());
+      if (device_gb > 0)
+        std::printf("  rank %d: %s in %s of device memory (%s needed, %s %s)\n", r, fits ? "FITS" : "DOES NOT FIT",
+                    gb(device_bytes).c_str(), gb(total).c_str(), gb(std::abs(device_bytes - total)).c_str(),
+                    fits ? "to spare" : "short");
       for (const WeightShard& w : p.shards)
         std::printf("    %-24s rows [%lld, %lld) cols [%lld, %lld)\n", w.tensor.c_str(), (long long)w.rows.begin,
                     (long long)w.rows.end, (long long)w.cols.begin, (long long)w.cols.end);

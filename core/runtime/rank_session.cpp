@@ -42,10 +42,15 @@ std::string rendezvous_spec(const ExperimentConfig& cfg, const LaunchEnv& env) {
 }
 
 std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env) {
+  return describe_rank(cfg, env, open_model(cfg.model.path, cfg.model.format));
+}
+
+std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env,
+                                          std::unique_ptr<ModelSource> model) {
   auto s = std::make_unique<RankSession>();
   s->cfg = cfg;
   s->env = env;
-  s->model = open_model(cfg.model.path, cfg.model.format);
+  s->model = std::move(model);
   s->registry = std::make_unique<PluginRegistry>(PluginRegistry::for_config(cfg));
   s->strategy = s->registry->create_strategy(cfg.plugins.strategy);
   World w{cfg.world.tp, cfg.world.pp, env.rank};

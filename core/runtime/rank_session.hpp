@@ -37,6 +37,9 @@ struct RankSession {
 
 // Model, tokenizer, registry, strategy and plan; no weights, no communication (for `plan` and before open_rank).
 std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env);
+// The same with a model already open (`plan` on a config-only directory: shapes without tensors).
+std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env,
+                                          std::unique_ptr<ModelSource> model);
 // Then connects the world (world size > 1) and packs this rank's weights: n_slots sequences of max_ctx tokens.
 void open_rank(RankSession& s, int n_slots, int max_ctx);
 
