@@ -1,5 +1,7 @@
 #include "core/runtime/run_experiment.hpp"
 
+#include "core/runtime/progress.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include "core/results/clock_sync.hpp"
 #include "core/results/results_bundle.hpp"
 #include "core/runtime/pipeline_engine.hpp"
+#include "core/runtime/progress.hpp"
 #include "core/runtime/rank_session.hpp"
 #include "core/tokenizer/chat_template.hpp"
 
@@ -117,8 +120,13 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   if (s.comm) s.comm->barrier();
   const CommStats cs0 = comm_totals(s);
   const auto epoch_unix = std::chrono::system_clock::now();
+  ProgressReporter progress(
+      int(requests.size()), 10.0,
+      [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); },
+      [&](const std::string& line) { log_line(env, line); });
   engine.run(requests, [&](const Completion& c) {
     writer->write(c);
+    progress.request_done(c.token_ids.size());
     records.push_back(request_record(c));
     ++done;
   });
