@@ -33,17 +33,6 @@ std::string cpu_model() {
   return "unknown";
 }
 
-// One forward step: ids[i] goes to slot[i] at pos[i]; returns the greedy next id of every token in `sample_rows`.
-std::vector<int> step(RankSession& s, const TokenBatch& b, const std::vector<int>& sample_rows) {
-  const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
-  std::vector<float> x(size_t(b.size()) * size_t(D)), logits(sample_rows.size() * size_t(V));
-  s.stage->embed(b.tokens, x.data());
-  s.stage->forward_layers(x.data(), b);
-  s.stage->head(x.data(), sample_rows, logits.data());
-  std::vector<int> next;
-  for (size_t r = 0; r < sample_rows.size(); ++r) next.push_back(int(kernels::argmax(logits.data() + r * size_t(V), V)));
-  return next;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -79,8 +68,8 @@ int cmd_bench(const Args& args) {
     const int last = std::max(batch, 1) - 1;
     TokenBatch b;
     for (int i = 0; i < 8; ++i) b.tokens.push_back(tok(rng)), b.slot.push_back(last), b.pos.push_back(i);
-    int t = step(*s, b, {7})[0];
-    for (int i = 8; i < 16; ++i) t = step(*s, TokenBatch{{t}, {last}, {i}}, {0})[0];
+    int t = greedy_step(*s, b, {7})[0];
+    for (int i = 8; i < 16; ++i) t = greedy_step(*s, TokenBatch{{t}, {last}, {i}}, {0})[0];
   }
 
   // Machine limits, with the model in memory (the same conditions as the kernels); measured again after the decode
@@ -94,7 +83,7 @@ int cmd_bench(const Args& args) {
   TokenBatch pre;
   for (int i = 0; i < prompt; ++i) pre.tokens.push_back(tok(rng)), pre.slot.push_back(0), pre.pos.push_back(i);
   auto t0 = Clock::now();
-  const int first = step(*s, pre, {prompt - 1})[0];
+  const int first = greedy_step(*s, pre, {prompt - 1})[0];
   const double prefill_s = since(t0);
 
   // Decode, batch 1: each trial continues slot 0 from the prompt (the same context lengths every trial).
@@ -102,7 +91,7 @@ int cmd_bench(const Args& args) {
   for (int trial = 0; trial < trials; ++trial) {
     int next = first;
     t0 = Clock::now();
-    for (int t = 0; t < decode; ++t) next = step(*s, TokenBatch{{next}, {0}, {prompt + t}}, {0})[0];
+    for (int t = 0; t < decode; ++t) next = greedy_step(*s, TokenBatch{{next}, {0}, {prompt + t}}, {0})[0];
     b1_tok_s.push_back(decode / since(t0));
   }
 
@@ -113,7 +102,7 @@ int cmd_bench(const Args& args) {
     for (int i = 0; i < 16; ++i) prefix.tokens.push_back(tok(rng)), prefix.slot.push_back(q), prefix.pos.push_back(i);
     last_rows.push_back(q * 16 + 15);
   }
-  const std::vector<int> first_b = step(*s, prefix, last_rows);
+  const std::vector<int> first_b = greedy_step(*s, prefix, last_rows);
   std::vector<int> rows(static_cast<size_t>(batch));
   for (int q = 0; q < batch; ++q) rows[size_t(q)] = q;
   std::vector<double> b8_tok_s;
@@ -123,7 +112,7 @@ int cmd_bench(const Args& args) {
     for (int t = 0; t < decode; ++t) {
       TokenBatch b;
       for (int q = 0; q < batch; ++q) b.tokens.push_back(cur[size_t(q)]), b.slot.push_back(q), b.pos.push_back(16 + t);
-      cur = step(*s, b, rows);
+      cur = greedy_step(*s, b, rows);
     }
     b8_tok_s.push_back(double(batch) * decode / since(t0));
   }

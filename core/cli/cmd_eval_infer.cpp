@@ -35,17 +35,6 @@ struct Point {
   std::vector<double> tok_s;
 };
 
-// One forward pass; the greedy next id of each row in `rows`.
-std::vector<int> forward(RankSession& s, const TokenBatch& b, const std::vector<int>& rows) {
-  const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
-  std::vector<float> x(size_t(b.size()) * size_t(D)), logits(rows.size() * size_t(V));
-  s.stage->embed(b.tokens, x.data());
-  s.stage->forward_layers(x.data(), b);
-  s.stage->head(x.data(), rows, logits.data());
-  std::vector<int> next;
-  for (size_t r = 0; r < rows.size(); ++r) next.push_back(int(kernels::argmax(logits.data() + r * size_t(V), V)));
-  return next;
-}
 
 // KV cache (f32 K and V) plus a rough activation estimate for B sequences of `ctx` tokens, of which `tokens` go
 // through one forward pass: residual, q/k/v/attention output, the FFN's three hidden vectors, and the logits rows.
@@ -139,10 +128,10 @@ int cmd_eval_infer(const Args& args) {
       double secs = 0, tokens = 0;
       if (p.phase == "prefill") {
         const auto t0 = Clock::now();
-        forward(*s, pre, last_rows);
+        greedy_step(*s, pre, last_rows);
         secs = since(t0), tokens = double(p.batch) * p.seq;
       } else {
-        std::vector<int> cur = forward(*s, pre, last_rows);  // untimed: the context up to ctx - gen
+        std::vector<int> cur = greedy_step(*s, pre, last_rows);  // untimed: the context up to ctx - gen
         std::vector<int> rows(static_cast<size_t>(p.batch));
         for (int q = 0; q < p.batch; ++q) rows[size_t(q)] = q;
         const auto t0 = Clock::now();
@@ -150,7 +139,7 @@ int cmd_eval_infer(const Args& args) {
           TokenBatch b;
           for (int q = 0; q < p.batch; ++q)
             b.tokens.push_back(cur[size_t(q)]), b.slot.push_back(q), b.pos.push_back(prompt + t);
-          cur = forward(*s, b, rows);
+          cur = greedy_step(*s, b, rows);
         }
         secs = since(t0), tokens = double(p.batch) * p.gen;
       }

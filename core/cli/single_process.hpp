@@ -4,8 +4,10 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/runtime/rank_session.hpp"
+#include "kernels/cpu/ops.hpp"
 
 namespace hpcinfer::cli {
 
@@ -38,6 +40,19 @@ inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, i
   if (with_tokenizer) s->tokenizer = open_tokenizer(o.tokenizer, *s->model);
   open_rank(*s, n_slots, max_ctx);
   return s;
+}
+
+// One forward pass of a world-of-one session: ids b.tokens[i] go to slot b.slot[i] at b.pos[i]; returns the greedy
+// next id of each token listed in `rows` (indices into the batch).
+inline std::vector<int> greedy_step(RankSession& s, const TokenBatch& b, const std::vector<int>& rows) {
+  const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
+  std::vector<float> x(static_cast<size_t>(b.size()) * static_cast<size_t>(D)), logits(rows.size() * static_cast<size_t>(V));
+  s.stage->embed(b.tokens, x.data());
+  s.stage->forward_layers(x.data(), b);
+  s.stage->head(x.data(), rows, logits.data());
+  std::vector<int> next;
+  for (size_t r = 0; r < rows.size(); ++r) next.push_back(int(kernels::argmax(logits.data() + r * size_t(V), V)));
+  return next;
 }
 
 }  // namespace hpcinfer::cli
