@@ -63,7 +63,9 @@ inline __attribute__((always_inline)) void tile(const QuantizedActs& a, int64_t 
 
 template <bool Grouped>
 void run(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  constexpr int MR = 4, NR = 4, NR1 = 8;
+  // Decode (n < 4) takes 16 weight rows at a time: 16 streams per thread keep more cache misses in flight (DRAM
+  // streaming of a 90 MB matrix on 2 threads: 23.6 GB/s with 8 rows, 28.1 with 16, 19.5 with 4; measured side by side).
+  constexpr int MR = 4, NR = 4, NR1 = 16;
   const int64_t rb = int8_row_bytes(cols, w.group), n = a.n;
   int64_t r = r0;
   if (n < MR)
