@@ -34,7 +34,6 @@ double kl_divergence(const float* a, const float* b, int64_t V) {
 
 // Logits of positions [first_row, ids.size()) after one pass over ids in slot 0.
 std::vector<float> forward_rows(RankSession& s, const std::vector<int>& ids, int first_row) {
-  const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
   TokenBatch b;
   b.tokens = ids;
   std::vector<int> rows;
@@ -42,11 +41,7 @@ std::vector<float> forward_rows(RankSession& s, const std::vector<int>& ids, int
     b.slot.push_back(0), b.pos.push_back(i);
     if (i >= first_row) rows.push_back(i);
   }
-  std::vector<float> x(ids.size() * size_t(D)), logits(rows.size() * size_t(V));
-  s.stage->embed(ids, x.data());
-  s.stage->forward_layers(x.data(), b);
-  s.stage->head(x.data(), rows, logits.data());
-  return logits;
+  return forward_logits(s, b, rows);
 }
 
 }  // namespace
@@ -97,11 +92,7 @@ int cmd_agree(const Args& args) {
       const float* last = a_logits.data() + size_t(t) * size_t(V);
       ids.push_back(int(kernels::argmax(last, V)));
       if (t + 1 == n) break;
-      TokenBatch step{{ids.back()}, {0}, {int(ids.size()) - 1}};
-      std::vector<float> x(static_cast<size_t>(sa->model->desc().dim)), l(static_cast<size_t>(V));
-      sa->stage->embed(step.tokens, x.data());
-      sa->stage->forward_layers(x.data(), step);
-      sa->stage->head(x.data(), {0}, l.data());
+      const std::vector<float> l = forward_logits(*sa, TokenBatch{{ids.back()}, {0}, {int(ids.size()) - 1}}, {0});
       a_logits.insert(a_logits.end(), l.begin(), l.end());
     }
     // B: teacher-forced on A's path, one pass; rows L-1 .. L+n-2 predict A's n tokens.

@@ -35,7 +35,7 @@ int cmd_logits(const Args& args) {
   }
   auto s = open_single_process(mo, 1, int(ids.size()) + 1, false);
   const int n = int(ids.size());
-  const int64_t D = s->model->desc().dim, V = s->model->desc().vocab;
+  const int64_t V = s->model->desc().vocab;
   TokenBatch b;
   b.tokens = ids;
   std::vector<int> rows;
@@ -44,10 +44,7 @@ int cmd_logits(const Args& args) {
     b.pos.push_back(i);
     rows.push_back(i);
   }
-  std::vector<float> x(size_t(n) * size_t(D)), logits(size_t(n) * size_t(V));
-  s->stage->embed(ids, x.data());
-  s->stage->forward_layers(x.data(), b);
-  s->stage->head(x.data(), rows, logits.data());
+  const std::vector<float> logits = forward_logits(*s, b, rows);
   std::ofstream f(out, std::ios::binary);
   f.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * sizeof(float)));
   if (!f) throw std::runtime_error(out + ": cannot write logits");

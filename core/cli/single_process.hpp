@@ -42,14 +42,21 @@ inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, i
   return s;
 }
 
-// One forward pass of a world-of-one session: ids b.tokens[i] go to slot b.slot[i] at b.pos[i]; returns the greedy
-// next id of each token listed in `rows` (indices into the batch).
-inline std::vector<int> greedy_step(RankSession& s, const TokenBatch& b, const std::vector<int>& rows) {
+// One forward pass of a world-of-one session: ids b.tokens[i] go to slot b.slot[i] at b.pos[i].
+// Returns logits[rows.size(), vocab] of the batch rows listed in `rows`.
+inline std::vector<float> forward_logits(RankSession& s, const TokenBatch& b, const std::vector<int>& rows) {
   const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
   std::vector<float> x(static_cast<size_t>(b.size()) * static_cast<size_t>(D)), logits(rows.size() * static_cast<size_t>(V));
   s.stage->embed(b.tokens, x.data());
   s.stage->forward_layers(x.data(), b);
   s.stage->head(x.data(), rows, logits.data());
+  return logits;
+}
+
+// The same pass; the greedy next id of each listed row.
+inline std::vector<int> greedy_step(RankSession& s, const TokenBatch& b, const std::vector<int>& rows) {
+  const int64_t V = s.model->desc().vocab;
+  const std::vector<float> logits = forward_logits(s, b, rows);
   std::vector<int> next;
   for (size_t r = 0; r < rows.size(); ++r) next.push_back(int(kernels::argmax(logits.data() + r * size_t(V), V)));
   return next;

@@ -66,6 +66,22 @@ float fma_loop(int64_t iters, float seed) {
   return s;
 }
 
+// Best rate over reps runs of `parallel_body(thread)` on `threads` threads: units / second / 1e9.
+template <typename Body>
+double best_rate(int threads, int reps, double units, const Body& parallel_body) {
+  double best = 0;
+  volatile float sink = 0;
+  for (int r = 0; r < reps; ++r) {
+    float total = 0;
+    auto t0 = Clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    total += parallel_body(omp_get_thread_num());
+    best = std::max(best, units / seconds_since(t0) / 1e9);
+    sink = sink + total;  // keeps the work observable
+  }
+  return best;
+}
+
 }  // namespace
 
 double copy_bandwidth_gbs(int threads, size_t bytes, int reps) {
@@ -86,22 +102,6 @@ double copy_bandwidth_gbs(int threads, size_t bytes, int reps) {
       copy_chunk(a.p + lo, b.p + lo, hi - lo);
     }
     best = std::max(best, 2.0 * double(bytes) / seconds_since(t0) / 1e9);
-  }
-  return best;
-}
-
-// Best rate over reps runs of `parallel_body(thread)` on `threads` threads: units / second / 1e9.
-template <typename Body>
-double best_rate(int threads, int reps, double units, const Body& parallel_body) {
-  double best = 0;
-  volatile float sink = 0;
-  for (int r = 0; r < reps; ++r) {
-    float total = 0;
-    auto t0 = Clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    total += parallel_body(omp_get_thread_num());
-    best = std::max(best, units / seconds_since(t0) / 1e9);
-    sink = sink + total;  // keeps the work observable
   }
   return best;
 }
