@@ -37,24 +37,30 @@ std::vector<Isa> runnable_isas() {
   return out;
 }
 
-// A quantized [rows, cols] matrix in the kernels' layout, its exact f32 value, and each element's scale.
+// A quantized [rows, cols] matrix in the kernels' panel layout, its exact f32 value, and each element's scale.
 struct Quantized {
-  std::vector<uint8_t> rows;
+  std::vector<uint8_t> panels;
   std::vector<float> channel, deq, scale;
   int64_t group;
-  kernels::Int8Weights weights() const { return {rows.data(), channel.data(), group}; }
+  kernels::Int8Weights weights() const { return {panels.data(), channel.data(), group}; }
 };
 Quantized quantize(const std::vector<float>& w, int64_t rows, int64_t cols, int64_t group) {
-  const int64_t rb = kernels::int8_row_bytes(cols, group);
-  Quantized out{std::vector<uint8_t>(static_cast<size_t>(rows * rb)), std::vector<float>(static_cast<size_t>(rows)),
-                std::vector<float>(w.size()), std::vector<float>(w.size()), group};
+  const int64_t rb = kernels::int8_row_bytes(cols, group), pb = kernels::int8_panel_bytes(cols, group);
+  const int64_t panels = kernels::panel_count(rows);
+  Quantized out{std::vector<uint8_t>(static_cast<size_t>(panels * pb)),
+                std::vector<float>(static_cast<size_t>(panels * kernels::kPanelRows)), std::vector<float>(w.size()),
+                std::vector<float>(w.size()), group};
+  for (int64_t p = 0; p < panels; ++p) kernels::init_int8_panel(cols, group, out.panels.data() + p * pb);
+  std::vector<uint8_t> row(static_cast<size_t>(rb));
   for (int64_t r = 0; r < rows; ++r) {
-    uint8_t* row = out.rows.data() + r * rb;
-    kernels::quantize_row_int8(w.data() + r * cols, cols, group, row, &out.channel[size_t(r)]);
-    kernels::dequantize_row_int8(row, cols, group, out.channel[size_t(r)], out.deq.data() + r * cols);
+    uint8_t* panel = out.panels.data() + (r / kernels::kPanelRows) * pb;
+    kernels::quantize_row_int8(w.data() + r * cols, cols, group, row.data(), &out.channel[size_t(r)]);
+    kernels::int8_row_to_panel(row.data(), cols, group, r % kernels::kPanelRows, panel);
+    kernels::dequantize_int8_panel_row(panel, r % kernels::kPanelRows, cols, group, out.channel[size_t(r)],
+                                       out.deq.data() + r * cols);
     for (int64_t c = 0; c < cols; ++c) {
       float d = out.channel[size_t(r)];
-      if (group > 0) std::memcpy(&d, row + (c / group) * (4 + group), 4);
+      if (group > 0) std::memcpy(&d, row.data() + (c / group) * (4 + group), 4);
       out.scale[size_t(r * cols + c)] = d;
     }
   }
@@ -117,7 +123,7 @@ TEST_P(Int8MatmulTest, EveryPathMatchesFloat64AndTheQuantizationBound) {
   const int64_t pad = A.blocks * 32;
   for (const auto& [name, kernel] : runnable_int8_kernels()) {
     std::vector<float> y(static_cast<size_t>(n * rows));
-    const int64_t cut = rows / 3;  // uneven row split, as threads do
+    const int64_t cut = rows / 3 / kernels::kPanelRows * kernels::kPanelRows;  // uneven split on a panel, as threads do
     kernel(A, Q.weights(), cols, y.data(), rows, 0, cut);
     kernel(A, Q.weights(), cols, y.data(), rows, cut, rows);
     for (int64_t i = 0; i < n; ++i)
@@ -144,14 +150,33 @@ TEST_P(Int8MatmulTest, EveryPathMatchesFloat64AndTheQuantizationBound) {
 INSTANTIATE_TEST_SUITE_P(Shapes, Int8MatmulTest,
                          ::testing::Values(Int8Case{1, 1, 32, 32}, Int8Case{1, 9, 64, 32}, Int8Case{3, 17, 172, 32},
                                            Int8Case{5, 8, 200, 64}, Int8Case{4, 12, 96, 0}, Int8Case{1, 33, 31, 0},
-                                           Int8Case{9, 13, 256, 128}, Int8Case{2, 40, 2048, 32}));
+                                           Int8Case{9, 13, 256, 128}, Int8Case{2, 40, 2048, 32},
+                                           Int8Case{11, 70, 96, 32}, Int8Case{1, 50, 64, 0}));
+
+// The portable kernel and VNNI: bitwise the same outputs (same integer dots, same f32 steps), every tile shape.
+TEST(Int8Matmul, VnniEqualsThePortableKernelBitwise) {
+  if (runnable_int8_kernels().size() < 2) GTEST_SKIP() << "this CPU has no AVX-512 VNNI: only the portable kernel runs here";
+  for (int64_t group : {0, 32, 64})
+    for (int64_t n : {1, 3, 8, 13}) {
+      const int64_t rows = 37, cols = 200;
+      auto x = randn(static_cast<size_t>(n * cols), uint32_t(n), 3.0f), w = randn(static_cast<size_t>(rows * cols), 9, 0.1f);
+      Quantized Q = quantize(w, rows, cols, group);
+      kernels::int8_detail::QuantizedActs A;
+      kernels::int8_detail::quantize_acts(x.data(), n, cols, A);
+      std::vector<float> a(static_cast<size_t>(n * rows)), b(a.size());
+      kernels::int8_detail::matmul_int8_generic(A, Q.weights(), cols, a.data(), rows, 0, rows);
+      kernels::int8_detail::matmul_int8_vnni(A, Q.weights(), cols, b.data(), rows, 0, rows);
+      ASSERT_EQ(a, b) << "group " << group << " n " << n;
+    }
+}
 
 // Every path, every weight type: a token's outputs are bitwise the same alone or inside any batch.
 TEST(MatmulBatchInvariance, EveryPathAndWeightTypeGivesBitwiseEqualRows) {
   const int64_t n = 9, rows = 21, cols = 200;
   auto x = randn(static_cast<size_t>(n * cols), 21), w = randn(static_cast<size_t>(rows * cols), 22, 0.1f);
-  std::vector<uint16_t> wb(w.size());
-  for (size_t i = 0; i < w.size(); ++i) wb[i] = kernels::f32_to_bf16(w[i]);
+  std::vector<uint16_t> wb(static_cast<size_t>(kernels::panel_count(rows) * kernels::kPanelRows * cols), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) wb[kernels::bf16_panel_index(r, c, cols)] = kernels::f32_to_bf16(w[size_t(r * cols + c)]);
   Quantized Q = quantize(w, rows, cols, 32), C = quantize(w, rows, cols, 0);
   using Fn = std::function<void(const float*, int64_t, float*)>;
   std::vector<std::pair<std::string, Fn>> kinds;
@@ -216,7 +241,7 @@ TEST_F(Int8PluginTest, Q8_0BlocksAreCopiedWithoutARoundTrip) {
   }
   TensorView v{"blk.q8", DType::q8_0, raw.data(), rows, cols};
   auto packed = fmt->pack(v, {0, rows}, {32, 64});  // a column shard on a block boundary
-  EXPECT_EQ(packed->bytes(), size_t(rows * (4 + 32)));
+  EXPECT_EQ(packed->bytes(), size_t(kernels::kPanelRows * (4 + 32)));  // one panel of 16 rows, 13 of them padding
   std::vector<float> got(32), want(32);
   for (int64_t r = 0; r < rows; ++r) {
     packed->dequantize_row(r, got.data());

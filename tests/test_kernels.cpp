@@ -28,18 +28,22 @@ class MatmulTest : public ::testing::TestWithParam<Shape> {};
 TEST_P(MatmulTest, F32AndBf16MatchFloat64Reference) {
   const auto [n, rows, cols] = GetParam();
   auto x = randn(static_cast<size_t>(n * cols), 1), w = randn(static_cast<size_t>(rows * cols), 2, 0.1f);
-  std::vector<uint16_t> wb(w.size());
+  std::vector<uint16_t> wb(static_cast<size_t>(kernels::panel_count(rows) * kernels::kPanelRows * cols), 0);
   std::vector<float> wb_f(w.size());
-  for (size_t i = 0; i < w.size(); ++i) {
-    wb[i] = kernels::f32_to_bf16(w[i]);
-    wb_f[i] = kernels::bf16_to_f32(wb[i]);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint16_t h = kernels::f32_to_bf16(w[static_cast<size_t>(r * cols + c)]);
+      wb[kernels::bf16_panel_index(r, c, cols)] = h;
+      wb_f[static_cast<size_t>(r * cols + c)] = kernels::bf16_to_f32(h);
+    }
   std::vector<float> y(static_cast<size_t>(n * rows)), yb(static_cast<size_t>(n * rows));
   // Split the rows unevenly, as threads do.
   const int64_t cut = rows / 3;
   kernels::matmul_f32(x.data(), n, w.data(), cols, y.data(), rows, 0, cut);
   kernels::matmul_f32(x.data(), n, w.data(), cols, y.data(), rows, cut, rows);
-  kernels::matmul_bf16(x.data(), n, wb.data(), cols, yb.data(), rows, 0, rows);
+  const int64_t panel_cut = cut / kernels::kPanelRows * kernels::kPanelRows;  // bf16 splits on a 16-row panel
+  kernels::matmul_bf16(x.data(), n, wb.data(), cols, yb.data(), rows, 0, panel_cut);
+  kernels::matmul_bf16(x.data(), n, wb.data(), cols, yb.data(), rows, panel_cut, rows);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t r = 0; r < rows; ++r) {
       double ref = 0, refb = 0, mag = 0;
@@ -66,7 +70,8 @@ TEST_P(MatmulTest, OutputRowDoesNotDependOnBatchComposition) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MatmulTest,
                          ::testing::Values(Shape{1, 1, 1}, Shape{1, 7, 33}, Shape{3, 5, 16}, Shape{4, 4, 64},
-                                           Shape{5, 17, 31}, Shape{9, 13, 129}, Shape{1, 64, 1000}));
+                                           Shape{5, 17, 31}, Shape{9, 13, 129}, Shape{1, 64, 1000},
+                                           Shape{11, 70, 33}));
 
 TEST(Ops, RmsnormMatchesFloat64) {
   for (int64_t dim : {1, 7, 64, 333}) {

@@ -1,4 +1,6 @@
 // The matmul kernels compiled for the baseline target (flags set in kernels/CMakeLists.txt).
-#include "kernels/cpu/matmul_tiles.hpp"
+#include "kernels/cpu/matmul_bf16_panels.hpp"
 
-hpcinfer::kernels::MatmulKernels hpcinfer::kernels::matmul_kernels_generic() { return kernel_table(); }
+hpcinfer::kernels::MatmulKernels hpcinfer::kernels::matmul_kernels_generic() {
+  return {&matmul_f32_entry, &matmul_bf16_entry};
+}

@@ -1,5 +1,5 @@
-// int8 matmul: activation quantization, the row layout, the portable kernel, and the dispatch between it and the
-// AVX-512 VNNI kernel (kernels/cpu/matmul_int8_vnni.cpp).
+// int8 matmul: activation quantization, the row and panel layouts, the portable kernel, and the dispatch between it
+// and the AVX-512 VNNI kernel (kernels/cpu/matmul_int8_vnni.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,6 +12,7 @@ namespace hpcinfer::kernels {
 
 using int8_detail::block_offset;
 using int8_detail::kActBlock;
+using int8_detail::panel_byte;
 using int8_detail::QuantizedActs;
 using int8_detail::scale_offset;
 
@@ -44,16 +45,37 @@ void quantize_row_int8(const float* x, int64_t cols, int64_t group, uint8_t* row
   }
 }
 
-void dequantize_row_int8(const uint8_t* row, int64_t cols, int64_t group, float channel_scale, float* out) {
+namespace {
+// 32-blocks in a row-layout row (group > 0: whole groups, padding blocks included).
+int64_t row_blocks(int64_t cols, int64_t group) {
+  return group > 0 ? (cols + group - 1) / group * (group / kActBlock) : (cols + kActBlock - 1) / kActBlock;
+}
+}  // namespace
+
+void init_int8_panel(int64_t cols, int64_t group, uint8_t* panel) {
+  std::memset(panel, 128, size_t(int8_panel_bytes(cols, group)));  // q = 0
+  if (group > 0)
+    for (int64_t b = 0; b < row_blocks(cols, group); b += group / kActBlock)
+      std::memset(panel + kPanelRows * scale_offset(b, group), 0, 4 * kPanelRows);
+}
+
+void int8_row_to_panel(const uint8_t* row, int64_t cols, int64_t group, int64_t j, uint8_t* panel) {
+  for (int64_t b = 0; b < row_blocks(cols, group); ++b) {
+    const uint8_t* src = row + block_offset(b, group);
+    uint8_t* dst = panel + kPanelRows * block_offset(b, group);
+    for (int64_t kk = 0; kk < kActBlock; ++kk) dst[panel_byte(j, kk)] = src[kk];
+    if (group > 0 && b % (group / kActBlock) == 0)
+      std::memcpy(panel + kPanelRows * scale_offset(b, group) + 4 * j, row + scale_offset(b, group), 4);
+  }
+}
+
+void dequantize_int8_panel_row(const uint8_t* panel, int64_t j, int64_t cols, int64_t group, float channel_scale,
+                               float* out) {
   for (int64_t c = 0; c < cols; ++c) {
-    if (group == 0) {
-      out[c] = float(int(row[c]) - 128) * channel_scale;
-      continue;
-    }
-    const uint8_t* block = row + (c / group) * (4 + group);
-    float d;
-    std::memcpy(&d, block, 4);
-    out[c] = float(int(block[4 + c % group]) - 128) * d;
+    const int64_t b = c / kActBlock;
+    float d = channel_scale;
+    if (group > 0) std::memcpy(&d, panel + kPanelRows * scale_offset(b, group) + 4 * j, 4);
+    out[c] = float(int(panel[kPanelRows * block_offset(b, group) + panel_byte(j, c % kActBlock)]) - 128) * d;
   }
 }
 
@@ -83,22 +105,27 @@ void quantize_acts(const float* x, int64_t n, int64_t cols, QuantizedActs& a) {
     }
 }
 
-// Portable: the same integer block dots as VNNI, accumulated block by block in f32.
+// Portable: the same integer block dots and the same f32 steps as the VNNI kernel (bitwise equal results).
 void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                          int64_t r0, int64_t r1) {
-  const int64_t row_bytes = int8_row_bytes(cols, w.group), pad = a.blocks * kActBlock;
+  const int64_t panel_bytes = int8_panel_bytes(cols, w.group), pad = a.blocks * kActBlock;
   for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = w.rows + r * row_bytes;
+    const uint8_t* panel = w.panels + (r / kPanelRows) * panel_bytes;
+    const int64_t j = r % kPanelRows;
     for (int64_t i = 0; i < a.n; ++i) {
       const int8_t* xq = a.q.data() + i * pad;
       float acc = 0;
       for (int64_t b = 0; b < a.blocks; ++b) {
-        const uint8_t* wb = row + block_offset(b, w.group);
+        const uint8_t* wb = panel + kPanelRows * block_offset(b, w.group);
         int32_t t = a.correction[size_t(i * a.blocks + b)];
-        for (int64_t k = 0; k < kActBlock; ++k) t += int32_t(wb[k]) * int32_t(xq[b * kActBlock + k]);
-        float sw = 1.0f;
-        if (w.group > 0) std::memcpy(&sw, row + scale_offset(b, w.group), 4);
-        acc += float(t) * (sw * a.scale[size_t(i * a.blocks + b)]);
+        for (int64_t kk = 0; kk < kActBlock; ++kk) t += int32_t(wb[panel_byte(j, kk)]) * int32_t(xq[b * kActBlock + kk]);
+        float scale = a.scale[size_t(i * a.blocks + b)];
+        if (w.group > 0) {
+          float sw;
+          std::memcpy(&sw, panel + kPanelRows * scale_offset(b, w.group) + 4 * j, 4);
+          scale = sw * scale;
+        }
+        acc = std::fma(float(t), scale, acc);
       }
       y[i * ldy + r] = w.group == 0 ? acc * w.channel_scales[r] : acc;
     }

@@ -28,12 +28,14 @@ struct QuantizedActs {
 void quantize_acts(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 void quantize_acts_vnni(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX-512
 
+// Both kernels read the panel layout (kernels/cpu/matmul.hpp) and give bitwise the same results.
 void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                          int64_t r0, int64_t r1);
 void matmul_int8_vnni(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                       int64_t r0, int64_t r1);
 
-// Byte offset of 32-block b inside a row, and of its scale (-1: per-channel, the scale is channel_scales[row]).
+// Byte offset of 32-block b inside a row-layout row, and of its scale (-1: per-channel, the scale is
+// channel_scales[row]). In a panel every offset is kPanelRows times these (each item is widened 16 times).
 inline int64_t block_offset(int64_t b, int64_t group) {
   if (group == 0) return b * kActBlock;
   const int64_t per_group = group / kActBlock;
@@ -42,5 +44,7 @@ inline int64_t block_offset(int64_t b, int64_t group) {
 inline int64_t scale_offset(int64_t b, int64_t group) {
   return group == 0 ? -1 : (b / (group / kActBlock)) * (4 + group);
 }
+// Inside a panel's block: the byte of row j, input kk (0..31): slice kk / 4, row j's 4 bytes, byte kk % 4.
+inline int64_t panel_byte(int64_t j, int64_t kk) { return (kk / 4) * 64 + j * 4 + kk % 4; }
 
 }  // namespace hpcinfer::kernels::int8_detail

@@ -1,8 +1,8 @@
-// The int8 matmul on AVX-512 VNNI (compiled with -march=x86-64-v4 -mavx512vnni; called only where the CPU has
-// both, see matmul_int8.cpp). 256-bit vpdpbusd: 32 u8 weights x 32 int8 activations -> 8 int32 lanes, seeded with
-// the block's -128 * sum(xq) correction in lane 0; then f32 lanes += lanes * (w_scale * x_scale).
-// Each output is one 8-lane f32 accumulator over blocks in ascending order, summed in a fixed order: the same
-// arithmetic whatever the batch and the tile, so results do not depend on batch composition.
+// The int8 matmul on AVX-512 VNNI over weight panels (compiled with -march=x86-64-v4 -mavx512vnni; called only
+// where the CPU has both, see matmul_int8.cpp). One 512-bit vpdpbusd takes a 64-byte panel slice (16 rows x 4
+// u8 weights) against 4 int8 activations broadcast: 16 int32 lanes, one per output row. Eight slices make a
+// 32-block's exact integer dot for 16 rows, seeded with the block's -128 * sum(xq) correction; then
+// acc = fma(float(dot), w_scale * x_scale, acc) per lane, blocks ascending: the portable kernel's arithmetic.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -13,71 +13,77 @@
 namespace hpcinfer::kernels::int8_detail {
 namespace {
 
-inline __attribute__((always_inline)) float hsum8(__m256 v) {
-  float a[8];
-  _mm256_storeu_ps(a, v);
-  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+#define HPCI_INLINE inline __attribute__((always_inline))
+
+HPCI_INLINE __m512i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
 }
 
-// MR activation rows x NR weight rows. Grouped: per-block weight scales; else per-channel (applied at the end).
-template <int MR, int NR, bool Grouped>
-inline __attribute__((always_inline)) void tile(const QuantizedActs& a, int64_t i0, const Int8Weights& w,
-                                                int64_t row_bytes, int64_t r, float* y, int64_t ldy) {
+// out[i][0..16) = the panel's 16 rows against activation rows i0 + i, i < MR.
+template <int MR, bool Grouped>
+HPCI_INLINE void panel_tile(const QuantizedActs& a, int64_t i0, const uint8_t* panel, int64_t group,
+                            const float* channel_scales, float (*out)[kPanelRows]) {
   const int64_t pad = a.blocks * kActBlock;
-  __m256 acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
-  const uint8_t* row0 = w.rows + r * row_bytes;
+  __m512 acc[MR];
+  for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
   for (int64_t b = 0; b < a.blocks; ++b) {
-    const int64_t wo = block_offset(b, w.group);
-    __m256i wv[NR];
-    __m256 sw[NR];
-    for (int j = 0; j < NR; ++j) {
-      wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row0 + j * row_bytes + wo));
-      if constexpr (Grouped) {
-        float s;
-        std::memcpy(&s, row0 + j * row_bytes + scale_offset(b, w.group), 4);
-        sw[j] = _mm256_set1_ps(s);
+    const uint8_t* wb = panel + kPanelRows * block_offset(b, group);
+    __m512i dot[MR];
+    for (int i = 0; i < MR; ++i) dot[i] = _mm512_set1_epi32(a.correction[size_t((i0 + i) * a.blocks + b)]);
+    if constexpr (MR == 1) {  // decode: two chains of four (integer sums: exact in any order)
+      __m512i odd = _mm512_setzero_si512();
+      const int8_t* xq = a.q.data() + i0 * pad + b * kActBlock;
+      for (int s = 0; s < 8; s += 2) {
+        dot[0] = _mm512_dpbusd_epi32(dot[0], _mm512_loadu_si512(wb + s * 64), broadcast4(xq + s * 4));
+        odd = _mm512_dpbusd_epi32(odd, _mm512_loadu_si512(wb + s * 64 + 64), broadcast4(xq + s * 4 + 4));
+      }
+      dot[0] = _mm512_add_epi32(dot[0], odd);
+    } else {
+      for (int s = 0; s < 8; ++s) {
+        const __m512i w = _mm512_loadu_si512(wb + s * 64);
+        for (int i = 0; i < MR; ++i)
+          dot[i] = _mm512_dpbusd_epi32(dot[i], w, broadcast4(a.q.data() + (i0 + i) * pad + b * kActBlock + s * 4));
       }
     }
+    __m512 sw = _mm512_setzero_ps();
+    if constexpr (Grouped) sw = _mm512_loadu_ps(reinterpret_cast<const float*>(panel + kPanelRows * scale_offset(b, group)));
     for (int i = 0; i < MR; ++i) {
-      const int64_t ib = (i0 + i) * a.blocks + b;
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + (i0 + i) * pad + b * kActBlock));
-      const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(a.correction[size_t(ib)]));
-      const __m256 dx = _mm256_set1_ps(a.scale[size_t(ib)]);
-      for (int j = 0; j < NR; ++j) {
-        const __m256 dot = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(seed, wv[j], xv));
-        if constexpr (Grouped)
-          acc[i][j] = _mm256_fmadd_ps(dot, _mm256_mul_ps(sw[j], dx), acc[i][j]);
-        else
-          acc[i][j] = _mm256_fmadd_ps(dot, dx, acc[i][j]);
-      }
+      const __m512 dx = _mm512_set1_ps(a.scale[size_t((i0 + i) * a.blocks + b)]);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i]), Grouped ? _mm512_mul_ps(sw, dx) : dx, acc[i]);
     }
   }
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) {
-      const float s = hsum8(acc[i][j]);
-      y[(i0 + i) * ldy + r + j] = Grouped ? s : s * w.channel_scales[r + j];
-    }
+  for (int i = 0; i < MR; ++i) {
+    if constexpr (!Grouped) acc[i] = _mm512_mul_ps(acc[i], _mm512_loadu_ps(channel_scales));
+    _mm512_storeu_ps(out[i], acc[i]);
+  }
+}
+
+template <int MR, bool Grouped>
+HPCI_INLINE void panel_rows(const QuantizedActs& a, int64_t i, const Int8Weights& w, const uint8_t* panel, float* y,
+                            int64_t ldy, int64_t row, int64_t valid) {
+  float out[MR][kPanelRows];
+  panel_tile<MR, Grouped>(a, i, panel, w.group, Grouped ? nullptr : w.channel_scales + row, out);
+  for (int k = 0; k < MR; ++k) std::memcpy(y + (i + k) * ldy + row, out[k], size_t(valid) * sizeof(float));
 }
 
 template <bool Grouped>
 void run(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  // Decode (n < 4) takes 16 weight rows at a time: 16 streams per thread keep more cache misses in flight (DRAM
-  // streaming of a 90 MB matrix on 2 threads: 23.6 GB/s with 8 rows, 28.1 with 16, 19.5 with 4; measured side by side).
-  constexpr int MR = 4, NR = 4, NR1 = 16;
-  const int64_t rb = int8_row_bytes(cols, w.group), n = a.n;
-  int64_t r = r0;
-  if (n < MR)
-    for (; r + NR1 <= r1; r += NR1)
-      for (int64_t i = 0; i < n; ++i) tile<1, NR1, Grouped>(a, i, w, rb, r, y, ldy);
-  for (; r + NR <= r1; r += NR) {
-    int64_t i = 0;
-    for (; i + MR <= n; i += MR) tile<MR, NR, Grouped>(a, i, w, rb, r, y, ldy);
-    for (; i < n; ++i) tile<1, NR, Grouped>(a, i, w, rb, r, y, ldy);
+  constexpr int MR = 8;  // activation rows per tile: 8 int32 + 8 f32 accumulators
+  const int64_t panel_bytes = int8_panel_bytes(cols, w.group), n = a.n;
+  // Activation rows in chunks that stay in L2 while the thread's panels stream past them.
+  const int64_t chunk = std::max<int64_t>(MR, (int64_t(256) << 10) / (a.blocks * kActBlock) / MR * MR);
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    const int64_t i1 = std::min(n, i0 + chunk);
+    for (int64_t row = r0; row < r1; row += kPanelRows) {
+      const uint8_t* panel = w.panels + (row / kPanelRows) * panel_bytes;
+      const int64_t valid = std::min(kPanelRows, r1 - row);
+      int64_t i = i0;
+      for (; i + MR <= i1; i += MR) panel_rows<MR, Grouped>(a, i, w, panel, y, ldy, row, valid);
+      for (; i < i1; ++i) panel_rows<1, Grouped>(a, i, w, panel, y, ldy, row, valid);
+    }
   }
-  for (; r < r1; ++r)
-    for (int64_t i = 0; i < n; ++i) tile<1, 1, Grouped>(a, i, w, rb, r, y, ldy);
 }
 
 }  // namespace

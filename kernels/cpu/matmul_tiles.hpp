@@ -1,6 +1,6 @@
-// The matmul kernels' bodies, compiled once per instruction set (matmul_avx512.cpp with -march=x86-64-v4,
-// matmul_avx2.cpp with -march=x86-64-v3, matmul_generic.cpp with the baseline) and picked at run time by
-// matmul.cpp. Everything here has internal linkage (anonymous namespace) on purpose: each ISA's translation unit
+// The f32 matmul kernel's body (row layout) and the vector types every per-ISA kernel shares, compiled once per
+// instruction set (matmul_avx512.cpp with -march=x86-64-v4, matmul_avx2.cpp with -march=x86-64-v3,
+// matmul_generic.cpp with the baseline) and picked at run time by matmul.cpp. Everything here has internal linkage (anonymous namespace) on purpose: each ISA's translation unit
 // keeps its own copy, so the linker can never hand the AVX-512 body of an inline function to the baseline path.
 // Only the ISA of the instructions differs between the copies, never the arithmetic order, so every path gives
 // the same results up to FMA contraction (x86-64-v3/v4 fuse, the baseline may not).
@@ -25,7 +25,7 @@ constexpr int kLanes = 8;
 constexpr int kLanes = 4;
 #endif
 typedef float vf __attribute__((vector_size(kLanes * 4)));
-typedef uint16_t vh __attribute__((vector_size(kLanes * 2)));
+typedef uint16_t vh __attribute__((vector_size(kLanes * 2)));  // kLanes bf16 bit patterns
 typedef uint32_t vu __attribute__((vector_size(kLanes * 4)));
 #define HPCI_INLINE inline __attribute__((always_inline))
 
@@ -43,22 +43,6 @@ struct F32Rows {
   HPCI_INLINE F32Rows at_row(int64_t r) const { return {w + r * cols, cols}; }
   HPCI_INLINE vf load(int j, int64_t k) const { return load_f32(w + j * cols + k); }
   HPCI_INLINE float at(int j, int64_t k) const { return w[j * cols + k]; }
-  HPCI_INLINE float finish(int, float s) const { return s; }
-};
-
-struct Bf16Rows {
-  const uint16_t* w;
-  int64_t cols;
-  HPCI_INLINE Bf16Rows at_row(int64_t r) const { return {w + r * cols, cols}; }
-  HPCI_INLINE vf load(int j, int64_t k) const {  // bf16 -> f32: widen and shift, exact
-    vh h;
-    std::memcpy(&h, w + j * cols + k, sizeof h);
-    vu u = __builtin_convertvector(h, vu) << 16;
-    vf f;
-    std::memcpy(&f, &u, sizeof f);
-    return f;
-  }
-  HPCI_INLINE float at(int j, int64_t k) const { return bf16_to_f32(w[j * cols + k]); }
   HPCI_INLINE float finish(int, float s) const { return s; }
 };
 
@@ -131,13 +115,6 @@ void matmul_f32_entry(const float* x, int64_t n, const float* w, int64_t cols, f
                       int64_t r1) {
   matmul_impl(x, n, F32Rows{w, cols}, cols, y, ldy, r0, r1);
 }
-
-void matmul_bf16_entry(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy, int64_t r0,
-                       int64_t r1) {
-  matmul_impl(x, n, Bf16Rows{w, cols}, cols, y, ldy, r0, r1);
-}
-
-MatmulKernels kernel_table() { return {&matmul_f32_entry, &matmul_bf16_entry}; }
 
 }  // namespace
 }  // namespace hpcinfer::kernels

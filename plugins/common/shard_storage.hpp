@@ -42,7 +42,8 @@ inline void check_ranges(const TensorView& src, Range rows, Range cols) {
 }
 
 // Runs kernel(r0, r1) over weight rows [0, rows) split across ex's threads in blocks of 16 rows (every thread
-// streams its own slice of W; 16 is a multiple of every kernel tile height). Work below kInlineMacs multiply-adds
+// streams its own slice of W; 16 = kernels::kPanelRows, the panel height of the bf16 and int8 layouts, which the
+// kernels need every range but the last to start and end on). Work below kInlineMacs multiply-adds
 // (rows x cols x n) runs on the calling thread: a parallel region costs microseconds when the cores are free and
 // milliseconds when another process holds one (every region waits for its slowest thread), which made tiny models
 // decode at 2 tokens/s on a loaded machine.

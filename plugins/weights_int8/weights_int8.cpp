@@ -7,12 +7,14 @@
 // by copying their blocks (no dequantize/requantize round trip: the f16 scale widens exactly to f32, q becomes
 // q + 128), and a group's outlier only coarsens 32 weights. Per-channel reads 1 byte per weight instead of 1.125
 // and multiplies once per output, at the cost of coarser steps in rows with outliers.
-// Layout: per row, blocks {f32 scale, 32 u8}: 36 bytes per 32 weights = 1.125 bytes per weight, 1.78x fewer than
-// bf16 (f16 scales would give 1.88x but cost a conversion per block in the decode loop).
+// Layout: the kernels' 16-row panels (kernels/cpu/matmul.hpp), built row by row from the row layout: per row, blocks
+// {f32 scale, 32 u8}: 36 bytes per 32 weights = 1.125 bytes per weight, 1.78x fewer than bf16 (f16 scales would
+// give 1.88x but cost a conversion per block in the decode loop).
 // Other sources (f32, f16, bf16, Q4_0, Q4_1, Q8_0 with another group size) are dequantized to f32 and quantized at
 // load: scale = max|w| / 127 rounded to f16, q = round(w / scale).
 // Shards: the strategy's row/column ranges are cut here; a column range must start on a group boundary and end on
 // one or at the row's end (rows whose length is not a multiple of the group end with a short, zero-padded group).
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -31,12 +33,16 @@ namespace {
 class Int8Packed final : public PackedMatrix {
  public:
   Int8Packed(const TensorView& src, Range rows, Range cols, int64_t group)
-      : rows_(rows.size()), cols_(cols.size()), group_(group), row_bytes_(kernels::int8_row_bytes(cols_, group)),
-        data_(size_t(rows_) * size_t(row_bytes_)), channel_scales_(group == 0 ? size_t(rows_) : 1) {
+      : rows_(rows.size()), cols_(cols.size()), group_(group), panel_bytes_(kernels::int8_panel_bytes(cols_, group)),
+        data_(size_t(kernels::panel_count(rows_)) * size_t(panel_bytes_)),
+        channel_scales_(group == 0 ? size_t(kernels::panel_count(rows_) * kernels::kPanelRows) : 1) {
     const bool direct = src.dtype == DType::q8_0 && group_ == kQuantBlock;  // copy Q8_0 blocks as they are
     std::vector<float> tmp(direct ? 0 : static_cast<size_t>(cols_));
+    std::vector<uint8_t> row_layout(static_cast<size_t>(kernels::int8_row_bytes(cols_, group_)));
+    std::fill(channel_scales_.ptr, channel_scales_.ptr + channel_scales_.count, 0.0f);
+    for (int64_t p = 0; p < kernels::panel_count(rows_); ++p) kernels::init_int8_panel(cols_, group_, panel(p));
     for (int64_t r = 0; r < rows_; ++r) {
-      uint8_t* dst = data_.ptr + size_t(r) * size_t(row_bytes_);
+      uint8_t* dst = row_layout.data();
       const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
       if (direct) {
         for (int64_t b = 0; b < cols_ / kQuantBlock; ++b) {
@@ -47,10 +53,11 @@ class Int8Packed final : public PackedMatrix {
           std::memcpy(dst + b * (4 + kQuantBlock), &d, 4);
           for (int i = 0; i < 32; ++i) dst[b * (4 + kQuantBlock) + 4 + i] = uint8_t(int(int8_t(block[2 + i])) + 128);
         }
-        continue;
+      } else {
+        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
+        kernels::quantize_row_int8(tmp.data(), cols_, group_, dst, &channel_scales_.ptr[group_ == 0 ? r : 0]);
       }
-      kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
-      kernels::quantize_row_int8(tmp.data(), cols_, group_, dst, &channel_scales_.ptr[group_ == 0 ? r : 0]);
+      kernels::int8_row_to_panel(dst, cols_, group_, r % kernels::kPanelRows, panel(r / kernels::kPanelRows));
     }
   }
   int64_t rows() const override { return rows_; }
@@ -63,14 +70,15 @@ class Int8Packed final : public PackedMatrix {
                    [&](int64_t r0, int64_t r1) { kernels::matmul_int8(x, n, w, cols_, y, rows_, r0, r1); });
   }
   void dequantize_row(int64_t r, float* out) const override {
-    kernels::dequantize_row_int8(data_.ptr + size_t(r) * size_t(row_bytes_), cols_, group_,
-                                 group_ == 0 ? channel_scales_.ptr[r] : 0.0f, out);
+    kernels::dequantize_int8_panel_row(panel(r / kernels::kPanelRows), r % kernels::kPanelRows, cols_, group_,
+                                       group_ == 0 ? channel_scales_.ptr[r] : 0.0f, out);
   }
 
  private:
-  int64_t rows_, cols_, group_, row_bytes_;
-  HugeBuffer<uint8_t> data_;           // rows in the kernels' layout (kernels/cpu/matmul.hpp: Int8Weights)
-  HugeBuffer<float> channel_scales_;   // [rows] when group == 0
+  uint8_t* panel(int64_t p) const { return data_.ptr + size_t(p) * size_t(panel_bytes_); }
+  int64_t rows_, cols_, group_, panel_bytes_;
+  HugeBuffer<uint8_t> data_;           // 16-row panels in the kernels' layout (kernels/cpu/matmul.hpp: Int8Weights)
+  HugeBuffer<float> channel_scales_;   // [panels * 16] when group == 0 (zero past the last row)
 };
 
 class Int8Format final : public WeightFormat {
