@@ -152,6 +152,25 @@ TEST(Ops, AttendOneHeadMatchesFloat64) {
   }
 }
 
+// Grouped-query attention: heads sharing a kv head, computed together, give bitwise each head's own result.
+TEST(Ops, AttendHeadsEqualsOneHeadAtATimeBitwise) {
+  for (int64_t n_q : {1, 3, 4})
+    for (int64_t hd : {12, 64}) {
+      const int64_t n_ctx = 37, stride = 2 * hd;
+      auto q = randn(static_cast<size_t>(n_q * hd), 31), kv = randn(static_cast<size_t>(n_ctx * stride), 32),
+           vv = randn(static_cast<size_t>(n_ctx * stride), 33);
+      std::vector<float> scores(static_cast<size_t>(n_q * n_ctx)), out(static_cast<size_t>(n_q * hd)),
+          one(static_cast<size_t>(hd));
+      kernels::attend_heads(q.data(), n_q, kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, scores.data(), out.data());
+      for (int64_t g = 0; g < n_q; ++g) {
+        kernels::attend_one_head(q.data() + g * hd, kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, scores.data(),
+                                 one.data());
+        for (int64_t d = 0; d < hd; ++d)
+          ASSERT_EQ(out[static_cast<size_t>(g * hd + d)], one[static_cast<size_t>(d)]) << "n_q " << n_q << " head " << g;
+      }
+    }
+}
+
 TEST(Convert, HalfAndBfloatRoundTripAndBlockDequantize) {
   for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 0x1p-14f, 3 * 0x1p-20f, 0x1p-24f})  // exact in f16, subnormals too
     EXPECT_FLOAT_EQ(kernels::f16_to_f32(kernels::f32_to_f16(f)), f) << f;

@@ -105,24 +105,36 @@ void LlamaStage::attention(int li, const float* q, float* out, const TokenBatch&
   const int group = m_.n_heads / m_.n_kv_heads;  // query heads per kv head
   const float* K = kv_k_[size_t(li)].data();
   const float* V = kv_v_[size_t(li)].data();
+  // Work items: (token, up to kHeadsPerItem consecutive local query heads of one kv head), so each cached key and
+  // value row is read once per item rather than once per head, with items enough to share among threads.
+  constexpr int kHeadsPerItem = 4;
+  const int chunks_per_kv = (group + kHeadsPerItem - 1) / kHeadsPerItem;
+  const int kv_first = int(plan_.q_heads.begin) / group, kv_count = (int(plan_.q_heads.end) - 1) / group - kv_first + 1;
+  const int items_per_token = kv_count * chunks_per_kv;
   auto heads = [&](int64_t w0, int64_t w1) {
-    std::vector<float> scores(static_cast<size_t>(max_ctx_));
+    std::vector<float> scores(static_cast<size_t>(max_ctx_) * kHeadsPerItem);
     for (int64_t w = w0; w < w1; ++w) {
-      const int i = int(w / nh), h = int(w % nh);
-      const int kvh = (plan_.q_heads.begin + h) / group - int(plan_.kv_heads.begin);
-      const size_t base = (size_t(b.slot[size_t(i)]) * size_t(max_ctx_)) * size_t(kv_local_) + size_t(kvh) * size_t(hd);
-      kernels::attend_one_head(q + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd), K + base, V + base,
-                               b.pos[size_t(i)] + 1, kv_local_, hd, scores.data(),
-                               out + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd));
+      const int i = int(w / items_per_token), item = int(w % items_per_token);
+      const int kv = kv_first + item / chunks_per_kv;  // global kv head
+      const int g0 = std::max(kv * group + (item % chunks_per_kv) * kHeadsPerItem, int(plan_.q_heads.begin));
+      const int g1 = std::min({kv * group + (item % chunks_per_kv + 1) * kHeadsPerItem, (kv + 1) * group,
+                               int(plan_.q_heads.end)});
+      if (g0 >= g1) continue;
+      const int h = g0 - int(plan_.q_heads.begin);  // local index of the first query head
+      const size_t base = (size_t(b.slot[size_t(i)]) * size_t(max_ctx_)) * size_t(kv_local_) +
+                          size_t(kv - int(plan_.kv_heads.begin)) * size_t(hd);
+      kernels::attend_heads(q + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd), g1 - g0, K + base, V + base,
+                            b.pos[size_t(i)] + 1, kv_local_, hd, scores.data(),
+                            out + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd));
     }
   };
   // Small work on the calling thread (see plugins/common/shard_storage.hpp, for_row_blocks, for why).
   int64_t ctx_sum = 0;
   for (int i = 0; i < n; ++i) ctx_sum += b.pos[size_t(i)] + 1;
   if (ctx_sum * nh * hd < (int64_t(1) << 16))
-    heads(0, int64_t(n) * nh);
+    heads(0, int64_t(n) * items_per_token);
   else
-    ex_.parallel_for(int64_t(n) * nh, heads);
+    ex_.parallel_for(int64_t(n) * items_per_token, heads);
 }
 
 void LlamaStage::forward_layers(float* x, const TokenBatch& b) {

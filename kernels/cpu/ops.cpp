@@ -140,4 +140,33 @@ void attend_one_head(const float* q, const float* keys, const float* values, int
   }
 }
 
+// Heads sharing one kv head: each key and value row is loaded once for all of them (tinyllama: 8 query heads per kv
+// head). Every score and output element has attend_one_head's arithmetic.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
+                  int64_t head_dim, float* scores, float* out) {
+  if (n_q == 1) return attend_one_head(q, keys, values, n_ctx, stride, head_dim, scores, out);
+  const float scale = 1.0f / std::sqrt(float(head_dim));
+  const int64_t dv = head_dim / 8 * 8;
+  for (int64_t j = 0; j < n_ctx; ++j) {
+    const float* k = keys + j * stride;
+    for (int64_t g = 0; g < n_q; ++g) {
+      const float* qg = q + g * head_dim;
+      v8f a{};
+      for (int64_t d = 0; d < dv; d += 8) a += load8(qg + d) * load8(k + d);
+      scores[g * n_ctx + j] = finish_dot(a, qg, k, dv, head_dim) * scale;
+    }
+  }
+  for (int64_t g = 0; g < n_q; ++g) softmax(scores + g * n_ctx, n_ctx);
+  for (int64_t d = 0; d < n_q * head_dim; ++d) out[d] = 0.0f;
+  for (int64_t j = 0; j < n_ctx; ++j) {
+    const float* v = values + j * stride;
+    for (int64_t g = 0; g < n_q; ++g) {
+      const float p = scores[g * n_ctx + j];
+      float* o = out + g * head_dim;
+      for (int64_t d = 0; d < head_dim; ++d) o[d] += p * v[d];
+    }
+  }
+}
+
 }  // namespace hpcinfer::kernels
