@@ -96,12 +96,13 @@ TEST(QuantizeRowInt8, RoundsToNearestStepWithinHalfAScale) {
   }
 }
 
-// The int8 kernels this CPU can run: the portable one always, VNNI where present.
+// The int8 kernels this CPU can run: the portable one always, AVX2 and VNNI where present.
 using Int8Kernel = void (*)(const kernels::int8_detail::QuantizedActs&, const kernels::Int8Weights&, int64_t, float*,
                             int64_t, int64_t, int64_t);
 std::vector<std::pair<std::string, Int8Kernel>> runnable_int8_kernels() {
   std::vector<std::pair<std::string, Int8Kernel>> out{{"generic", &kernels::int8_detail::matmul_int8_generic}};
   __builtin_cpu_init();
+  if (std::string(kernels::simd_level()) != "generic") out.push_back({"avx2", &kernels::int8_detail::matmul_int8_avx2});
   if (std::string(kernels::simd_level()) == "avx512" && __builtin_cpu_supports("avx512vnni"))
     out.push_back({"vnni", &kernels::int8_detail::matmul_int8_vnni});
   return out;
@@ -153,20 +154,26 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Int8MatmulTest,
                                            Int8Case{9, 13, 256, 128}, Int8Case{2, 40, 2048, 32},
                                            Int8Case{11, 70, 96, 32}, Int8Case{1, 50, 64, 0}));
 
-// The portable kernel and VNNI: bitwise the same outputs (same integer dots, same f32 steps), every tile shape.
-TEST(Int8Matmul, VnniEqualsThePortableKernelBitwise) {
-  if (runnable_int8_kernels().size() < 2) GTEST_SKIP() << "this CPU has no AVX-512 VNNI: only the portable kernel runs here";
+// Every int8 kernel (portable, AVX2, VNNI): bitwise the same outputs (same integer dots, same f32 steps), every tile
+// shape, including q = -128 (Q8_0 files may hold it; the quantizer never writes it).
+TEST(Int8Matmul, EveryKernelEqualsThePortableOneBitwise) {
+  const auto kernels_here = runnable_int8_kernels();
+  if (kernels_here.size() < 2) GTEST_SKIP() << "this CPU runs only the portable int8 kernel";
   for (int64_t group : {0, 32, 64})
     for (int64_t n : {1, 3, 8, 13}) {
       const int64_t rows = 37, cols = 200;
       auto x = randn(static_cast<size_t>(n * cols), uint32_t(n), 3.0f), w = randn(static_cast<size_t>(rows * cols), 9, 0.1f);
       Quantized Q = quantize(w, rows, cols, group);
+      Q.panels[64 + 5] = 0;  // a weight of q = -128 (u8 0) in the first block of the first panel
       kernels::int8_detail::QuantizedActs A;
       kernels::int8_detail::quantize_acts(x.data(), n, cols, A);
-      std::vector<float> a(static_cast<size_t>(n * rows)), b(a.size());
-      kernels::int8_detail::matmul_int8_generic(A, Q.weights(), cols, a.data(), rows, 0, rows);
-      kernels::int8_detail::matmul_int8_vnni(A, Q.weights(), cols, b.data(), rows, 0, rows);
-      ASSERT_EQ(a, b) << "group " << group << " n " << n;
+      std::vector<float> want(static_cast<size_t>(n * rows));
+      kernels::int8_detail::matmul_int8_generic(A, Q.weights(), cols, want.data(), rows, 0, rows);
+      for (const auto& [name, kernel] : kernels_here) {
+        std::vector<float> got(want.size());
+        kernel(A, Q.weights(), cols, got.data(), rows, 0, rows);
+        ASSERT_EQ(got, want) << name << " group " << group << " n " << n;
+      }
     }
 }
 

@@ -1,5 +1,5 @@
-// int8 matmul: activation quantization, the row and panel layouts, the portable kernel, and the dispatch between it
-// and the AVX-512 VNNI kernel (kernels/cpu/matmul_int8_vnni.cpp).
+// int8 matmul: activation quantization, the row and panel layouts, the portable kernel, and the dispatch between it,
+// the AVX-512 VNNI kernel (kernels/cpu/matmul_int8_vnni.cpp) and the AVX2 one (matmul_int8_avx2.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -142,6 +142,10 @@ bool have_vnni() {
   }();
   return yes;
 }
+bool have_avx2() {
+  static const bool yes = std::string(simd_level()) != "generic";  // x86-64-v3 or wider
+  return yes;
+}
 }  // namespace
 
 void matmul_int8(const float* x, int64_t n, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
@@ -150,6 +154,9 @@ void matmul_int8(const float* x, int64_t n, const Int8Weights& w, int64_t cols, 
   if (have_vnni()) {
     int8_detail::quantize_acts_vnni(x, n, cols, acts);
     int8_detail::matmul_int8_vnni(acts, w, cols, y, ldy, row_begin, row_end);
+  } else if (have_avx2()) {
+    int8_detail::quantize_acts(x, n, cols, acts);
+    int8_detail::matmul_int8_avx2(acts, w, cols, y, ldy, row_begin, row_end);
   } else {
     int8_detail::quantize_acts(x, n, cols, acts);
     int8_detail::matmul_int8_generic(acts, w, cols, y, ldy, row_begin, row_end);

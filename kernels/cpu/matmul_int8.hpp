@@ -28,10 +28,12 @@ struct QuantizedActs {
 void quantize_acts(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 void quantize_acts_vnni(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX-512
 
-// Both kernels read the panel layout (kernels/cpu/matmul.hpp) and give bitwise the same results.
+// The kernels read the panel layout (kernels/cpu/matmul.hpp) and give bitwise the same results.
 void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                          int64_t r0, int64_t r1);
 void matmul_int8_vnni(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
+                      int64_t r0, int64_t r1);
+void matmul_int8_avx2(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                       int64_t r0, int64_t r1);
 
 // Byte offset of 32-block b inside a row-layout row, and of its scale (-1: per-channel, the scale is
