@@ -121,10 +121,9 @@ void LlamaStage::attention(int li, const float* q, float* out, const TokenBatch&
                                int(plan_.q_heads.end)});
       if (g0 >= g1) continue;
       const int h = g0 - int(plan_.q_heads.begin);  // local index of the first query head
-      const size_t base = (size_t(b.slot[size_t(i)]) * size_t(max_ctx_)) * size_t(kv_local_) +
-                          size_t(kv - int(plan_.kv_heads.begin)) * size_t(hd);
+      const size_t base = kv_row(b.slot[size_t(i)], kv - int(plan_.kv_heads.begin), 0);
       kernels::attend_heads(q + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd), g1 - g0, K + base, V + base,
-                            b.pos[size_t(i)] + 1, kv_local_, hd, scores.data(),
+                            b.pos[size_t(i)] + 1, hd, hd, scores.data(),
                             out + size_t(i) * size_t(q_local_) + size_t(h) * size_t(hd));
     }
   };
@@ -172,9 +171,11 @@ void LlamaStage::forward_layers(float* x, const TokenBatch& b) {
       }
       kernels::rope_rotate_half(qi, int(plan_.q_heads.size()), hd, b.pos[size_t(i)], rope_);
       kernels::rope_rotate_half(ki, int(plan_.kv_heads.size()), hd, b.pos[size_t(i)], rope_);
-      const size_t at = (size_t(b.slot[size_t(i)]) * size_t(max_ctx_) + size_t(b.pos[size_t(i)])) * size_t(kv_local_);
-      std::copy(ki, ki + kv_local_, kv_k_[size_t(li)].data() + at);
-      std::copy(vi, vi + kv_local_, kv_v_[size_t(li)].data() + at);
+      for (int kvh = 0; kvh < int(plan_.kv_heads.size()); ++kvh) {
+        const size_t at = kv_row(b.slot[size_t(i)], kvh, b.pos[size_t(i)]);
+        std::copy(ki + kvh * hd, ki + (kvh + 1) * hd, kv_k_[size_t(li)].data() + at);
+        std::copy(vi + kvh * hd, vi + (kvh + 1) * hd, kv_v_[size_t(li)].data() + at);
+      }
     }
     attention(li, q_.data(), att_.data(), b);
     L.wo->matmul(att_.data(), n, proj_.data(), ex_);  // [n, dim], a partial sum under tp

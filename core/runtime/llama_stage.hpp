@@ -80,7 +80,14 @@ class LlamaStage {
   std::unique_ptr<PackedMatrix> output_;     // [vocab_local, dim] on the last stage
   std::vector<float> final_norm_;            // [dim]
   kernels::RopeTable rope_;
-  std::vector<std::vector<float>> kv_k_, kv_v_;  // per local layer: [n_slots, max_ctx, kv_heads_local, head_dim]
+  // per local layer: [n_slots, kv_heads_local, max_ctx, head_dim]: one head's cached rows are contiguous, so
+  // attention streams them (with the heads interleaved per position, 256-byte rows 1 KiB apart, it was latency-bound).
+  std::vector<std::vector<float>> kv_k_, kv_v_;
+  // Offset (floats) of (slot, local kv head, position) in a layer's cache.
+  size_t kv_row(int slot, int kv_head, int pos) const {
+    return ((size_t(slot) * size_t(plan_.kv_heads.size()) + size_t(kv_head)) * size_t(max_ctx_) + size_t(pos)) *
+           size_t(m_.head_dim);
+  }
   size_t weight_bytes_ = 0;
   double allreduce_s_ = 0;
   // Scratch, grown to the largest batch seen.

@@ -103,70 +103,90 @@ inline __attribute__((always_inline)) float finish_dot(v8f acc, const float* q, 
 }
 }  // namespace
 
-// Scores four keys at a time (independent FMA chains); each score's arithmetic is the same whatever its neighbours.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-void attend_one_head(const float* q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
-                     int64_t head_dim, float* scores, float* out) {
+// NQ query heads against the same keys/values. Scores: four keys at a time per head (independent FMA chains), each
+// score's arithmetic the same whatever its neighbours. Output: 32 values of every head kept in registers while the
+// value rows stream past, out[d] = sum over keys ascending of p_j * v_j[d] (one multiply-add per key): the
+// arithmetic does not depend on NQ, so grouped and one-head calls agree bitwise.
+template <int NQ>
+inline __attribute__((always_inline)) void attend_group(const float* q, const float* keys, const float* values,
+                                                        int64_t n_ctx, int64_t stride, int64_t head_dim,
+                                                        float* scores, float* out) {
   const float scale = 1.0f / std::sqrt(float(head_dim));
   const int64_t dv = head_dim / 8 * 8;
   int64_t j = 0;
   for (; j + 4 <= n_ctx; j += 4) {
     const float* k0 = keys + j * stride;
-    v8f a0{}, a1{}, a2{}, a3{};
-    for (int64_t d = 0; d < dv; d += 8) {
-      const v8f qv = load8(q + d);
-      a0 += qv * load8(k0 + d);
-      a1 += qv * load8(k0 + stride + d);
-      a2 += qv * load8(k0 + 2 * stride + d);
-      a3 += qv * load8(k0 + 3 * stride + d);
+    for (int g = 0; g < NQ; ++g) {
+      const float* qg = q + g * head_dim;
+      v8f a0{}, a1{}, a2{}, a3{};
+      for (int64_t d = 0; d < dv; d += 8) {
+        const v8f qv = load8(qg + d);
+        a0 += qv * load8(k0 + d);
+        a1 += qv * load8(k0 + stride + d);
+        a2 += qv * load8(k0 + 2 * stride + d);
+        a3 += qv * load8(k0 + 3 * stride + d);
+      }
+      float* sg = scores + g * n_ctx + j;
+      sg[0] = finish_dot(a0, qg, k0, dv, head_dim) * scale;
+      sg[1] = finish_dot(a1, qg, k0 + stride, dv, head_dim) * scale;
+      sg[2] = finish_dot(a2, qg, k0 + 2 * stride, dv, head_dim) * scale;
+      sg[3] = finish_dot(a3, qg, k0 + 3 * stride, dv, head_dim) * scale;
     }
-    scores[j] = finish_dot(a0, q, k0, dv, head_dim) * scale;
-    scores[j + 1] = finish_dot(a1, q, k0 + stride, dv, head_dim) * scale;
-    scores[j + 2] = finish_dot(a2, q, k0 + 2 * stride, dv, head_dim) * scale;
-    scores[j + 3] = finish_dot(a3, q, k0 + 3 * stride, dv, head_dim) * scale;
   }
   for (; j < n_ctx; ++j) {
     const float* k = keys + j * stride;
-    v8f a{};
-    for (int64_t d = 0; d < dv; d += 8) a += load8(q + d) * load8(k + d);
-    scores[j] = finish_dot(a, q, k, dv, head_dim) * scale;
-  }
-  softmax(scores, n_ctx);
-  for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
-  for (j = 0; j < n_ctx; ++j) {
-    const float* v = values + j * stride;
-    const float p = scores[j];
-    for (int64_t d = 0; d < head_dim; ++d) out[d] += p * v[d];
-  }
-}
-
-// Heads sharing one kv head: each key and value row is loaded once for all of them (tinyllama: 8 query heads per kv
-// head). Every score and output element has attend_one_head's arithmetic.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
-                  int64_t head_dim, float* scores, float* out) {
-  if (n_q == 1) return attend_one_head(q, keys, values, n_ctx, stride, head_dim, scores, out);
-  const float scale = 1.0f / std::sqrt(float(head_dim));
-  const int64_t dv = head_dim / 8 * 8;
-  for (int64_t j = 0; j < n_ctx; ++j) {
-    const float* k = keys + j * stride;
-    for (int64_t g = 0; g < n_q; ++g) {
+    for (int g = 0; g < NQ; ++g) {
       const float* qg = q + g * head_dim;
       v8f a{};
       for (int64_t d = 0; d < dv; d += 8) a += load8(qg + d) * load8(k + d);
       scores[g * n_ctx + j] = finish_dot(a, qg, k, dv, head_dim) * scale;
     }
   }
-  for (int64_t g = 0; g < n_q; ++g) softmax(scores + g * n_ctx, n_ctx);
-  for (int64_t d = 0; d < n_q * head_dim; ++d) out[d] = 0.0f;
-  for (int64_t j = 0; j < n_ctx; ++j) {
-    const float* v = values + j * stride;
-    for (int64_t g = 0; g < n_q; ++g) {
-      const float p = scores[g * n_ctx + j];
-      float* o = out + g * head_dim;
-      for (int64_t d = 0; d < head_dim; ++d) o[d] += p * v[d];
+  for (int g = 0; g < NQ; ++g) softmax(scores + g * n_ctx, n_ctx);
+  constexpr int64_t kBlock = 32;  // output values per head held in registers: 4 x 8 lanes
+  int64_t d0 = 0;
+  for (; d0 + kBlock <= head_dim; d0 += kBlock) {
+    v8f acc[NQ][4];
+    for (int g = 0; g < NQ; ++g)
+      for (int t = 0; t < 4; ++t) acc[g][t] = v8f{};
+    for (int64_t jj = 0; jj < n_ctx; ++jj) {
+      const float* v = values + jj * stride + d0;
+      const v8f v0 = load8(v), v1 = load8(v + 8), v2 = load8(v + 16), v3 = load8(v + 24);
+      for (int g = 0; g < NQ; ++g) {
+        const float p = scores[g * n_ctx + jj];
+        acc[g][0] += p * v0, acc[g][1] += p * v1, acc[g][2] += p * v2, acc[g][3] += p * v3;
+      }
+    }
+    for (int g = 0; g < NQ; ++g)
+      for (int t = 0; t < 4; ++t) std::memcpy(out + g * head_dim + d0 + 8 * t, &acc[g][t], sizeof(v8f));
+  }
+  for (int64_t d = d0; d < head_dim; ++d)  // head sizes that are not a multiple of 32: the same sums, one by one
+    for (int g = 0; g < NQ; ++g) {
+      float o = 0.0f;
+      for (int64_t jj = 0; jj < n_ctx; ++jj) o += scores[g * n_ctx + jj] * values[jj * stride + d];
+      out[g * head_dim + d] = o;
+    }
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
+                  int64_t head_dim, float* scores, float* out) {
+  // Up to 4 heads share each loaded key and value; more are done 4 at a time.
+  for (int64_t g = 0; g < n_q; g += 4) {
+    const float* qg = q + g * head_dim;
+    float* og = out + g * head_dim;
+    switch (std::min<int64_t>(4, n_q - g)) {
+      case 1: attend_group<1>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
+      case 2: attend_group<2>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
+      case 3: attend_group<3>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
+      default: attend_group<4>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
     }
   }
+}
+
+void attend_one_head(const float* q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
+                     int64_t head_dim, float* scores, float* out) {
+  attend_heads(q, 1, keys, values, n_ctx, stride, head_dim, scores, out);
 }
 
 }  // namespace hpcinfer::kernels

@@ -37,8 +37,8 @@ int64_t argmax(const float* x, int64_t n);
 //   out[head_dim] = sum_j softmax_j(q . k_j / sqrt(head_dim)) v_j
 void attend_one_head(const float* q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
                      int64_t head_dim, float* scores, float* out);
-// n_q query heads sharing the same keys/values (grouped-query attention), each row read once for all of them:
-//   q[n_q][head_dim], scores scratch [n_q][n_ctx], out[n_q][head_dim]; each head's result is bitwise
+// n_q query heads sharing the same keys/values (grouped-query attention), each row read once for up to 4 of them:
+//   q[n_q][head_dim], scores scratch [min(n_q, 4)][n_ctx], out[n_q][head_dim]; each head's result is bitwise
 //   attend_one_head's.
 void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
                   int64_t head_dim, float* scores, float* out);
