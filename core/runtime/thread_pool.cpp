@@ -15,13 +15,10 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n);
     return;
   }
-  // kChunksPerThread contiguous chunks per thread, taken in order by whichever thread is free: a thread slowed by
-  // the machine (a descheduled vCPU, a neighbour's memory traffic) takes fewer, instead of everyone waiting for it.
-  constexpr int64_t kChunksPerThread = 4;
-  const int64_t chunks = std::min<int64_t>(n, int64_t(t) * kChunksPerThread);
-#pragma omp parallel for num_threads(t) schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t b = n * c / chunks, e = n * (c + 1) / chunks;
+#pragma omp parallel num_threads(t)
+  {
+    const int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64_t b = n * id / nt, e = n * (id + 1) / nt;
     if (b < e) fn(b, e);
   }
 }

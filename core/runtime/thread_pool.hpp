@@ -9,7 +9,7 @@ class ThreadPool final : public Executor {
  public:
   explicit ThreadPool(int threads);
   int threads() const override { return threads_; }
-  // Splits [0, n) into up to 4 x threads() contiguous chunks of near-equal size; free threads take the next chunk.
+  // Splits [0, n) into at most threads() contiguous chunks of near-equal size; runs them in parallel.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) override;
 
  private:
