@@ -1,4 +1,4 @@
-// hpcinfer bench-stream [--threads 2] [--rounds 7] [--json]
+// hpcinfer bench-stream [--threads 2] [--rounds 7] [--layers 22] [--json]
 // The matmul kernels streaming one decode step's weights from memory, beside the machine's read and copy bandwidth
 // measured in the same rounds: how close the bf16 and int8 GEMV come to the memory limit, apart from everything
 // else a model does per token (attention, norms, synchronisation; `hpcinfer bench` measures the whole model).
@@ -37,15 +37,17 @@ double median(std::vector<double> v) {
 int cmd_bench_stream(const Args& args) {
   CLI::App app{"bf16 and int8 GEMV streaming a decode step's weights from memory, beside the read/copy bandwidth",
                "hpcinfer bench-stream"};
-  int threads = 2, rounds = 7;
+  int threads = 2, rounds = 7, layers = 22;
   bool json = false;
   app.add_option("--threads", threads, "threads (default 2)")->check(CLI::PositiveNumber);
   app.add_option("--rounds", rounds, "rounds of probe + bf16 pass + int8 pass (default 7)")->check(CLI::PositiveNumber);
+  app.add_option("--layers", layers, "layers of tinyllama-1.1b shapes to stream (default 22, all)")
+      ->check(CLI::Range(1, 22));
   app.add_flag("--json", json, "print one JSON object");
   if (auto rc = parse_args(app, args)) return *rc;
 
   std::vector<Shape> mats;
-  for (int l = 0; l < 22; ++l)
+  for (int l = 0; l < layers; ++l)
     for (Shape s : {Shape{2048, 2048}, Shape{256, 2048}, Shape{256, 2048}, Shape{2048, 2048}, Shape{5632, 2048},
                     Shape{5632, 2048}, Shape{2048, 5632}})
       mats.push_back(s);
@@ -93,7 +95,7 @@ int cmd_bench_stream(const Args& args) {
     int8_frac.push_back(int8.back() / read.back());
   }
   nlohmann::ordered_json out = {
-      {"threads", threads}, {"simd", kernels::simd_level()}, {"bf16_bytes", bf16_bytes}, {"int8_bytes", int8_bytes},
+      {"threads", threads}, {"simd", kernels::simd_level()}, {"layers", layers}, {"bf16_bytes", bf16_bytes}, {"int8_bytes", int8_bytes},
       {"read_gbs", median(read)}, {"copy_gbs", median(copy)}, {"bf16_gbs", median(bf16)}, {"int8_gbs", median(int8)},
       {"bf16_read_fraction", median(bf16_frac)}, {"int8_read_fraction", median(int8_frac)},
       {"rounds", nlohmann::json::array()}};
