@@ -49,4 +49,24 @@ inline int64_t scale_offset(int64_t b, int64_t group) {
 // Inside a panel's block: the byte of row j, input kk (0..31): slice kk / 4, row j's 4 bytes, byte kk % 4.
 inline int64_t panel_byte(int64_t j, int64_t kk) { return (kk / 4) * 64 + j * 4 + kk % 4; }
 
+// Walks a panel in order (no division per block): next() returns the next block's 512 weight bytes; at the start of
+// each group (group > 0) it first steps over the group's 16 scales and points `scales` at them.
+struct PanelWalk {
+  const uint8_t* at;
+  int64_t per_group;  // blocks per group; 0 = per-channel scales (none in the panel)
+  const float* scales = nullptr;
+  int64_t left = 0;
+  PanelWalk(const uint8_t* panel, int64_t group) : at(panel), per_group(group / kActBlock) {}
+  const uint8_t* next() {
+    if (per_group > 0 && left-- == 0) {
+      scales = reinterpret_cast<const float*>(at);
+      at += 16 * 4;
+      left = per_group - 1;
+    }
+    const uint8_t* block = at;
+    at += 16 * kActBlock;
+    return block;
+  }
+};
+
 }  // namespace hpcinfer::kernels::int8_detail

@@ -42,25 +42,16 @@ HPCI_INLINE void panel_row(const QuantizedActs& a, int64_t i, const uint8_t* pan
                            const float* channel_scales, float* out) {
   const int64_t pad = a.blocks * kActBlock;
   __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  // The panel is walked in order: per group its 16 scales (64 bytes), then its blocks (512 bytes each).
-  const uint8_t* wb = panel;
-  const float* scales = nullptr;
-  const int64_t per_group = Grouped ? group / kActBlock : 0;
-  int64_t left_in_group = 0;
-  for (int64_t b = 0; b < a.blocks; ++b, wb += kPanelRows * kActBlock) {
-    if constexpr (Grouped)
-      if (left_in_group-- == 0) {
-        scales = reinterpret_cast<const float*>(wb);
-        wb += kPanelRows * 4;
-        left_in_group = per_group - 1;
-      }
+  PanelWalk walk(panel, group);
+  for (int64_t b = 0; b < a.blocks; ++b) {
+    const uint8_t* wb = walk.next();
     __m256i dot[2];
     block_dots(wb, a.q.data() + i * pad + b * kActBlock, a.correction[size_t(i * a.blocks + b)], dot);
     const __m256 dx = _mm256_set1_ps(a.scale[size_t(i * a.blocks + b)]);
     for (int h = 0; h < 2; ++h) {
       __m256 scale = dx;
       if constexpr (Grouped)
-        scale = _mm256_mul_ps(_mm256_loadu_ps(scales + 8 * h), dx);
+        scale = _mm256_mul_ps(_mm256_loadu_ps(walk.scales + 8 * h), dx);
       acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), scale, acc[h]);
     }
   }

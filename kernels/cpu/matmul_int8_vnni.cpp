@@ -28,18 +28,9 @@ HPCI_INLINE void panel_tile(const QuantizedActs& a, int64_t i0, const uint8_t* p
   const int64_t pad = a.blocks * kActBlock;
   __m512 acc[MR];
   for (int i = 0; i < MR; ++i) acc[i] = _mm512_setzero_ps();
-  // The panel is walked in order: per group its 16 scales (64 bytes), then its blocks (512 bytes each).
-  const uint8_t* wb = panel;
-  const float* scales = nullptr;
-  const int64_t per_group = Grouped ? group / kActBlock : 0;
-  int64_t left_in_group = 0;
-  for (int64_t b = 0; b < a.blocks; ++b, wb += kPanelRows * kActBlock) {
-    if constexpr (Grouped)
-      if (left_in_group-- == 0) {
-        scales = reinterpret_cast<const float*>(wb);
-        wb += kPanelRows * 4;
-        left_in_group = per_group - 1;
-      }
+  PanelWalk walk(panel, group);
+  for (int64_t b = 0; b < a.blocks; ++b) {
+    const uint8_t* wb = walk.next();
     __m512i dot[MR];
     for (int i = 0; i < MR; ++i) dot[i] = _mm512_set1_epi32(a.correction[size_t((i0 + i) * a.blocks + b)]);
     if constexpr (MR == 1) {  // decode: two chains of four (integer sums: exact in any order)
@@ -58,7 +49,7 @@ HPCI_INLINE void panel_tile(const QuantizedActs& a, int64_t i0, const uint8_t* p
       }
     }
     __m512 sw = _mm512_setzero_ps();
-    if constexpr (Grouped) sw = _mm512_loadu_ps(scales);
+    if constexpr (Grouped) sw = _mm512_loadu_ps(walk.scales);
     for (int i = 0; i < MR; ++i) {
       const __m512 dx = _mm512_set1_ps(a.scale[size_t((i0 + i) * a.blocks + b)]);
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i]), Grouped ? _mm512_mul_ps(sw, dx) : dx, acc[i]);
