@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/machine_probe.hpp"
@@ -31,6 +32,22 @@ void matmul_f32(const float* x, int64_t n, const float* w, int64_t cols, float* 
 void matmul_bf16(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end) {
   kernels().bf16(x, n, w, cols, y, ldy, row_begin, row_end);
+}
+
+void matmul_bf16dot_avx512(const float* x, int64_t n, const uint16_t* panels, int64_t cols, float* y, int64_t ldy,
+                           int64_t r0, int64_t r1);  // matmul_bf16dot.cpp
+
+bool bf16dot_supported() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return std::string(simd_level()) == "avx512" && __builtin_cpu_supports("avx512bf16");
+  }();
+  return yes;
+}
+
+void matmul_bf16dot(const float* x, int64_t n, const uint16_t* panels, int64_t cols, float* y, int64_t ldy,
+                    int64_t row_begin, int64_t row_end) {
+  matmul_bf16dot_avx512(x, n, panels, cols, y, ldy, row_begin, row_end);
 }
 
 }  // namespace hpcinfer::kernels

@@ -39,6 +39,19 @@ inline size_t bf16_panel_index(int64_t r, int64_t c, int64_t cols) {
 void matmul_bf16(const float* x, int64_t n, const uint16_t* panels, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end);
 
+// bf16 x bf16 ("bf16dot"): activations rounded to bf16 per call, products summed by AVX512-BF16 `vdpbf16ps`, twice
+// the f32 FMA rate. Pair panels: panel p = rows [16p, 16p + 16) as [ceil(cols / 2)][16][2]: each row's inputs in
+// pairs, element (r, c) at bf16_pair_panel_index(r, c, cols); the odd column and rows past the end are zero.
+// Only where bf16dot_supported(); the arithmetic (bf16 activations, two accumulators per output over input pairs,
+// even and odd pairs added at the end) does not depend on n.
+inline size_t bf16_pair_panel_index(int64_t r, int64_t c, int64_t cols) {
+  const int64_t pairs = (cols + 1) / 2;
+  return (size_t((r / kPanelRows) * pairs + c / 2) * kPanelRows + size_t(r % kPanelRows)) * 2 + size_t(c % 2);
+}
+bool bf16dot_supported();
+void matmul_bf16dot(const float* x, int64_t n, const uint16_t* panels, int64_t cols, float* y, int64_t ldy,
+                    int64_t row_begin, int64_t row_end);
+
 // Symmetric int8 weights: W[r, c] = q[r, c] * scale, the scale an f16 value (as in GGUF Q8_0) held as f32; q is
 // stored as u8 = q + 128 (see kernels/cpu/matmul_int8.hpp for why).
 //   group > 0 (a power of two >= 32): one scale per `group` consecutive inputs (rows whose length is not a

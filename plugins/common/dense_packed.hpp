@@ -1,5 +1,5 @@
-// A dense packed shard stored as f32 (row layout) or bf16 (16-row panels, kernels/cpu/matmul.hpp), shared by the
-// weights_f32 and weights_bf16 plugins.
+// A dense packed shard stored as f32 (row layout) or bf16 (16-row panels or pair panels, kernels/cpu/matmul.hpp),
+// shared by the weights_f32, weights_bf16 and weights_bf16dot plugins.
 // Header-only so each plugin .so carries its own copy (plugins link nothing of the core).
 #pragma once
 
@@ -18,17 +18,50 @@
 
 namespace hpcinfer::plugins {
 
-// Storage: float (f32: [rows, cols] row-major) or uint16_t (bf16 bit patterns in panels of 16 rows,
-// kernels::bf16_panel_index; the last panel zero-padded). The shard only.
-template <typename Storage>
+// How a DensePacked shard lays out its values, and which kernel reads them.
+struct F32Rows {  // f32, [rows, cols] row-major
+  using Storage = float;
+  static size_t stored(int64_t rows, int64_t cols) { return size_t(rows) * size_t(cols); }
+  static size_t index(int64_t r, int64_t c, int64_t cols) { return size_t(r) * size_t(cols) + size_t(c); }
+  static void matmul(const float* x, int64_t n, const float* w, int64_t cols, float* y, int64_t ldy, int64_t r0,
+                     int64_t r1) {
+    kernels::matmul_f32(x, n, w, cols, y, ldy, r0, r1);
+  }
+};
+struct Bf16Panels {  // bf16 bit patterns in panels of 16 rows (kernels::bf16_panel_index), f32 activations
+  using Storage = uint16_t;
+  static size_t stored(int64_t rows, int64_t cols) {
+    return size_t(kernels::panel_count(rows) * kernels::kPanelRows) * size_t(cols);
+  }
+  static size_t index(int64_t r, int64_t c, int64_t cols) { return kernels::bf16_panel_index(r, c, cols); }
+  static void matmul(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy, int64_t r0,
+                     int64_t r1) {
+    kernels::matmul_bf16(x, n, w, cols, y, ldy, r0, r1);
+  }
+};
+struct Bf16PairPanels {  // bf16 in pair panels (kernels::bf16_pair_panel_index), bf16 activations (AVX512-BF16)
+  using Storage = uint16_t;
+  static size_t stored(int64_t rows, int64_t cols) {
+    return size_t(kernels::panel_count(rows) * kernels::kPanelRows) * size_t((cols + 1) / 2 * 2);
+  }
+  static size_t index(int64_t r, int64_t c, int64_t cols) { return kernels::bf16_pair_panel_index(r, c, cols); }
+  static void matmul(const float* x, int64_t n, const uint16_t* w, int64_t cols, float* y, int64_t ldy, int64_t r0,
+                     int64_t r1) {
+    kernels::matmul_bf16dot(x, n, w, cols, y, ldy, r0, r1);
+  }
+};
+
+// A dense shard of `Layout` (the shard only; padding zero).
+template <typename Layout>
 class DensePacked final : public PackedMatrix {
+  using Storage = typename Layout::Storage;
   static constexpr bool kBf16 = sizeof(Storage) == 2;
 
  public:
   DensePacked(const TensorView& src, Range rows, Range cols)
-      : rows_(rows.size()), cols_(cols.size()), data_(stored_rows(rows_) * size_t(cols_)) {
+      : rows_(rows.size()), cols_(cols.size()), data_(Layout::stored(rows_, cols_)) {
     check_ranges(src, rows, cols);
-    if constexpr (kBf16) std::memset(data_.ptr, 0, data_.count * sizeof(Storage));
+    std::memset(data_.ptr, 0, data_.count * sizeof(Storage));
     std::vector<float> tmp(static_cast<size_t>(cols_));
     std::vector<uint16_t> row16(kBf16 ? static_cast<size_t>(cols_) : 0);
     for (int64_t r = 0; r < rows_; ++r) {
@@ -40,9 +73,9 @@ class DensePacked final : public PackedMatrix {
           kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
           for (int64_t c = 0; c < cols_; ++c) row16[size_t(c)] = kernels::f32_to_bf16(tmp[size_t(c)]);
         }
-        for (int64_t c = 0; c < cols_; ++c) data_.ptr[kernels::bf16_panel_index(r, c, cols_)] = row16[size_t(c)];
+        for (int64_t c = 0; c < cols_; ++c) data_.ptr[Layout::index(r, c, cols_)] = row16[size_t(c)];
       } else {
-        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, data_.ptr + size_t(r) * size_t(cols_));
+        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, data_.ptr + Layout::index(r, 0, cols_));
       }
     }
   }
@@ -52,37 +85,33 @@ class DensePacked final : public PackedMatrix {
 
   // y[n, rows] = x[n, cols] W^T
   void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
-    for_row_blocks(rows_, cols_, n, ex, [&](int64_t r0, int64_t r1) {
-      if constexpr (kBf16)
-        kernels::matmul_bf16(x, n, data_.ptr, cols_, y, rows_, r0, r1);
-      else
-        kernels::matmul_f32(x, n, data_.ptr, cols_, y, rows_, r0, r1);
-    });
+    for_row_blocks(rows_, cols_, n, ex,
+                   [&](int64_t r0, int64_t r1) { Layout::matmul(x, n, data_.ptr, cols_, y, rows_, r0, r1); });
   }
   void dequantize_row(int64_t r, float* out) const override {
-    if constexpr (kBf16)
-      for (int64_t c = 0; c < cols_; ++c) out[c] = kernels::bf16_to_f32(data_.ptr[kernels::bf16_panel_index(r, c, cols_)]);
-    else
-      std::memcpy(out, data_.ptr + size_t(r) * size_t(cols_), size_t(cols_) * 4);
+    for (int64_t c = 0; c < cols_; ++c) {
+      const Storage v = data_.ptr[Layout::index(r, c, cols_)];
+      if constexpr (kBf16)
+        out[c] = kernels::bf16_to_f32(v);
+      else
+        out[c] = v;
+    }
   }
 
  private:
-  static size_t stored_rows(int64_t rows) {
-    return size_t(kBf16 ? kernels::panel_count(rows) * kernels::kPanelRows : rows);
-  }
   int64_t rows_, cols_;
   HugeBuffer<Storage> data_;
 };
 
-// A WeightFormat with no options, packing into DensePacked<Storage>.
-template <typename Storage>
+// A WeightFormat with no options, packing into DensePacked<Layout>.
+template <typename Layout>
 class DenseFormat final : public WeightFormat {
  public:
   explicit DenseFormat(std::string name) : name_(std::move(name)) {}
   std::string name() const override { return name_; }
   bool accepts(DType) const override { return true; }  // every source dtype dequantizes exactly to f32 first
   std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols) const override {
-    return std::make_unique<DensePacked<Storage>>(src, rows, cols);
+    return std::make_unique<DensePacked<Layout>>(src, rows, cols);
   }
   void set_option(const std::string& key, const std::string&) override {
     throw std::invalid_argument("weights plugin '" + name_ + "' has no option '" + key + "'");
