@@ -152,6 +152,36 @@ TEST(Ops, AttendOneHeadMatchesFloat64) {
   }
 }
 
+// bf16dot (AVX512-BF16): against float64 of the bf16-rounded activations and weights, and bitwise batch invariance.
+TEST(Bf16Dot, MatchesFloat64OfRoundedValuesAndIsBatchInvariant) {
+  if (!kernels::bf16dot_supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16 (or HPCINFER_SIMD caps it)";
+  for (const Shape& sh : {Shape{1, 7, 33}, Shape{9, 40, 129}, Shape{13, 70, 64}, Shape{1, 64, 1000}}) {
+    const auto [n, rows, cols] = sh;
+    auto x = randn(static_cast<size_t>(n * cols), 41), w = randn(static_cast<size_t>(rows * cols), 42, 0.1f);
+    std::vector<uint16_t> wd(static_cast<size_t>(kernels::panel_count(rows) * kernels::kPanelRows * ((cols + 1) / 2 * 2)), 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        wd[kernels::bf16_pair_panel_index(r, c, cols)] = kernels::f32_to_bf16(w[static_cast<size_t>(r * cols + c)]);
+    std::vector<float> y(static_cast<size_t>(n * rows)), one(static_cast<size_t>(rows));
+    const int64_t cut = rows / 3 / kernels::kPanelRows * kernels::kPanelRows;
+    kernels::matmul_bf16dot(x.data(), n, wd.data(), cols, y.data(), rows, 0, cut);
+    kernels::matmul_bf16dot(x.data(), n, wd.data(), cols, y.data(), rows, cut, rows);
+    for (int64_t i = 0; i < n; ++i) {
+      kernels::matmul_bf16dot(x.data() + i * cols, 1, wd.data(), cols, one.data(), rows, 0, rows);
+      for (int64_t r = 0; r < rows; ++r) {
+        double ref = 0, mag = 0;
+        for (int64_t k = 0; k < cols; ++k) {
+          const double p = double(kernels::bf16_to_f32(kernels::f32_to_bf16(x[static_cast<size_t>(i * cols + k)]))) *
+                           kernels::bf16_to_f32(kernels::f32_to_bf16(w[static_cast<size_t>(r * cols + k)]));
+          ref += p, mag += std::fabs(p);
+        }
+        ASSERT_NEAR(y[static_cast<size_t>(i * rows + r)], ref, dot_tol(cols, mag)) << "n=" << i << " r=" << r;
+        ASSERT_EQ(one[static_cast<size_t>(r)], y[static_cast<size_t>(i * rows + r)]) << "bitwise, token " << i;
+      }
+    }
+  }
+}
+
 // Grouped-query attention: heads sharing a kv head, computed together, give bitwise each head's own result.
 TEST(Ops, AttendHeadsEqualsOneHeadAtATimeBitwise) {
   for (int64_t n_q : {1, 3, 4})

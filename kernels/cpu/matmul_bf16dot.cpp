@@ -30,50 +30,67 @@ void round_acts(const float* x, int64_t n, int64_t cols, std::vector<uint16_t>& 
     }
 }
 
-template <int MR>
-HPCI_INLINE void tile(const uint16_t* xb, int64_t padded, const uint16_t* panel, float (*out)[kPanelRows]) {
-  __m512 even[MR], odd[MR];
-  for (int i = 0; i < MR; ++i) even[i] = odd[i] = _mm512_setzero_ps();
+// out[q][i][0..16) = panel q's 16 rows against activation rows i < MR, for NP consecutive panels (stride
+// panel_stride): NP weight vectors per input pair share each broadcast activation pair.
+template <int MR, int NP>
+HPCI_INLINE void tile(const uint16_t* xb, int64_t padded, const uint16_t* panel, int64_t panel_stride,
+                      float (*out)[MR][kPanelRows]) {
+  __m512 even[NP][MR], odd[NP][MR];
+  for (int q = 0; q < NP; ++q)
+    for (int i = 0; i < MR; ++i) even[q][i] = odd[q][i] = _mm512_setzero_ps();
   const int64_t pairs = padded / 2;
-  auto step = [&](__m512* acc, int64_t p) __attribute__((always_inline)) {
-    const __m512bh w = __m512bh(_mm512_loadu_si512(panel + p * 2 * kPanelRows));
+  auto step = [&](__m512 (*acc)[MR], int64_t p) __attribute__((always_inline)) {
+    __m512bh w[NP];
+    for (int q = 0; q < NP; ++q) w[q] = __m512bh(_mm512_loadu_si512(panel + q * panel_stride + p * 2 * kPanelRows));
     for (int i = 0; i < MR; ++i) {
       int32_t x2;
       std::memcpy(&x2, xb + i * padded + 2 * p, 4);
-      acc[i] = _mm512_dpbf16_ps(acc[i], w, __m512bh(_mm512_set1_epi32(x2)));
+      const __m512bh xv = __m512bh(_mm512_set1_epi32(x2));
+      for (int q = 0; q < NP; ++q) acc[q][i] = _mm512_dpbf16_ps(acc[q][i], w[q], xv);
     }
   };
   int64_t p = 0;
   for (; p + 2 <= pairs; p += 2) step(even, p), step(odd, p + 1);
   if (p < pairs) step(even, p);
-  for (int i = 0; i < MR; ++i) _mm512_storeu_ps(out[i], _mm512_add_ps(even[i], odd[i]));
+  for (int q = 0; q < NP; ++q)
+    for (int i = 0; i < MR; ++i) _mm512_storeu_ps(out[q][i], _mm512_add_ps(even[q][i], odd[q][i]));
 }
 
-template <int MR>
+template <int MR, int NP>
 HPCI_INLINE void rows(const uint16_t* xb, int64_t padded, const uint16_t* panel, float* y, int64_t ldy, int64_t row,
-                      int64_t valid) {
-  float out[MR][kPanelRows];
-  tile<MR>(xb, padded, panel, out);
-  for (int i = 0; i < MR; ++i) std::memcpy(y + i * ldy + row, out[i], size_t(valid) * sizeof(float));
+                      int64_t r1) {
+  float out[NP][MR][kPanelRows];
+  tile<MR, NP>(xb, padded, panel, padded * kPanelRows, out);
+  for (int q = 0; q < NP; ++q) {
+    const int64_t valid = std::min(kPanelRows, r1 - row - q * kPanelRows);
+    for (int i = 0; i < MR; ++i) std::memcpy(y + i * ldy + row + q * kPanelRows, out[q][i], size_t(valid) * sizeof(float));
+  }
 }
 
 }  // namespace
 
 void matmul_bf16dot_avx512(const float* x, int64_t n, const uint16_t* panels, int64_t cols, float* y, int64_t ldy,
                            int64_t r0, int64_t r1) {
-  constexpr int MR = 8;
+  constexpr int MR = 6;  // batches: 6 activation rows x 2 panels (24 accumulators); decode: 1 x 1
   thread_local std::vector<uint16_t> xb;  // each thread rounds the (small) activations itself
   round_acts(x, n, cols, xb);
   const int64_t padded = (cols + 1) / 2 * 2;
   const int64_t chunk = std::max<int64_t>(MR, (int64_t(256) << 10) / (padded * 2) / MR * MR);
   for (int64_t i0 = 0; i0 < n; i0 += chunk) {
     const int64_t i1 = std::min(n, i0 + chunk);
-    for (int64_t row = r0; row < r1; row += kPanelRows) {
+    for (int64_t row = r0; row < r1; row += 2 * kPanelRows) {
       const uint16_t* panel = panels + (row / kPanelRows) * padded * kPanelRows;
-      const int64_t valid = std::min(kPanelRows, r1 - row);
+      const bool two = row + kPanelRows < r1;
       int64_t i = i0;
-      for (; i + MR <= i1; i += MR) rows<MR>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, valid);
-      for (; i < i1; ++i) rows<1>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, valid);
+      if (two) {
+        for (; i + MR <= i1; i += MR) rows<MR, 2>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, r1);
+        if (i + 4 <= i1) rows<4, 2>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, r1), i += 4;
+        if (i + 2 <= i1) rows<2, 2>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, r1), i += 2;
+        for (; i < i1; ++i) rows<1, 2>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, r1);
+      } else {
+        for (; i + MR <= i1; i += MR) rows<MR, 1>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, r1);
+        for (; i < i1; ++i) rows<1, 1>(xb.data() + i * padded, padded, panel, y + i * ldy, ldy, row, r1);
+      }
     }
   }
 }
