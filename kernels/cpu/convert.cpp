@@ -1,7 +1,9 @@
 #include "kernels/cpu/convert.hpp"
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace hpcinfer::kernels {
 
@@ -86,9 +88,15 @@ void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, 
     default:
       break;
   }
-  if (col_begin % kQuantBlock || n % kQuantBlock)
-    throw std::invalid_argument("dequantize_row: range [" + std::to_string(col_begin) + ", +" + std::to_string(n) +
-                                ") splits a 32-value quantization block");
+  if (col_begin % kQuantBlock || n % kQuantBlock) {  // a range inside blocks (a tp shard): the covering blocks, cut
+    const int64_t b0 = col_begin / kQuantBlock * kQuantBlock;
+    const int64_t b1 = (col_begin + n + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+    thread_local std::vector<float> blocks;
+    blocks.resize(size_t(b1 - b0));
+    dequantize_row(dtype, row, b0, b1 - b0, blocks.data());
+    std::memcpy(out, blocks.data() + (col_begin - b0), size_t(n) * sizeof(float));
+    return;
+  }
   const size_t block_bytes = dtype_row_bytes(dtype, kQuantBlock);
   const uint8_t* b = p + size_t(col_begin / kQuantBlock) * block_bytes;
   for (int64_t blk = 0; blk < n / kQuantBlock; ++blk, b += block_bytes, out += kQuantBlock) {

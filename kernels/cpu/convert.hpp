@@ -28,7 +28,7 @@ float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 
 // out[0..n) = values [col_begin, col_begin + n) of one row stored as `dtype` (row points at the row's first byte).
-// For block types col_begin and n must be multiples of 32.
+// Block types: a range that splits 32-value blocks is cut from the dequantized covering blocks (rows hold whole blocks).
 void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, float* out);
 
 }  // namespace hpcinfer::kernels

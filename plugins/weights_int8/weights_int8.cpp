@@ -12,8 +12,11 @@
 // give 1.88x but cost a conversion per block in the decode loop).
 // Other sources (f32, f16, bf16, Q4_0, Q4_1, Q8_0 with another group size) are dequantized to f32 and quantized at
 // load: scale = max|w| / 127 rounded to f16, q = round(w / scale).
-// Shards: the strategy's row/column ranges are cut here; a column range must start on a group boundary and end on
-// one or at the row's end (rows whose length is not a multiple of the group end with a short, zero-padded group).
+// Shards: the strategy's row/column ranges are cut here. Groups start at the shard's first column, so a shard on
+// group boundaries is quantized exactly as the whole matrix is (tp ranks then hold the single process's values);
+// a shard starting inside a group gets groups of its own (other scales: tp then changes the quantization noise, not
+// its size), and a Q8_0 source is then dequantized and quantized again. Rows whose length is not a multiple of the
+// group end with a short, zero-padded group.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -36,7 +39,9 @@ class Int8Packed final : public PackedMatrix {
       : rows_(rows.size()), cols_(cols.size()), group_(group), panel_bytes_(kernels::int8_panel_bytes(cols_, group)),
         data_(size_t(kernels::panel_count(rows_)) * size_t(panel_bytes_)),
         channel_scales_(group == 0 ? size_t(kernels::panel_count(rows_) * kernels::kPanelRows) : 1) {
-    const bool direct = src.dtype == DType::q8_0 && group_ == kQuantBlock;  // copy Q8_0 blocks as they are
+    // Copy Q8_0 blocks as they are when the shard covers whole blocks.
+    const bool direct = src.dtype == DType::q8_0 && group_ == kQuantBlock && cols.begin % kQuantBlock == 0 &&
+                        cols_ % kQuantBlock == 0;
     std::vector<float> tmp(direct ? 0 : static_cast<size_t>(cols_));
     std::vector<uint8_t> row_layout(static_cast<size_t>(kernels::int8_row_bytes(cols_, group_)));
     std::fill(channel_scales_.ptr, channel_scales_.ptr + channel_scales_.count, 0.0f);
@@ -87,12 +92,6 @@ class Int8Format final : public WeightFormat {
   bool accepts(DType) const override { return true; }
   std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols) const override {
     check_ranges(src, rows, cols);
-    // A shard's columns start on a group boundary and end on one or at the row's end (a short last group).
-    if (group_ > 0 && (cols.begin % group_ != 0 || (cols.end % group_ != 0 && cols.end != src.cols)))
-      throw std::invalid_argument("weights int8: tensor " + src.name + " columns [" + std::to_string(cols.begin) +
-                                  ", " + std::to_string(cols.end) + ") do not fall on group_size " +
-                                  std::to_string(group_) + " boundaries (set group_size 0 for per-channel scales, " +
-                                  "or a group size dividing the shard)");
     return std::make_unique<Int8Packed>(src, rows, cols, group_);
   }
   void set_option(const std::string& key, const std::string& value) override {
