@@ -208,26 +208,32 @@ TEST(MatmulBatchInvariance, EveryPathAndWeightTypeGivesBitwiseEqualRows) {
   }
 }
 
-// The vectorized activation quantizer writes the same bytes and scales as the portable one.
-TEST(QuantizeActs, VnniQuantizerEqualsThePortableOne) {
+// The vectorized activation quantizers (AVX-512, AVX2) write the same bytes and scales as the portable one.
+TEST(QuantizeActs, VectorQuantizersEqualThePortableOne) {
   __builtin_cpu_init();
-  if (std::string(kernels::simd_level()) != "avx512" || !__builtin_cpu_supports("avx512vnni"))
-    GTEST_SKIP() << "this CPU has no AVX-512 VNNI: only the portable quantizer runs here";
-  for (int64_t cols : {1, 31, 32, 33, 200, 2048}) {
-    auto x = randn(static_cast<size_t>(3 * cols), uint32_t(cols), 2.0f);
-    x[0] = 0.0f;
-    kernels::int8_detail::QuantizedActs a, b;
-    kernels::int8_detail::quantize_acts(x.data(), 3, cols, a);
-    kernels::int8_detail::quantize_acts_vnni(x.data(), 3, cols, b);
-    EXPECT_EQ(a.q, b.q) << cols;
-    EXPECT_EQ(a.scale, b.scale) << cols;
-    EXPECT_EQ(a.correction, b.correction) << cols;
+  using Quantizer = void (*)(const float*, int64_t, int64_t, kernels::int8_detail::QuantizedActs&);
+  std::vector<std::pair<std::string, Quantizer>> quantizers;
+  if (std::string(kernels::simd_level()) != "generic") quantizers.push_back({"avx2", &kernels::int8_detail::quantize_acts_avx2});
+  if (std::string(kernels::simd_level()) == "avx512" && __builtin_cpu_supports("avx512vnni"))
+    quantizers.push_back({"vnni", &kernels::int8_detail::quantize_acts_vnni});
+  if (quantizers.empty()) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512: only the portable quantizer runs here";
+  for (const auto& [name, quantize] : quantizers) {
+    for (int64_t cols : {1, 7, 31, 32, 33, 200, 2048}) {
+      auto x = randn(static_cast<size_t>(3 * cols), uint32_t(cols), 2.0f);
+      x[0] = 0.0f;
+      kernels::int8_detail::QuantizedActs a, b;
+      kernels::int8_detail::quantize_acts(x.data(), 3, cols, a);
+      quantize(x.data(), 3, cols, b);
+      EXPECT_EQ(a.q, b.q) << name << " " << cols;
+      EXPECT_EQ(a.scale, b.scale) << name << " " << cols;
+      EXPECT_EQ(a.correction, b.correction) << name << " " << cols;
+    }
+    std::vector<float> zeros(64, 0.0f);  // an all-zero block: scale 0, q 0
+    kernels::int8_detail::QuantizedActs z;
+    quantize(zeros.data(), 1, 64, z);
+    EXPECT_EQ(z.scale, std::vector<float>(2, 0.0f)) << name;
+    EXPECT_EQ(z.q, std::vector<int8_t>(64, 0)) << name;
   }
-  std::vector<float> zeros(64, 0.0f);  // an all-zero block: scale 0, q 0
-  kernels::int8_detail::QuantizedActs z;
-  kernels::int8_detail::quantize_acts_vnni(zeros.data(), 1, 64, z);
-  EXPECT_EQ(z.scale, std::vector<float>(2, 0.0f));
-  EXPECT_EQ(z.q, std::vector<int8_t>(64, 0));
 }
 
 class Int8PluginTest : public ::testing::Test {

@@ -155,7 +155,7 @@ void matmul_int8(const float* x, int64_t n, const Int8Weights& w, int64_t cols, 
     int8_detail::quantize_acts_vnni(x, n, cols, acts);
     int8_detail::matmul_int8_vnni(acts, w, cols, y, ldy, row_begin, row_end);
   } else if (have_avx2()) {
-    int8_detail::quantize_acts(x, n, cols, acts);
+    int8_detail::quantize_acts_avx2(x, n, cols, acts);
     int8_detail::matmul_int8_avx2(acts, w, cols, y, ldy, row_begin, row_end);
   } else {
     int8_detail::quantize_acts(x, n, cols, acts);

@@ -27,6 +27,7 @@ struct QuantizedActs {
 };
 void quantize_acts(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 void quantize_acts_vnni(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX-512
+void quantize_acts_avx2(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX2
 
 // The kernels read the panel layout (kernels/cpu/matmul.hpp) and give bitwise the same results.
 void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
