@@ -23,9 +23,11 @@ constexpr int kVecs = int(kPanelRows) / kLanes;
 // kLanes bf16 -> f32: widen and shift, exact. (Intrinsics where present: GCC splits the generic conversion in two.)
 HPCI_INLINE vf widen_bf16(const uint16_t* p) {
 #if defined(__AVX512F__)
-  return vf(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16)));
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return vf(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
 #elif defined(__AVX2__)
-  return vf(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16)));
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return vf(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
 #else
   vh h;
   std::memcpy(&h, p, sizeof h);

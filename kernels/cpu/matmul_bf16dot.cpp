@@ -24,7 +24,8 @@ void round_acts(const float* x, int64_t n, int64_t cols, std::vector<uint16_t>& 
       const int64_t m = std::min<int64_t>(32, cols - c);
       const __mmask16 lo = __mmask16(m >= 16 ? 0xffff : (1u << m) - 1);
       const __mmask16 hi = __mmask16(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
-      const __m512 a = _mm512_maskz_loadu_ps(lo, x + i * cols + c), b = _mm512_maskz_loadu_ps(hi, x + i * cols + c + 16);
+      const __m512 a = _mm512_maskz_loadu_ps(lo, x + i * cols + c);
+      const __m512 b = _mm512_maskz_loadu_ps(hi, x + i * cols + c + 16);
       const __m512i packed = __m512i(_mm512_cvtne2ps_pbh(b, a));  // lanes 0-15 from a, 16-31 from b
       _mm512_mask_storeu_epi16(out.data() + i * padded + c, __mmask32(m >= 32 ? 0xffffffffu : (1u << m) - 1), packed);
     }
@@ -63,7 +64,8 @@ HPCI_INLINE void rows(const uint16_t* xb, int64_t padded, const uint16_t* panel,
   tile<MR, NP>(xb, padded, panel, padded * kPanelRows, out);
   for (int q = 0; q < NP; ++q) {
     const int64_t valid = std::min(kPanelRows, r1 - row - q * kPanelRows);
-    for (int i = 0; i < MR; ++i) std::memcpy(y + i * ldy + row + q * kPanelRows, out[q][i], size_t(valid) * sizeof(float));
+    for (int i = 0; i < MR; ++i)
+      std::memcpy(y + i * ldy + row + q * kPanelRows, out[q][i], size_t(valid) * sizeof(float));
   }
 }
 

@@ -120,7 +120,8 @@ void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t c
       for (int64_t b = 0; b < a.blocks; ++b) {
         const uint8_t* wb = panel + kPanelRows * block_offset(b, w.group);
         int32_t t = a.correction[size_t(i * a.blocks + b)];
-        for (int64_t kk = 0; kk < kActBlock; ++kk) t += int32_t(wb[panel_byte(j, kk)]) * int32_t(xq[b * kActBlock + kk]);
+        for (int64_t kk = 0; kk < kActBlock; ++kk)
+          t += int32_t(wb[panel_byte(j, kk)]) * int32_t(xq[b * kActBlock + kk]);
         float scale = a.scale[size_t(i * a.blocks + b)];
         if (w.group > 0) {
           float sw;

@@ -109,7 +109,8 @@ void quantize_acts_avx2(const float* x, int64_t n, int64_t cols, QuantizedActs& 
       }
       // int32 -> int8 in order: packs interleave 128-bit halves, the permute restores the order.
       const __m256i w16 = _mm256_packs_epi32(q[0], q[1]), x16 = _mm256_packs_epi32(q[2], q[3]);
-      const __m256i b8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w16, x16), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+      const __m256i b8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w16, x16), order);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.q.data() + i * pad + b * kActBlock), b8);
       int32_t s8[8];
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(s8), sum);

@@ -1,7 +1,8 @@
 // The f32 matmul kernel's body (row layout) and the vector types every per-ISA kernel shares, compiled once per
 // instruction set (matmul_avx512.cpp with -march=x86-64-v4, matmul_avx2.cpp with -march=x86-64-v3,
-// matmul_generic.cpp with the baseline) and picked at run time by matmul.cpp. Everything here has internal linkage (anonymous namespace) on purpose: each ISA's translation unit
-// keeps its own copy, so the linker can never hand the AVX-512 body of an inline function to the baseline path.
+// matmul_generic.cpp with the baseline) and picked at run time by matmul.cpp. Everything here has internal linkage
+// (anonymous namespace) on purpose: each ISA's translation unit keeps its own copy, so the linker can never hand the
+// AVX-512 body of an inline function to the baseline path.
 // Only the ISA of the instructions differs between the copies, never the arithmetic order, so every path gives
 // the same results up to FMA contraction (x86-64-v3/v4 fuse, the baseline may not).
 #pragma once
