@@ -20,6 +20,7 @@
 #include <random>
 
 #include "core/cli/cli_util.hpp"
+#include "core/eval/sample_stats.hpp"
 #include "core/cli/single_process.hpp"
 #include "kernels/cpu/machine_probe.hpp"
 
@@ -37,10 +38,7 @@ std::string cpu_model() {
 }
 
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+double median(const std::vector<double>& v) { return eval::percentile(v, 0.5); }
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/cli/cli_util.hpp"
+#include "core/eval/sample_stats.hpp"
 #include "core/runtime/thread_pool.hpp"
 #include "kernels/cpu/machine_probe.hpp"
 #include "kernels/cpu/matmul.hpp"
@@ -27,10 +28,7 @@ struct Shape {
   int64_t rows, cols;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
+double median(const std::vector<double>& v) { return eval::percentile(v, 0.5); }
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 // runs, scaling, sensitivity and ab tables (correctness: correctness_table.cpp). Formulas: report_tables.hpp.
 #include "core/studies/report_tables.hpp"
 
+#include "core/eval/sample_stats.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -79,18 +81,9 @@ bool is_number(const std::string& v) {
 }  // namespace
 
 MeanStd mean_std(const std::vector<double>& v) {
-  MeanStd m;
-  m.n = int(v.size());
   if (v.empty()) return {0, NAN, NAN, NAN, NAN};
-  double sum = 0;
-  for (double x : v) sum += x;
-  m.mean = sum / double(v.size());
-  double ss = 0;
-  for (double x : v) ss += (x - m.mean) * (x - m.mean);
-  m.std = v.size() > 1 ? std::sqrt(ss / double(v.size() - 1)) : 0.0;
-  m.min = *std::min_element(v.begin(), v.end());
-  m.max = *std::max_element(v.begin(), v.end());
-  return m;
+  const eval::SampleStats s = eval::summarize(v);
+  return {s.n, s.mean, s.stddev, s.min, s.max};
 }
 
 Table runs_table(const std::vector<Study>& studies) {

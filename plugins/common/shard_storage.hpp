@@ -12,6 +12,7 @@
 
 #include "hpcinfer/tensor.hpp"
 #include "hpcinfer/weight_format.hpp"
+#include "kernels/cpu/matmul.hpp"
 
 namespace hpcinfer::plugins {
 
@@ -41,15 +42,14 @@ inline void check_ranges(const TensorView& src, Range rows, Range cols) {
                                 std::to_string(cols.end) + ") is out of range");
 }
 
-// Runs kernel(r0, r1) over weight rows [0, rows) split across ex's threads in blocks of 16 rows (every thread
-// streams its own slice of W; 16 = kernels::kPanelRows, the panel height of the bf16 and int8 layouts, which the
-// kernels need every range but the last to start and end on). Work below kInlineMacs multiply-adds
-// (rows x cols x n) runs on the calling thread: a parallel region costs microseconds when the cores are free and
-// milliseconds when another process holds one (every region waits for its slowest thread), which made tiny models
-// decode at 2 tokens/s on a loaded machine.
+// Runs kernel(r0, r1) over weight rows [0, rows) split across ex's threads in blocks of kernels::kPanelRows (every
+// thread streams its own slice of W; the panel layouts need every range but the last to start and end on a panel).
+// Work below kInlineMacs multiply-adds (rows x cols x n) runs on the calling thread: a parallel region costs
+// microseconds when the cores are free and milliseconds when another process holds one (every region waits for its
+// slowest thread), which made tiny models decode at 2 tokens/s on a loaded machine.
 template <typename Kernel>
 void for_row_blocks(int64_t rows, int64_t cols, int64_t n, Executor& ex, const Kernel& kernel) {
-  constexpr int64_t kRowBlock = 16, kInlineMacs = int64_t(1) << 17;
+  constexpr int64_t kRowBlock = kernels::kPanelRows, kInlineMacs = int64_t(1) << 17;
   if (rows * cols * std::max<int64_t>(n, 1) < kInlineMacs) {
     kernel(int64_t(0), rows);
     return;
