@@ -31,11 +31,11 @@ TEST(Formats, Llama2cDescriptionAndTokenizer) {
   const ModelDesc& d = m->desc();
   EXPECT_EQ(m->format(), "llama2c");
   EXPECT_EQ(d.dim, 64);
-  EXPECT_EQ(d.hidden_dim, 172);
-  EXPECT_EQ(d.n_layers, 5);
-  EXPECT_EQ(d.n_heads, 8);
-  EXPECT_EQ(d.n_kv_heads, 4);
-  EXPECT_EQ(d.head_dim, 8);
+  EXPECT_EQ(d.layers[0].ffn.hidden_dim, 172);
+  EXPECT_EQ(d.n_layers(), 5);
+  EXPECT_EQ(d.layers[0].attn.n_heads, 8);
+  EXPECT_EQ(d.layers[0].attn.n_kv_heads, 4);
+  EXPECT_EQ(d.layers[0].attn.head_dim, 8);
   EXPECT_EQ(d.vocab, 512);
   EXPECT_EQ(d.max_seq_len, 512);
   EXPECT_TRUE(d.tied_embeddings);
@@ -79,14 +79,14 @@ TEST(Formats, StoriesBinAndGgufAgree) {
   const ModelDesc &a = bin->desc(), &b = gguf->desc();
   EXPECT_EQ(a.arch, b.arch);
   EXPECT_EQ(a.dim, b.dim);
-  EXPECT_EQ(a.hidden_dim, b.hidden_dim);
-  EXPECT_EQ(a.n_layers, b.n_layers);
-  EXPECT_EQ(a.n_heads, b.n_heads);
-  EXPECT_EQ(a.n_kv_heads, b.n_kv_heads);
-  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.layers[0].ffn.hidden_dim, b.layers[0].ffn.hidden_dim);
+  EXPECT_EQ(a.n_layers(), b.n_layers());
+  EXPECT_EQ(a.layers[0].attn.n_heads, b.layers[0].attn.n_heads);
+  EXPECT_EQ(a.layers[0].attn.n_kv_heads, b.layers[0].attn.n_kv_heads);
+  EXPECT_EQ(a.layers[0].attn.head_dim, b.layers[0].attn.head_dim);
   EXPECT_EQ(a.vocab, b.vocab);
   EXPECT_FLOAT_EQ(a.norm_eps, b.norm_eps);
-  EXPECT_FLOAT_EQ(a.rope_theta, b.rope_theta);
+  EXPECT_FLOAT_EQ(a.layers[0].attn.rope.theta, b.layers[0].attn.rope.theta);
   EXPECT_EQ(a.bos_id, b.bos_id);
   EXPECT_EQ(a.eos_id, b.eos_id);
   // Known differences, reported as the files say them: the converter wrote context_length 128 and a separate
@@ -104,11 +104,11 @@ TEST(Formats, TinyRandomGgufF16) {
   auto m = open_model(data(kTiny));
   const ModelDesc& d = m->desc();
   EXPECT_EQ(d.dim, 8);
-  EXPECT_EQ(d.n_layers, 1);
-  EXPECT_EQ(d.n_heads, 2);
-  EXPECT_EQ(d.head_dim, 4);
+  EXPECT_EQ(d.n_layers(), 1);
+  EXPECT_EQ(d.layers[0].attn.n_heads, 2);
+  EXPECT_EQ(d.layers[0].attn.head_dim, 4);
   EXPECT_EQ(d.vocab, 32000);
-  EXPECT_EQ(d.hidden_dim, 32);
+  EXPECT_EQ(d.layers[0].ffn.hidden_dim, 32);
   EXPECT_EQ(m->tensor("layers.0.wq").dtype, DType::f16);
   EXPECT_EQ(m->tensor("layers.0.w_down").dtype, DType::f16);
   EXPECT_EQ(m->tensor("layers.0.attn_norm").dtype, DType::f32);
@@ -118,7 +118,7 @@ TEST(Formats, TinyRandomGgufF16) {
   TensorView file_wk = raw.view(*raw.find_tensor("blk.0.attn_k.weight"));
   TensorView wk = m->tensor("layers.0.wk");
   const size_t rb = dtype_row_bytes(DType::f16, 8);
-  for (int h = 0; h < d.n_kv_heads; ++h)
+  for (int h = 0; h < d.layers[0].attn.n_kv_heads; ++h)
     for (int j = 0; j < 2; ++j) {
       EXPECT_EQ(std::memcmp(wk.row_ptr(h * 4 + j), file_wk.row_ptr(h * 4 + 2 * j), rb), 0);
       EXPECT_EQ(std::memcmp(wk.row_ptr(h * 4 + 2 + j), file_wk.row_ptr(h * 4 + 2 * j + 1), rb), 0);
@@ -168,9 +168,9 @@ TEST(Formats, GgufRopeFreqsTableGivesLlama3Scaling) {
   g.tensor_values("rope_freqs.weight", {hd / 2}, table);
   g.write(path);
   const ModelDesc d = open_model(path)->desc();
-  EXPECT_FLOAT_EQ(d.rope_scaling.factor, 32.0f);
-  EXPECT_FLOAT_EQ(d.rope_scaling.high_freq_factor, 4.0f);
-  EXPECT_EQ(d.rope_scaling.original_max_position, 8192);
+  EXPECT_FLOAT_EQ(d.layers[0].attn.rope.factor, 32.0f);
+  EXPECT_FLOAT_EQ(d.layers[0].attn.rope.high_freq_factor, 4.0f);
+  EXPECT_EQ(d.layers[0].attn.rope.original_max_position, 8192);
   table[3] = 7.0f;  // no published setting gives this table
   g.remove("rope_freqs.weight");
   g.tensor_values("rope_freqs.weight", {hd / 2}, table);
@@ -236,14 +236,13 @@ TEST(Formats, OpenModelDetection) {
 }
 
 TEST(Formats, CanonicalShapes) {
-  ModelDesc d;
-  d.dim = 64, d.hidden_dim = 96, d.n_layers = 2, d.n_heads = 4, d.n_kv_heads = 2, d.head_dim = 16, d.vocab = 10;
-  d.qkv_bias = true;
-  EXPECT_EQ(canonical_shape(d, "layers.1.wk"), std::make_pair(int64_t(32), int64_t(64)));
-  EXPECT_EQ(canonical_shape(d, "layers.0.bk"), std::make_pair(int64_t(1), int64_t(32)));
-  EXPECT_EQ(canonical_shape(d, "layers.1.w_down"), std::make_pair(int64_t(64), int64_t(96)));
-  EXPECT_EQ(canonical_tensor_names(d).size(), size_t(3 + 2 * 12));
-  EXPECT_THROW(canonical_shape(d, "layers.0.wz"), std::invalid_argument);
+  ModelDesc d = test::dense_desc(64, 96, 2, 4, 2, 16, 10);
+  for (LayerSpec& l : d.layers) l.attn.qkv_bias = true;
+  EXPECT_EQ(tensor_shape(d, "layers.1.wk"), std::make_pair(int64_t(32), int64_t(64)));
+  EXPECT_EQ(tensor_shape(d, "layers.0.bk"), std::make_pair(int64_t(1), int64_t(32)));
+  EXPECT_EQ(tensor_shape(d, "layers.1.w_down"), std::make_pair(int64_t(64), int64_t(96)));
+  EXPECT_EQ(stored_tensors(d).size(), size_t(3 + 2 * 12));
+  EXPECT_THROW(tensor_shape(d, "layers.0.wz"), std::invalid_argument);
 }
 
 }  // namespace

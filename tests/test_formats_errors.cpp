@@ -66,7 +66,7 @@ TEST(FormatErrors, SafetensorsOffsetsDisagreeWithShape) {
 TEST(FormatErrors, HfTensorShapeDoesNotFitConfig) {
   test::ScratchDir dir;
   ModelDesc cfg = test::tiny_desc(), weights = test::tiny_desc();
-  weights.hidden_dim = 96;  // the file's MLP is wider than config.json says
+  for (LayerSpec& l : weights.layers) l.ffn.hidden_dim = 96;  // the file's MLP is wider than config.json says
   test::write_hf_dir(dir.path().string(), cfg, weights);
   expect_error([&] { open_model(dir.path().string()); },
                {(dir / "model.safetensors").string(), "layers.0.w_gate", "model.layers.0.mlp.gate_proj.weight",
@@ -87,7 +87,7 @@ TEST(FormatErrors, HfUnknownDtype) {
 TEST(FormatErrors, HfMissingTensor) {
   test::ScratchDir dir;
   ModelDesc cfg = test::tiny_desc(), weights = test::tiny_desc();
-  weights.n_layers = 1;
+  weights.layers.resize(1);
   test::write_hf_dir(dir.path().string(), cfg, weights);
   expect_error([&] { open_model(dir.path().string()); }, {"model.safetensors", "layers.1.attn_norm", "missing"});
 }
@@ -105,16 +105,16 @@ TEST(FormatErrors, HfUnknownArchitecture) {
   dir.write("config.json", cfg.dump());
   expect_error([&] { open_model(dir.path().string()); }, {(dir / "config.json").string(), "hidden_size"});
   cfg["hidden_size"] = 32;
-  cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  cfg["rope_scaling"] = {{"rope_type", "longrope"}, {"factor", 4.0}};
   dir.write("config.json", cfg.dump());
-  expect_error([&] { open_model(dir.path().string()); }, {(dir / "config.json").string(), "rope_scaling", "yarn"});
+  expect_error([&] { open_model(dir.path().string()); }, {(dir / "config.json").string(), "rope_scaling", "longrope"});
 }
 
 TEST(FormatErrors, HfShardedIndexNamesAMissingFile) {
   test::ScratchDir dir;
   test::write_hf_dir(dir.path().string(), test::tiny_desc(), test::tiny_desc(), DType::f32, 4096);
   ASSERT_TRUE(std::filesystem::exists(dir / "model.safetensors.index.json"));
-  EXPECT_EQ(open_model(dir.path().string())->desc().n_layers, 2);  // sharded and intact: loads
+  EXPECT_EQ(open_model(dir.path().string())->desc().n_layers(), 2);  // sharded and intact: loads
   auto index = nlohmann::json::parse(test::read_file(dir / "model.safetensors.index.json"));
   const std::string shard = index["weight_map"]["model.layers.1.self_attn.q_proj.weight"];
   EXPECT_NE(shard, index["weight_map"]["model.embed_tokens.weight"]);  // really split

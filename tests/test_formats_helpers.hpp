@@ -13,6 +13,8 @@
 #include "core/formats/safetensors_writer.hpp"
 #include "core/model/base_source.hpp"
 #include "core/model/hf_source.hpp"
+#include "core/model/model_layout.hpp"
+#include "core/model/model_layout.hpp"
 #include "core/model/presets.hpp"
 
 namespace hpcinfer::test {
@@ -118,10 +120,24 @@ class TinyGguf {
   std::map<std::string, std::vector<float>> values_;
 };
 
+// A dense llama description: n_layers identical gqa + swiglu layers.
+inline ModelDesc dense_desc(int64_t dim, int64_t hidden, int n_layers, int heads, int kv_heads, int64_t head_dim,
+                            int64_t vocab) {
+  ModelDesc d;
+  d.dim = dim;
+  d.vocab = vocab;
+  LayerSpec l;
+  l.ffn.hidden_dim = hidden;
+  l.attn.n_heads = heads;
+  l.attn.n_kv_heads = kv_heads;
+  l.attn.head_dim = head_dim;
+  d.layers = uniform_layers(n_layers, l);
+  return d;
+}
+
 // A small llama description for Hugging Face directory tests.
 inline ModelDesc tiny_desc() {
-  ModelDesc d;
-  d.dim = 32, d.hidden_dim = 64, d.n_layers = 2, d.n_heads = 4, d.n_kv_heads = 2, d.head_dim = 8, d.vocab = 16;
+  ModelDesc d = dense_desc(32, 64, 2, 4, 2, 8, 16);
   d.max_seq_len = 64;
   return d;
 }
@@ -132,8 +148,9 @@ inline void write_hf_dir(const std::string& dir, const ModelDesc& cfg_desc, cons
   std::ofstream(dir + "/config.json") << hf_config_json(cfg_desc).dump(2);
   std::vector<TensorSpec> specs;
   std::map<std::string, std::string> canon;
-  for (const auto& c : canonical_tensor_names(weights_desc)) {
-    auto [rows, cols] = canonical_shape(weights_desc, c);
+  for (const LogicalTensor& t : stored_tensors(weights_desc)) {
+    const std::string& c = t.name;
+    const int64_t rows = t.rows, cols = t.cols;
     specs.push_back({hf_tensor_name(c), dtype, rows == 1 ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols}});
     canon[specs.back().name] = c;
   }

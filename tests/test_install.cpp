@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/backend/cpu_backend.hpp"
 #include "core/plugin/plugin_registry.hpp"
 #include "support/test_support.hpp"
 
@@ -33,6 +34,16 @@ class SerialExecutor final : public hpcinfer::Executor {
   }
 };
 
+// The cpu backend with that executor.
+class SerialCpu final : public hpcinfer::CpuBackend {
+ public:
+  SerialCpu() : CpuBackend(1) {}
+  hpcinfer::Executor* host_threads() override { return &ex_; }
+
+ private:
+  SerialExecutor ex_;
+};
+
 // The example format against y = x W^T computed here, for an f32 shard and a bf16 source.
 void check_example_format(const std::string& plugin_dir) {
   hpcinfer::PluginRegistry reg({plugin_dir});
@@ -48,13 +59,16 @@ void check_example_format(const std::string& plugin_dir) {
   for (int64_t i = 0; i < n * 3; ++i) x[i] = float(i) - 2.5f;
   hpcinfer::TensorView view{"layers.0.wq", hpcinfer::DType::f32, w.data(), R, C};
   hpcinfer::Range rows{2, 6}, cols{1, 4};  // shard [4, 3]
-  auto m = fmt->pack(view, rows, cols);
+  SerialCpu cpu;
+  EXPECT_TRUE(fmt->supports_backend("cpu"));
+  EXPECT_FALSE(fmt->supports_backend("cuda"));
+  EXPECT_EQ(fmt->bytes(4, 3), 4u * 3u * sizeof(float));
+  auto m = fmt->pack(view, rows, cols, cpu);
   ASSERT_EQ(m->rows(), 4);
   ASSERT_EQ(m->cols(), 3);
   EXPECT_EQ(m->bytes(), 4u * 3u * sizeof(float));
   std::vector<float> y(n * 4);
-  SerialExecutor ex;
-  m->matmul(x.data(), n, y.data(), ex);
+  m->matmul(x.data(), n, y.data());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t r = 0; r < 4; ++r) {
       float ref = 0;
@@ -72,21 +86,21 @@ void check_example_format(const std::string& plugin_dir) {
     std::memcpy(&bits, &w[i], 4);
     b[i] = uint16_t(bits >> 16);
   }
-  auto mb = fmt->pack({"layers.0.wk", hpcinfer::DType::bf16, b.data(), R, C}, {0, R}, {0, C});
+  auto mb = fmt->pack({"layers.0.wk", hpcinfer::DType::bf16, b.data(), R, C}, {0, R}, {0, C}, cpu);
   std::vector<float> full(C);
   mb->dequantize_row(6, full.data());
   for (int64_t c = 0; c < C; ++c) EXPECT_EQ(full[c], w[6 * C + c]);
   // f16 source: 1.0, -2.0, the smallest subnormal 2^-24.
   uint16_t h[3] = {0x3C00, 0xC000, 0x0001};
   float hf[3];
-  fmt->pack({"norm", hpcinfer::DType::f16, h, 1, 3}, {0, 1}, {0, 3})->dequantize_row(0, hf);
+  fmt->pack({"norm", hpcinfer::DType::f16, h, 1, 3}, {0, 1}, {0, 3}, cpu)->dequantize_row(0, hf);
   EXPECT_EQ(hf[0], 1.0f);
   EXPECT_EQ(hf[1], -2.0f);
   EXPECT_EQ(hf[2], std::ldexp(1.0f, -24));
 
   // Errors name the tensor and the bad range / option.
   try {
-    fmt->pack(view, {5, 9}, {0, C});
+    fmt->pack(view, {5, 9}, {0, C}, cpu);
     ADD_FAILURE() << "rows outside the tensor must throw";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("layers.0.wq: rows [5, 9) outside [0, 7)"), std::string::npos) << e.what();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/backend/cpu_backend.hpp"
 #include "core/plugin/plugin_registry.hpp"
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/machine_probe.hpp"
@@ -240,6 +241,7 @@ class Int8PluginTest : public ::testing::Test {
  protected:
   PluginRegistry registry{{test::plugin_dir()}};
   std::unique_ptr<WeightFormat> fmt = registry.create_weights("int8");
+  CpuBackend cpu{1};
 };
 
 TEST_F(Int8PluginTest, Q8_0BlocksAreCopiedWithoutARoundTrip) {
@@ -253,7 +255,7 @@ TEST_F(Int8PluginTest, Q8_0BlocksAreCopiedWithoutARoundTrip) {
     for (int i = 0; i < 32; ++i) raw[b + 2 + size_t(i)] = uint8_t(g() % 256);
   }
   TensorView v{"blk.q8", DType::q8_0, raw.data(), rows, cols};
-  auto packed = fmt->pack(v, {0, rows}, {32, 64});  // a column shard on a block boundary
+  auto packed = fmt->pack(v, {0, rows}, {32, 64}, cpu);  // a column shard on a block boundary
   EXPECT_EQ(packed->bytes(), size_t(kernels::kPanelRows * (4 + 32)));  // one panel of 16 rows, 13 of them padding
   std::vector<float> got(32), want(32);
   for (int64_t r = 0; r < rows; ++r) {
@@ -262,7 +264,7 @@ TEST_F(Int8PluginTest, Q8_0BlocksAreCopiedWithoutARoundTrip) {
     for (int c = 0; c < 32; ++c) ASSERT_EQ(got[size_t(c)], want[size_t(c)]) << "bitwise, row " << r << " col " << c;
   }
   // A shard inside a block cannot be copied: dequantized and quantized again, within half a new step of the source.
-  auto inner = fmt->pack(v, {0, rows}, {16, 64});
+  auto inner = fmt->pack(v, {0, rows}, {16, 64}, cpu);
   std::vector<float> g48(48), w48(48);
   for (int64_t r = 0; r < rows; ++r) {
     inner->dequantize_row(r, g48.data());
@@ -281,7 +283,7 @@ TEST_F(Int8PluginTest, ShardsTakeGroupsFromTheirFirstColumnAndBadOptionsAreRefus
   auto w = randn(static_cast<size_t>(rows * cols), 17, 0.2f);
   TensorView v{"layers.0.w_down", DType::f32, w.data(), rows, cols};
   // On group boundaries: the shard's values are the whole matrix's, bitwise.
-  auto whole = fmt->pack(v, {0, rows}, {0, cols}), right = fmt->pack(v, {0, rows}, {64, 96});
+  auto whole = fmt->pack(v, {0, rows}, {0, cols}, cpu), right = fmt->pack(v, {0, rows}, {64, 96}, cpu);
   std::vector<float> a(static_cast<size_t>(cols)), b(32);
   for (int64_t r = 0; r < rows; ++r) {
     whole->dequantize_row(r, a.data());
@@ -290,12 +292,12 @@ TEST_F(Int8PluginTest, ShardsTakeGroupsFromTheirFirstColumnAndBadOptionsAreRefus
   }
   // Inside a group (stories260K's 172-wide down projection split in two): groups of its own, quantized as a matrix
   // of those columns would be.
-  auto mid = fmt->pack(v, {0, rows}, {48, 96});
+  auto mid = fmt->pack(v, {0, rows}, {48, 96}, cpu);
   std::vector<float> slice(static_cast<size_t>(rows * 48));
   for (int64_t r = 0; r < rows; ++r)
     std::copy(w.begin() + r * cols + 48, w.begin() + r * cols + 96, slice.begin() + r * 48);
   TensorView sv{"slice", DType::f32, slice.data(), rows, 48};
-  auto own = fmt->pack(sv, {0, rows}, {0, 48});
+  auto own = fmt->pack(sv, {0, rows}, {0, 48}, cpu);
   std::vector<float> m(48), o(48);
   for (int64_t r = 0; r < rows; ++r) {
     mid->dequantize_row(r, m.data());

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/model/rope.hpp"
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/matmul.hpp"
 #include "kernels/cpu/ops.hpp"
@@ -105,13 +106,14 @@ TEST(Ops, SiluMul) {
 TEST(Ops, RopeRotateHalfMatchesFloat64AndLlama3Scaling) {
   const int64_t hd = 10;
   for (float factor : {0.0f, 8.0f}) {
-    RopeScaling sc;
-    sc.factor = factor;
+    RopeSpec sc;
+    sc.theta = 500000.0f;
+    if (factor > 0) sc.type = "llama3", sc.factor = factor;
     sc.original_max_position = 64;  // small, so every branch of the llama3 rule is taken for hd 10
-    auto t = kernels::make_rope_table(hd, 100, 500000.0f, sc);
+    const RopeTablesHost t = make_rope_tables(sc, hd, 100);
     auto x = randn(static_cast<size_t>(2 * hd), 10);
     auto y = x;
-    kernels::rope_rotate_half(y.data(), 2, hd, 77, t);
+    kernels::rope_rotate(y.data(), 2, hd, hd, t.cos.data() + 77 * hd / 2, t.sin.data() + 77 * hd / 2, false);
     for (int h = 0; h < 2; ++h)
       for (int64_t i = 0; i < hd / 2; ++i) {
         double f = 1.0 / std::pow(500000.0, double(2 * i) / hd);
@@ -135,7 +137,8 @@ TEST(Ops, AttendOneHeadMatchesFloat64) {
   const int64_t hd = 12, n_ctx = 9, stride = 3 * hd;  // keys interleaved with other heads
   auto q = randn(static_cast<size_t>(hd), 11), kv = randn(static_cast<size_t>(n_ctx * stride), 12), vv = randn(static_cast<size_t>(n_ctx * stride), 13);
   std::vector<float> scores(static_cast<size_t>(n_ctx)), out(static_cast<size_t>(hd));
-  kernels::attend_one_head(q.data(), kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, scores.data(), out.data());
+  kernels::attend_one_head(q.data(), kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, 1.0f / std::sqrt(float(hd)),
+                           scores.data(), out.data());
   std::vector<double> s(static_cast<size_t>(n_ctx));
   double mx = -1e30, sum = 0;
   for (int64_t j = 0; j < n_ctx; ++j) {
@@ -191,9 +194,11 @@ TEST(Ops, AttendHeadsEqualsOneHeadAtATimeBitwise) {
            vv = randn(static_cast<size_t>(n_ctx * stride), 33);
       std::vector<float> scores(static_cast<size_t>(n_q * n_ctx)), out(static_cast<size_t>(n_q * hd)),
           one(static_cast<size_t>(hd));
-      kernels::attend_heads(q.data(), n_q, kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, scores.data(), out.data());
+      kernels::attend_heads(q.data(), n_q, kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, 1.0f / std::sqrt(float(hd)),
+                            scores.data(), out.data());
       for (int64_t g = 0; g < n_q; ++g) {
-        kernels::attend_one_head(q.data() + g * hd, kv.data() + hd, vv.data() + hd, n_ctx, stride, hd, scores.data(),
+        kernels::attend_one_head(q.data() + g * hd, kv.data() + hd, vv.data() + hd, n_ctx, stride, hd,
+                                 1.0f / std::sqrt(float(hd)), scores.data(),
                                  one.data());
         for (int64_t d = 0; d < hd; ++d)
           ASSERT_EQ(out[static_cast<size_t>(g * hd + d)], one[static_cast<size_t>(d)]) << "n_q " << n_q << " head " << g;

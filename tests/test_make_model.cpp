@@ -21,19 +21,19 @@ test::CommandResult make_model(const std::string& args) { return test::run_comma
 void expect_same_desc(const ModelDesc& a, const ModelDesc& b) {
   EXPECT_EQ(a.arch, b.arch);
   EXPECT_EQ(a.dim, b.dim);
-  EXPECT_EQ(a.hidden_dim, b.hidden_dim);
-  EXPECT_EQ(a.n_layers, b.n_layers);
-  EXPECT_EQ(a.n_heads, b.n_heads);
-  EXPECT_EQ(a.n_kv_heads, b.n_kv_heads);
-  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.layers[0].ffn.hidden_dim, b.layers[0].ffn.hidden_dim);
+  EXPECT_EQ(a.n_layers(), b.n_layers());
+  EXPECT_EQ(a.layers[0].attn.n_heads, b.layers[0].attn.n_heads);
+  EXPECT_EQ(a.layers[0].attn.n_kv_heads, b.layers[0].attn.n_kv_heads);
+  EXPECT_EQ(a.layers[0].attn.head_dim, b.layers[0].attn.head_dim);
   EXPECT_EQ(a.vocab, b.vocab);
   EXPECT_EQ(a.max_seq_len, b.max_seq_len);
   EXPECT_FLOAT_EQ(a.norm_eps, b.norm_eps);
-  EXPECT_FLOAT_EQ(a.rope_theta, b.rope_theta);
-  EXPECT_FLOAT_EQ(a.rope_scaling.factor, b.rope_scaling.factor);
-  EXPECT_EQ(a.rope_scaling.original_max_position, b.rope_scaling.original_max_position);
+  EXPECT_FLOAT_EQ(a.layers[0].attn.rope.theta, b.layers[0].attn.rope.theta);
+  EXPECT_FLOAT_EQ(a.layers[0].attn.rope.factor, b.layers[0].attn.rope.factor);
+  EXPECT_EQ(a.layers[0].attn.rope.original_max_position, b.layers[0].attn.rope.original_max_position);
   EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
-  EXPECT_EQ(a.qkv_bias, b.qkv_bias);
+  EXPECT_EQ(a.layers[0].attn.qkv_bias, b.layers[0].attn.qkv_bias);
   EXPECT_EQ(a.bos_id, b.bos_id);
   EXPECT_EQ(a.eos_id, b.eos_id);
 }

@@ -17,7 +17,7 @@ class PlanMemory : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     config_ = nlohmann::json::parse(test::read_file(dir_.path() / "70b/config.json"));
     dir_.write("plan.yaml", "model:\n  path: " + (dir_.path() / "70b").string() +
-                                "\nplugins:\n  strategy: tp_pp\nworld:\n  tp: 8\n  pp: 1\n");
+                                "\nplugins:\n  strategy: tp_pp\nworld:\n  tp: 8\n  pp: 1\n  vocab_parallel: false\n");
   }
   test::CommandResult plan(const std::string& extra) {
     return test::run_command("(" + test::bin() + " plan --show " + test::shell_quote((dir_.path() / "plan.yaml").string()) +
@@ -74,6 +74,42 @@ TEST_F(PlanMemory, Llama3_70bTp8FitsIn80GbAndTp1DoesNot) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (int k = 0; k < 8; ++k)
     EXPECT_NE(r.output.find("rank " + std::to_string(k) + ": FITS in 80.00 GB"), std::string::npos) << r.output;
+}
+
+// Vocab-parallel (the tp_pp default): each tp rank holds vocab / 8 rows of the embedding and of the head instead of
+// a whole 2.1 GB copy of each, and the plan says how the pieces are combined (an all-reduce after the lookup, an
+// all-gather of the logits over the stage's group).
+TEST_F(PlanMemory, VocabParallelHoldsAnEighthOfEmbeddingAndHeadPerRank) {
+  const double D = config_["hidden_size"], H = config_["intermediate_size"], V = config_["vocab_size"],
+               L = config_["num_hidden_layers"], nh = config_["num_attention_heads"],
+               nkv = config_["num_key_value_heads"];
+  const double hd = D / nh;
+  const double layer_matrices = L * (D * nh * hd * 2 + D * nkv * hd * 2 + 3 * D * H);
+  const double norms = (2 * L + 1) * D;
+  auto r = plan("--set world.vocab_parallel=true --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json ranks = nlohmann::json::parse(r.output);
+  ASSERT_EQ(ranks.size(), 8u);
+  for (const nlohmann::json& k : ranks) {
+    const double w = k.at("weight_bytes");
+    EXPECT_NEAR(w, 2 * layer_matrices / 8 + 2 * 2 * V * D / 8 + 4 * norms, 1e-6 * w) << k.at("rank");
+    const int t = k.at("tp_rank");
+    for (const nlohmann::json& sh : k.at("shards"))
+      if (sh.at("tensor") == "tok_embeddings" || sh.at("tensor") == "output") {
+        EXPECT_EQ(sh.at("rows")[0].get<double>(), V * t / 8) << sh.dump();
+        EXPECT_EQ(sh.at("rows")[1].get<double>(), V * (t + 1) / 8) << sh.dump();
+      }
+    int gathers = 0, embed_sums = 0;
+    for (const nlohmann::json& st : k.at("steps")) {
+      if (st.at("kind") == "allgather_cols" && st.at("anchor") == "head.logits") {
+        ++gathers;
+        EXPECT_EQ(st.at("sizes").size(), 8u);
+      }
+      if (st.at("kind") == "allreduce_sum" && st.at("anchor") == "embed.out") ++embed_sums;
+    }
+    EXPECT_EQ(gathers, 1) << k.dump();
+    EXPECT_EQ(embed_sums, 1) << k.dump();
+  }
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ TEST_F(PluginRegistryTest, ScanReportsEveryFixture) {
   EXPECT_EQ(self.kind, "comm");
   EXPECT_EQ(self.name, "fixture_self");
   EXPECT_EQ(self.version, "1.2.3");
-  EXPECT_EQ(self.abi, 1u);
+  EXPECT_EQ(self.abi, hpcinfer::kPluginAbiVersion);
   EXPECT_TRUE(self.usable);
   EXPECT_EQ(self.description, "test fixture: one-rank communicator");
 
@@ -71,7 +71,7 @@ TEST_F(PluginRegistryTest, ScanReportsEveryFixture) {
   const PluginEntry& abi = entry_for(entries, fixture("fixture_abi99"));
   EXPECT_FALSE(abi.loaded);
   EXPECT_EQ(abi.abi, 99u);
-  EXPECT_NE(abi.error.find("plugin " + fixture("fixture_abi99") + " has ABI version 99, this hpcinfer has 1"),
+  EXPECT_NE(abi.error.find("plugin " + fixture("fixture_abi99") + " has ABI version 99, this hpcinfer has " + std::to_string(hpcinfer::kPluginAbiVersion)),
             std::string::npos)
       << abi.error;
   EXPECT_TRUE(abi.name.empty());  // nothing past abi_version was read
@@ -154,7 +154,7 @@ TEST_F(PluginRegistryTest, AbiMismatchIsNamedWhenItsNameIsAsked) {
   PluginRegistry reg({fixtures()});
   std::string msg = plugin_error_of([&] { reg.create_strategy("abi99"); });
   // The file whose name matches comes first among the files that did not load.
-  EXPECT_NE(msg.find("could not load: [plugin " + fixture("fixture_abi99") + " has ABI version 99, this hpcinfer has 1"),
+  EXPECT_NE(msg.find("could not load: [plugin " + fixture("fixture_abi99") + " has ABI version 99, this hpcinfer has " + std::to_string(hpcinfer::kPluginAbiVersion)),
             std::string::npos)
       << msg;
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "hpcinfer/plugin.hpp"
 #include "support/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -45,7 +46,7 @@ TEST_F(PluginsCli, ListsFixturesFromTheEnvironmentPath) {
   std::string unusable = line_with(r.output, "fixture_unusable ");
   EXPECT_NE(unusable.find("no: fixture_unusable needs a quantum annealer"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("failed to load (2):"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("plugin " + fixtures() + "/libfixture_abi99.so has ABI version 99, this hpcinfer has 1"),
+  EXPECT_NE(r.output.find("plugin " + fixtures() + "/libfixture_abi99.so has ABI version 99, this hpcinfer has " + std::to_string(hpcinfer::kPluginAbiVersion)),
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find(fixtures() + "/libfixture_nosym.so is not an hpcinfer plugin"), std::string::npos)
@@ -61,7 +62,7 @@ TEST_F(PluginsCli, PathOptionComesFirstAndJsonIsParseable) {
                        shell_quote(dir.path().string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto j = nlohmann::json::parse(r.output);
-  EXPECT_EQ(j["abi"], 1);
+  EXPECT_EQ(j["abi"], hpcinfer::kPluginAbiVersion);
   EXPECT_EQ(j["search_path"][0]["dir"], dir.path().string());
   EXPECT_EQ(j["search_path"][1]["dir"], fixtures());
   bool saw_winner = false, saw_shadowed = false, saw_broken = false;

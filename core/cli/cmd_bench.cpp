@@ -21,6 +21,7 @@
 
 #include "core/cli/cli_util.hpp"
 #include "core/eval/sample_stats.hpp"
+#include "core/model/cost_model.hpp"
 #include "core/cli/single_process.hpp"
 #include "kernels/cpu/machine_probe.hpp"
 
@@ -58,7 +59,7 @@ int cmd_bench(const Args& args) {
 
   const int max_ctx = prompt + decode + 16 + 1;
   auto s = open_single_process(mo, std::max(batch, 1), max_ctx, false);
-  const int threads = s->pool->threads();
+  const int threads = s->threads();
   const ModelDesc& m = s->model->desc();
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> tok(3, int(m.vocab) - 1);
@@ -119,19 +120,16 @@ int cmd_bench(const Args& args) {
     b8_tok_s.push_back(double(batch) * decode / since(t0));
   }
 
-  // Work per token.
-  const int n_layers = s->plan.layer_end - s->plan.layer_begin;
-  const double kv_row_bytes = double(m.n_kv_heads) * double(m.head_dim) * sizeof(float) * 2;  // K and V
+  // Work per token (core/model/cost_model.hpp).
+  const RankCost cost = rank_cost(m, s->plan, s->weights.get());
   const double mean_ctx = prompt + (decode - 1) / 2.0 + 1;
   const double weight_bytes = double(s->stage->streamed_weight_bytes());
-  const double bytes_per_token = weight_bytes + n_layers * kv_row_bytes * mean_ctx;
-  const double matmul_params = [&] {
-    const double q = double(m.n_heads) * m.head_dim, kv = double(m.n_kv_heads) * m.head_dim;
-    return n_layers * (double(m.dim) * (2 * q + 2 * kv) + 3.0 * double(m.dim) * double(m.hidden_dim)) + double(m.dim) * m.vocab;
-  }();
-  // Prefill flops: 2 per weight per token, plus attention (q.k and p.v over the causal prefix: 2 x 2 x q_dim x pos).
-  const double attn_flops = n_layers * 4.0 * double(m.n_heads) * m.head_dim * (double(prompt) * (prompt + 1) / 2);
-  const double prefill_flops = 2.0 * matmul_params * prompt - 2.0 * double(m.dim) * m.vocab * (prompt - 1) + attn_flops;
+  const double bytes_per_token = weight_bytes + cost.kv_bytes_per_token * mean_ctx;
+  // Prefill flops: 2 per weight per token (the head only for the last position), plus attention (q.k and p.v over
+  // the causal prefix: 2 x 2 x q_dim x pos).
+  const double head_params = double(m.dim) * double(m.vocab);
+  const double attn_flops = 4.0 * cost.attention_width * (double(prompt) * (prompt + 1) / 2);
+  const double prefill_flops = 2.0 * (cost.matmul_params - head_params) * prompt + 2.0 * head_params + attn_flops;
 
   const double prefill_tok_s = prompt / prefill_s, decode_tok_s = median(b1_tok_s),
                decode_b8_tok_s = median(b8_tok_s);

@@ -21,6 +21,7 @@
 #include "core/cli/eval_commands.hpp"
 #include "core/cli/single_process.hpp"
 #include "core/eval/sample_stats.hpp"
+#include "core/model/cost_model.hpp"
 
 namespace hpcinfer::cli {
 namespace {
@@ -35,15 +36,6 @@ struct Point {
   std::vector<double> tok_s;
 };
 
-
-// KV cache (f32 K and V) plus a rough activation estimate for B sequences of `ctx` tokens, of which `tokens` go
-// through one forward pass: residual, q/k/v/attention output, the FFN's three hidden vectors, and the logits rows.
-double point_bytes(const ModelDesc& m, int batch, int ctx, int tokens) {
-  const double kv = 2.0 * 4.0 * m.n_layers * double(batch) * ctx * double(m.n_kv_heads) * double(m.head_dim);
-  const double act = 4.0 * double(tokens) * (4.0 * double(m.dim) + 3.0 * double(m.hidden_dim)) +
-                     4.0 * double(batch) * double(m.vocab);
-  return kv + act;
-}
 
 double physical_memory_bytes() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
@@ -80,16 +72,23 @@ int cmd_eval_infer(const Args& args) {
       for (int b : dec_b) points.push_back({"decode", b, c, g, "", {}});
 
   // The model's shape first (no weights), to skip what cannot fit.
+  // KV cache and activations of each point by the cost model (core/model/cost_model.hpp), f32 weights assumed for
+  // the shape-only description (the weights are not part of the budget).
   ModelDesc m;
+  RankPlan whole;
   {
     ExperimentConfig cfg;
     cfg.model.path = mo.model;
     cfg.model.format = mo.format;
-    m = describe_rank(cfg, LaunchEnv{})->model->desc();
+    auto d = describe_rank(cfg, LaunchEnv{});
+    m = d->model->desc();
+    whole = d->plan;
   }
+  const RankCost cost = rank_cost(m, whole, nullptr);
   for (Point& p : points) {
     const int tokens = p.phase == "prefill" ? p.batch * p.seq : p.batch * std::max(p.seq - p.gen, 1);
-    const double need = point_bytes(m, p.batch, p.seq, tokens);
+    const MemoryPlan mem = memory_plan(m, whole, cost, p.batch, p.seq, tokens, 1);
+    const double need = mem.kv_cache + mem.activations + mem.workspace;
     char why[160];
     if (p.seq > m.max_seq_len) {
       std::snprintf(why, sizeof why, "context %d exceeds the model's max context %d", p.seq, m.max_seq_len);
@@ -115,7 +114,7 @@ int cmd_eval_infer(const Args& args) {
     if (!s || have_slots < p.batch || have_ctx < p.seq) {
       s.reset();
       s = open_single_process(mo, p.batch, p.seq, false);
-      have_slots = p.batch, have_ctx = p.seq, threads = s->pool->threads(), weights_plugin = s->weights_plugin;
+      have_slots = p.batch, have_ctx = p.seq, threads = s->threads(), weights_plugin = s->weights_plugin;
     }
     const int prompt = p.phase == "prefill" ? p.seq : p.seq - p.gen;
     TokenBatch pre;

@@ -17,6 +17,7 @@
 #include "core/formats/safetensors_writer.hpp"
 #include "core/model/base_source.hpp"
 #include "core/model/hf_source.hpp"
+#include "core/model/model_layout.hpp"
 #include "core/model/model_source.hpp"
 #include "core/model/presets.hpp"
 
@@ -47,15 +48,12 @@ struct Plan {
 };
 Plan plan_tensors(const ModelDesc& d, const std::function<DType(const std::string&)>& dtype_of) {
   Plan p;
-  for (const auto& c : canonical_tensor_names(d)) {
-    auto [rows, cols] = canonical_shape(d, c);
+  for (const LogicalTensor& t : stored_tensors(d)) {
+    const std::string& c = t.name;
     TensorSpec s;
     s.name = hf_tensor_name(c);
     s.dtype = dtype_of(c);
-    s.shape = rows == 1 && (c == "norm" || c.ends_with("_norm") || c.ends_with(".bq") || c.ends_with(".bk") ||
-                            c.ends_with(".bv"))
-                  ? std::vector<int64_t>{cols}
-                  : std::vector<int64_t>{rows, cols};
+    s.shape = t.is_vector() ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols};
     p.canonical[s.name] = c;
     p.specs.push_back(std::move(s));
   }

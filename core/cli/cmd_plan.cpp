@@ -1,6 +1,7 @@
 // hpcinfer plan --show CONFIG [--set k=v]... [--context N] [--device-memory GB] [--json]: every rank's plan, without loading weights.
-// Per rank: layers, tensor-parallel slices, weight shards with their bytes (in the configured weight format), the
-// KV cache for batching.batch_size sequences of --context tokens, and the communication steps of one forward pass.
+// Per rank: layers, weight shards with their bytes (the configured weight format's own count; a tied head that shares
+// the embedding's copy counts once), the KV cache for batching.batch_size sequences of --context tokens, the
+// communicator groups and the communication steps of one forward pass (core/model/cost_model.hpp: the one model).
 // Memory planner: per rank also activations (the stage's buffers for one forward pass over all batch_size x context
 // tokens, an upper bound: prompt in one pass) and workspace (per-thread attention scores, the head's logits), their
 // total, and with --device-memory GB (10^9 bytes) a FITS / DOES NOT FIT line per rank (exit 0 either way).
@@ -15,17 +16,12 @@
 #include "core/cli/cli_util.hpp"
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
+#include "core/model/cost_model.hpp"
 #include "core/model/hf_source.hpp"
 #include "core/runtime/rank_session.hpp"
 
 namespace hpcinfer::cli {
 namespace {
-
-double bytes_per_value(const std::string& weights) {
-  if (weights == "bf16" || weights == "f16") return 2.0;
-  if (weights == "int8") return 1.0 + 4.0 / 32.0;  // int8 values + one f32 scale per group of 32 (upper bound)
-  return 4.0;
-}
 
 std::string mib(double b) {
   char s[32];
@@ -110,7 +106,7 @@ int cmd_plan(const Args& args) {
       if (config_only) {
         const std::string cfg_file = (std::filesystem::path(cfg.model.path) / "config.json").string();
         ExperimentConfig c = cfg;
-        const std::string dtype = hf_config.is_object() ? hf_config.value("torch_dtype", std::string()) : "";
+        const std::string dtype = hf_config.is_object() ? hf_config.value("torch_dtype", hf_config.value("dtype", std::string())) : "";
         if (c.plugins.weights == "auto") c.plugins.weights = dtype == "bfloat16" ? "bf16" : "f32";
         s = describe_rank(c, env, std::make_unique<ConfigOnlySource>(cfg.model.path, parse_hf_config(hf_config, cfg_file)));
       } else {
@@ -121,66 +117,70 @@ int cmd_plan(const Args& args) {
       return 2;
     }
     const ModelDesc& m = s->model->desc();
-    const double bpv = bytes_per_value(s->weights_plugin);
     const int ctx = context > 0 ? context : m.max_seq_len;
     const RankPlan& p = s->plan;
-    double weight_bytes = 0;
-    nlohmann::json shards = nlohmann::json::array();
-    for (const WeightShard& w : p.shards) {
-      const bool vec = w.rows.size() == 1;  // norms and biases stay f32
-      const double b = double(w.rows.size()) * double(w.cols.size()) * (vec ? 4.0 : bpv);
-      weight_bytes += b;
-      shards.push_back({{"tensor", w.tensor}, {"rows", {w.rows.begin, w.rows.end}}, {"cols", {w.cols.begin, w.cols.end}}, {"bytes", b}});
-    }
-    const double kv = 2.0 * 4.0 * double(p.layer_end - p.layer_begin) * double(cfg.batching.batch_size) * ctx *
-                      double(p.kv_heads.size()) * double(m.head_dim);
-    // Activations: LlamaStage's per-token buffers (x, xn, q, k, v, attention out, projection, gate, up; f32) for one
-    // pass over batch_size x ctx tokens. Workspace: one attention score row of ctx per thread, the head's normed rows
-    // and logits for batch_size sequences (last stage).
-    const double tokens = double(cfg.batching.batch_size) * ctx;
-    const double q_local = double(p.q_heads.size()) * double(m.head_dim), kv_local = double(p.kv_heads.size()) * double(m.head_dim);
-    const double has_layers = p.layer_end > p.layer_begin ? 1.0 : 0.0;
-    const double act = 4.0 * tokens * (3.0 * double(m.dim) + has_layers * (2.0 * q_local + 2.0 * kv_local + 2.0 * double(p.ffn.size())));
     const int threads = cfg.threads > 0 ? cfg.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-    const double workspace = has_layers * 4.0 * double(threads) * ctx +
-                             (p.has_head ? 4.0 * double(cfg.batching.batch_size) * double(m.dim + m.vocab) : 0.0);
-    const double total = weight_bytes + kv + act + workspace;
+    const RankCost cost = rank_cost(m, p, s->weights.get());
+    // Activations for one pass over batch_size x ctx tokens (an upper bound: a whole prompt in one pass).
+    const MemoryPlan mem = memory_plan(m, p, cost, cfg.batching.batch_size, ctx,
+                                       double(cfg.batching.batch_size) * ctx, threads);
     const double device_bytes = device_gb * 1e9;
-    const bool fits = total <= device_bytes;
+    const bool fits = mem.total() <= device_bytes;
+    nlohmann::json shards = nlohmann::json::array();
+    for (const ShardCost& c : cost.shards) {
+      const WeightShard& w = c.shard;
+      shards.push_back({{"tensor", w.tensor}, {"rows", {w.rows.begin, w.rows.end}}, {"cols", {w.cols.begin, w.cols.end}},
+                        {"bytes", c.shared ? 0.0 : c.bytes}});
+      if (c.shared) shards.back()["shares"] = "tok_embeddings";
+    }
     nlohmann::json steps = nlohmann::json::array();
-    for (const CommStep& c : p.steps) steps.push_back({{"kind", comm_step_name(c.kind)}, {"where", c.where}, {"peers", c.peers}});
+    for (const CommStep& c : p.steps) {
+      steps.push_back({{"kind", comm_step_name(c.kind)}, {"anchor", c.anchor}, {"peers", c.peers}});
+      if (!c.group.empty()) steps.back()["group"] = c.group;
+      if (!c.sizes.empty()) steps.back()["sizes"] = c.sizes;
+    }
+    nlohmann::json groups = nlohmann::json::array();
+    for (const CommGroup& g : p.groups) groups.push_back({{"name", g.name}, {"ranks", g.ranks}});
     out.push_back({{"rank", r}, {"tp_rank", p.world.tp_rank()}, {"pp_rank", p.world.pp_rank()},
                    {"layers", {p.layer_begin, p.layer_end}}, {"embedding", p.has_embedding}, {"head", p.has_head},
-                   {"q_heads", {p.q_heads.begin, p.q_heads.end}}, {"kv_heads", {p.kv_heads.begin, p.kv_heads.end}},
-                   {"ffn", {p.ffn.begin, p.ffn.end}}, {"weights_plugin", s->weights_plugin},
-                   {"weight_bytes", weight_bytes}, {"kv_cache_bytes", kv}, {"kv_context", ctx},
-                   {"activation_bytes", act}, {"workspace_bytes", workspace}, {"total_bytes", total},
-                   {"shards", shards}, {"steps", steps}});
+                   {"weights_plugin", s->weights_plugin}, {"device", cfg.device},
+                   {"weight_bytes", mem.weights}, {"kv_cache_bytes", mem.kv_cache}, {"kv_context", ctx},
+                   {"activation_bytes", mem.activations}, {"workspace_bytes", mem.workspace},
+                   {"total_bytes", mem.total()}, {"shards", shards}, {"groups", groups}, {"steps", steps}});
     if (device_gb > 0) {
       out.back()["device_memory_bytes"] = device_bytes;
       out.back()["fits"] = fits;
       out.back()["memory_verdict"] = fits ? "FITS" : "DOES NOT FIT";
     }
     if (!json) {
-      std::printf("rank %d (tp %d, pp %d): layers [%d, %d)%s%s, q heads [%lld, %lld), kv heads [%lld, %lld), ffn [%lld, %lld)\n",
-                  r, p.world.tp_rank(), p.world.pp_rank(), p.layer_begin, p.layer_end, p.has_embedding ? " +embedding" : "",
-                  p.has_head ? " +head" : "", (long long)p.q_heads.begin, (long long)p.q_heads.end,
-                  (long long)p.kv_heads.begin, (long long)p.kv_heads.end, (long long)p.ffn.begin, (long long)p.ffn.end);
-      std::printf("  weights (%s): %s in %zu shards; KV cache: %s (%d sequences x %d tokens)\n", s->weights_plugin.c_str(),
-                  mib(weight_bytes).c_str(), p.shards.size(), mib(kv).c_str(), cfg.batching.batch_size, ctx);
-      std::printf("  memory: weights %s + KV cache %s + activations %s + workspace %s = %s\n", gb(weight_bytes).c_str(),
-                  gb(kv).c_str(), gb(act).c_str(), gb(workspace).c_str(), gb(total).c_str());
+      std::printf("rank %d (tp %d, pp %d): layers [%d, %d)%s%s\n", r, p.world.tp_rank(), p.world.pp_rank(),
+                  p.layer_begin, p.layer_end, p.has_embedding ? " +embedding" : "", p.has_head ? " +head" : "");
+      std::printf("  weights (%s on %s): %s in %zu shards; KV cache: %s (%d sequences x %d tokens)\n",
+                  s->weights_plugin.c_str(), cfg.device.c_str(), mib(mem.weights).c_str(), p.shards.size(),
+                  mib(mem.kv_cache).c_str(), cfg.batching.batch_size, ctx);
+      std::printf("  memory: weights %s + KV cache %s + activations %s + workspace %s = %s\n", gb(mem.weights).c_str(),
+                  gb(mem.kv_cache).c_str(), gb(mem.activations).c_str(), gb(mem.workspace).c_str(),
+                  gb(mem.total()).c_str());
       if (device_gb > 0)
         std::printf("  rank %d: %s in %s of device memory (%s needed, %s %s)\n", r, fits ? "FITS" : "DOES NOT FIT",
-                    gb(device_bytes).c_str(), gb(total).c_str(), gb(std::abs(device_bytes - total)).c_str(),
+                    gb(device_bytes).c_str(), gb(mem.total()).c_str(), gb(std::abs(device_bytes - mem.total())).c_str(),
                     fits ? "to spare" : "short");
-      for (const WeightShard& w : p.shards)
-        std::printf("    %-24s rows [%lld, %lld) cols [%lld, %lld)\n", w.tensor.c_str(), (long long)w.rows.begin,
-                    (long long)w.rows.end, (long long)w.cols.begin, (long long)w.cols.end);
+      for (const ShardCost& c : cost.shards) {
+        const WeightShard& w = c.shard;
+        std::printf("    %-24s rows [%lld, %lld) cols [%lld, %lld)  %s%s\n", w.tensor.c_str(), (long long)w.rows.begin,
+                    (long long)w.rows.end, (long long)w.cols.begin, (long long)w.cols.end,
+                    c.shared ? "" : mib(c.bytes).c_str(), c.shared ? "(the tied embedding's copy)" : "");
+      }
+      for (const CommGroup& g : p.groups) {
+        std::string ranks;
+        for (int q : g.ranks) ranks += (ranks.empty() ? "" : ",") + std::to_string(q);
+        std::printf("  group: %-12s ranks %s\n", g.name.c_str(), ranks.c_str());
+      }
       for (const CommStep& c : p.steps) {
         std::string peers;
         for (int q : c.peers) peers += (peers.empty() ? "" : ",") + std::to_string(q);
-        std::printf("  comm: %-17s %-22s peers %s\n", comm_step_name(c.kind), c.where.c_str(), peers.c_str());
+        std::printf("  comm: %-17s at %-22s %s %s\n", comm_step_name(c.kind), c.anchor.c_str(),
+                    c.group.empty() ? "peer" : ("group " + c.group + ":").c_str(), peers.c_str());
       }
     }
   }

@@ -86,7 +86,8 @@ int cmd_plugins(const Args& args) {
     return code == 0 ? 0 : 2;
   }
   PluginRegistry reg(PluginRegistry::search_path(paths));
-  const auto& entries = reg.scan();
+  std::vector<PluginEntry> entries = PluginRegistry::builtins();  // the built-in cpu backend first
+  for (const PluginEntry& e : reg.scan()) entries.push_back(e);
   if (json) std::cout << to_json(reg, entries).dump(2) << "\n";
   else print_table(reg, entries);
   return 0;

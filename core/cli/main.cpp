@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/cli/commands.hpp"
+#include "hpcinfer/plugin.hpp"
 
 namespace {
 
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--version") {
-    std::printf("hpcinfer %s (plugin ABI %d)\n", HPCINFER_VERSION, HPCINFER_PLUGIN_ABI);
+    std::printf("hpcinfer %s (plugin ABI %d)\n", HPCINFER_VERSION, int(hpcinfer::kPluginAbiVersion));
     return 0;
   }
   for (const auto& c : kCommands) {

@@ -45,11 +45,11 @@ inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, i
 // One forward pass of a world-of-one session: ids b.tokens[i] go to slot b.slot[i] at b.pos[i].
 // Returns logits[rows.size(), vocab] of the batch rows listed in `rows`.
 inline std::vector<float> forward_logits(RankSession& s, const TokenBatch& b, const std::vector<int>& rows) {
-  const int64_t D = s.model->desc().dim, V = s.model->desc().vocab;
-  std::vector<float> x(static_cast<size_t>(b.size()) * static_cast<size_t>(D)), logits(rows.size() * static_cast<size_t>(V));
-  s.stage->embed(b.tokens, x.data());
-  s.stage->forward_layers(x.data(), b);
-  s.stage->head(x.data(), rows, logits.data());
+  const int64_t V = s.model->desc().vocab;
+  std::vector<float> logits(rows.size() * static_cast<size_t>(V));
+  s.stage->embed(b);
+  s.stage->forward_layers(b);
+  s.stage->head(rows, logits.data());
   return logits;
 }
 

@@ -33,9 +33,10 @@ struct ExperimentConfig {
     int timeout_s = 60;              // every blocking communication call and the rendezvous
     std::string interface;           // gloo: network interface to bind (eth0, ib0); "" = this host name's address
     bool replicate_kv_heads = false; // tp_pp: allow tp > n_kv_heads by replicating KV heads
+    bool vocab_parallel = true;      // tp_pp: embedding and output head split by vocabulary rows over the tp ranks
   } world;
 
-  std::string device = "cpu";        // cpu | cuda
+  std::string device = "cpu";        // backend: cpu (built in) | cuda (plugin)
   int threads = 0;                   // 0 = all cores of this process's share
 
   struct Inputs {

@@ -25,7 +25,7 @@ std::vector<std::vector<double>> SequenceScorer::score(const std::vector<ScoredS
   if (int(seqs.size()) > n_slots_)
     throw std::invalid_argument("SequenceScorer: " + std::to_string(seqs.size()) + " sequences for " +
                                 std::to_string(n_slots_) + " slots");
-  const long long V = s_.model->desc().vocab, D = s_.model->desc().dim;
+  const long long V = s_.model->desc().vocab;
   TokenBatch b;
   std::vector<int> rows;  // batch rows whose logits are needed: the ones that predict a target
   for (size_t q = 0; q < seqs.size(); ++q) {
@@ -46,10 +46,10 @@ std::vector<std::vector<double>> SequenceScorer::score(const std::vector<ScoredS
   }
   std::vector<std::vector<double>> out(seqs.size());
   if (b.size() == 0) return out;
-  std::vector<float> x(size_t(b.size()) * size_t(D)), logits(rows.size() * size_t(V));
-  s_.stage->embed(b.tokens, x.data());
-  s_.stage->forward_layers(x.data(), b);
-  if (!rows.empty()) s_.stage->head(x.data(), rows, logits.data());
+  std::vector<float> logits(rows.size() * size_t(V));
+  s_.stage->embed(b);
+  s_.stage->forward_layers(b);
+  if (!rows.empty()) s_.stage->head(rows, logits.data());
   tokens_forwarded_ += b.size();
   size_t r = 0;
   for (size_t q = 0; q < seqs.size(); ++q) {

@@ -1,5 +1,6 @@
-// Shared machinery of the loaders (hf_source, gguf_source, llama2c_source): the canonical tensor list and shapes of
-// a ModelDesc, shape checks, and the lazy RoPE row permutation (interleaved -> rotate-half) with its owned cache.
+// Shared machinery of the loaders (hf_source, gguf_source, llama2c_source): the tensor table with shape checks
+// against the description (core/model/model_layout.hpp), and the lazy RoPE row permutation (interleaved ->
+// rotate-half) with its owned cache.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +13,6 @@
 #include "core/model/model_source.hpp"
 
 namespace hpcinfer {
-
-// Every canonical tensor name a model of this description has, in file order (embeddings, layers, norm, output).
-std::vector<std::string> canonical_tensor_names(const ModelDesc& d);
-// Logical [rows, cols] of a canonical tensor (vectors are [1, n]). Throws std::invalid_argument for unknown names.
-std::pair<int64_t, int64_t> canonical_shape(const ModelDesc& d, const std::string& canonical);
-// Sanity checks of a description read from `file` (positive sizes, heads dividing, ...): throws naming file + key.
-void validate_desc(const ModelDesc& d, const std::string& file);
 
 // Interleaved RoPE rows (pairs (2j, 2j+1) rotate together, llama.cpp / llama2.c) -> rotate-half (Hugging Face):
 // within each head of `head_dim` rows, out row j = in row 2j and out row head_dim/2 + j = in row 2j+1 (j < head_dim/2).
@@ -40,6 +34,7 @@ class BaseSource : public ModelSource {
     std::string file;       // the file that holds it (shards differ)
     std::string file_name;  // its name in that file
     int permute_heads = 0;  // > 0: interleaved RoPE layout with this many heads, permuted on first access
+    int64_t head_dim = 0;   // of those heads
   };
   // Registers a tensor after checking its shape against desc_ (error: "<file>: tensor <canonical> (<name>): ...").
   void add(const std::string& canonical, const TensorView& v, const std::string& file, const std::string& file_name,

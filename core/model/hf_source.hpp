@@ -2,11 +2,15 @@
 // model.safetensors.index.json ("weight_map": {tensor: file}). Weights are memory-mapped; HF q/k rows are already in
 // the rotate-half RoPE layout, so nothing is permuted.
 //
-// config.json keys read: architectures (LlamaForCausalLM, MistralForCausalLM -> "llama"; Qwen2ForCausalLM -> "qwen2",
-// with q/k/v biases), hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads
-// (default: heads), head_dim (default: hidden / heads), vocab_size, rms_norm_eps, rope_theta, rope_scaling
-// (rope_type "llama3" only), tie_word_embeddings, max_position_embeddings, bos_token_id, eos_token_id (int or list:
-// the first), and hpcinfer's own "hpcinfer_tokenizer" (a tokenizer path, relative to the directory or absolute).
+// config.json (core/model/hf_config.cpp) keys read: architectures (LlamaForCausalLM, MistralForCausalLM -> "llama";
+// Qwen2ForCausalLM -> "qwen2", with q/k/v biases; Qwen3ForCausalLM -> "qwen3", with per-head q/k norms and
+// attention_bias), hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads
+// (default: heads), head_dim (default: hidden / heads), vocab_size, rms_norm_eps, tie_word_embeddings,
+// max_position_embeddings, bos_token_id, eos_token_id (int or list: the first), sliding_window (Llama/Mistral),
+// RoPE in either form: transformers 5's rope_parameters {rope_theta, rope_type: default | linear | llama3 | yarn,
+// factor, ...} (or one such object per layer_types entry), or transformers 4's rope_theta + rope_scaling; also
+// partial_rotary_factor and rope_interleave. Unknown RoPE keys and types are errors naming the key. And hpcinfer's
+// own "hpcinfer_tokenizer" (a tokenizer path, relative to the directory or absolute).
 #pragma once
 
 #include <memory>
@@ -18,8 +22,9 @@
 namespace hpcinfer {
 
 // config.json -> description. Errors name `file` and the key.
+const char* hf_architectures_supported();
 ModelDesc parse_hf_config(const nlohmann::json& config, const std::string& file);
-// Description -> config.json (the keys above, plus model_type and torch_dtype).
+// Description -> config.json (the keys above in transformers 4's form, plus model_type and torch_dtype).
 nlohmann::json hf_config_json(const ModelDesc& d, const std::string& torch_dtype = "bfloat16");
 // Canonical name -> Hugging Face name, e.g. layers.3.wq -> model.layers.3.self_attn.q_proj.weight.
 std::string hf_tensor_name(const std::string& canonical);

@@ -8,6 +8,7 @@
 
 #include "core/formats/mapped_file.hpp"
 #include "core/model/base_source.hpp"
+#include "core/model/model_layout.hpp"
 
 namespace fs = std::filesystem;
 
@@ -38,26 +39,29 @@ Llama2cSource::Llama2cSource(const std::string& path) : file_(path) {
   const bool shared = h[5] > 0;
   desc_.arch = "llama";
   desc_.dim = h[0];
-  desc_.hidden_dim = h[1];
-  desc_.n_layers = h[2];
-  desc_.n_heads = h[3];
-  desc_.n_kv_heads = h[4];
   desc_.vocab = shared ? h[5] : -int64_t(h[5]);
   desc_.max_seq_len = h[6];
-  desc_.head_dim = h[3] > 0 ? h[0] / h[3] : 0;
   desc_.norm_eps = 1e-5f;
-  desc_.rope_theta = 10000.0f;
   desc_.bos_id = 1;
   desc_.eos_id = 2;
   desc_.tied_embeddings = shared;
+  LayerSpec l;
+  l.ffn.hidden_dim = h[1];
+  l.attn.n_heads = h[3];
+  l.attn.n_kv_heads = h[4];
+  l.attn.head_dim = h[3] > 0 ? h[0] / h[3] : 0;
+  l.attn.rope.theta = 10000.0f;
   if (h[3] > 0 && h[0] % h[3] != 0)
     throw std::runtime_error(path + ": header: dim " + std::to_string(h[0]) + " is not a multiple of n_heads " +
                              std::to_string(h[3]));
+  if (h[2] <= 0 || h[2] > (1 << 16))
+    throw std::runtime_error(path + ": header: n_layers: " + std::to_string(h[2]) + " is not a layer count");
+  desc_.layers = uniform_layers(h[2], l);
   validate_desc(desc_, path + ": header");
 
   // Offsets (in floats) of every array, in file order.
-  const int64_t L = desc_.n_layers, dim = desc_.dim, hid = desc_.hidden_dim, hs = desc_.head_dim;
-  const int64_t q = desc_.n_heads * hs, kv = desc_.n_kv_heads * hs, vocab = desc_.vocab;
+  const int64_t L = desc_.n_layers(), dim = desc_.dim, hid = l.ffn.hidden_dim, hs = l.attn.head_dim;
+  const int64_t q = l.attn.n_heads * hs, kv = l.attn.n_kv_heads * hs, vocab = desc_.vocab;
   struct Arr { const char* name; int64_t rows, cols, count; };  // `count` stacked [rows, cols] matrices
   const Arr arrays[] = {{"token_embedding", vocab, dim, 1}, {"rms_att", 1, dim, L}, {"wq", q, dim, L},
                         {"wk", kv, dim, L}, {"wv", kv, dim, L}, {"wo", dim, q, L}, {"rms_ffn", 1, dim, L},
@@ -70,7 +74,7 @@ Llama2cSource::Llama2cSource(const std::string& path) : file_(path) {
   if (file_.size() != expect)
     throw std::runtime_error(path + ": file size " + std::to_string(file_.size()) + " does not match its header (dim " +
                              std::to_string(dim) + ", hidden " + std::to_string(hid) + ", layers " + std::to_string(L) +
-                             ", heads " + std::to_string(desc_.n_heads) + "/" + std::to_string(desc_.n_kv_heads) +
+                             ", heads " + std::to_string(l.attn.n_heads) + "/" + std::to_string(l.attn.n_kv_heads) +
                              ", vocab " + std::to_string(h[5]) + ", seq_len " + std::to_string(desc_.max_seq_len) +
                              "): expected " + std::to_string(expect) + " bytes");
 
@@ -83,7 +87,7 @@ Llama2cSource::Llama2cSource(const std::string& path) : file_(path) {
   }
   // layer < 0: a single (non-stacked) array.
   auto reg = [&](const std::string& canonical, const char* arr, int64_t layer, int permute = 0) {
-    auto [rows, cols] = canonical_shape(desc_, canonical);
+    auto [rows, cols] = tensor_shape(desc_, canonical);
     TensorView v;
     v.dtype = DType::f32;
     v.rows = rows;
@@ -92,10 +96,10 @@ Llama2cSource::Llama2cSource(const std::string& path) : file_(path) {
     add(canonical, v, path, layer < 0 ? std::string(arr) : std::string(arr) + "[" + std::to_string(layer) + "]", permute);
   };
   reg("tok_embeddings", "token_embedding", -1);
-  for (int i = 0; i < desc_.n_layers; ++i) {
+  for (int i = 0; i < desc_.n_layers(); ++i) {
     reg(layer_tensor(i, "attn_norm"), "rms_att", i);
-    reg(layer_tensor(i, "wq"), "wq", i, desc_.n_heads);
-    reg(layer_tensor(i, "wk"), "wk", i, desc_.n_kv_heads);
+    reg(layer_tensor(i, "wq"), "wq", i, l.attn.n_heads);
+    reg(layer_tensor(i, "wk"), "wk", i, l.attn.n_kv_heads);
     reg(layer_tensor(i, "wv"), "wv", i);
     reg(layer_tensor(i, "wo"), "wo", i);
     reg(layer_tensor(i, "ffn_norm"), "rms_ffn", i);

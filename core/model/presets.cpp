@@ -2,34 +2,40 @@
 
 #include <cmath>
 
+#include "core/model/model_layout.hpp"
+
 namespace hpcinfer {
 namespace {
 
-// dim, hidden, layers, heads, kv heads, head_dim, vocab, max_seq, eps, theta, tied, bos, eos.
+// dim, hidden, layers, heads, kv heads, vocab, max_seq, eps, theta, tied, bos, eos (head_dim = dim / heads).
 ModelDesc make(int64_t dim, int64_t hidden, int layers, int heads, int kv, int64_t vocab, int max_seq, float eps,
                float theta, bool tied, int bos, int eos) {
   ModelDesc d;
   d.dim = dim;
-  d.hidden_dim = hidden;
-  d.n_layers = layers;
-  d.n_heads = heads;
-  d.n_kv_heads = kv;
-  d.head_dim = dim / heads;
   d.vocab = vocab;
   d.max_seq_len = max_seq;
   d.norm_eps = eps;
-  d.rope_theta = theta;
   d.tied_embeddings = tied;
   d.bos_id = bos;
   d.eos_id = eos;
+  LayerSpec l;
+  l.ffn.hidden_dim = hidden;
+  l.attn.n_heads = heads;
+  l.attn.n_kv_heads = kv;
+  l.attn.head_dim = dim / heads;
+  l.attn.rope.theta = theta;
+  d.layers = uniform_layers(layers, l);
   return d;
 }
 
 ModelDesc llama3_scaled(ModelDesc d, float factor) {  // Llama 3.1 / 3.2 "rope_type": "llama3"
-  d.rope_scaling.factor = factor;
-  d.rope_scaling.low_freq_factor = 1.0f;
-  d.rope_scaling.high_freq_factor = 4.0f;
-  d.rope_scaling.original_max_position = 8192;
+  for (LayerSpec& l : d.layers) {
+    l.attn.rope.type = "llama3";
+    l.attn.rope.factor = factor;
+    l.attn.rope.low_freq_factor = 1.0f;
+    l.attn.rope.high_freq_factor = 4.0f;
+    l.attn.rope.original_max_position = 8192;
+  }
   return d;
 }
 
@@ -63,8 +69,12 @@ std::vector<ModelPreset> build() {
                "test shape: MQA (1 kv head), 3 heads, odd layer count, prime vocab", false});
   ModelDesc q = make(64, 192, 2, 4, 2, 512, 256, 1e-6f, 1000000.0f, true, 1, 2);
   q.arch = "qwen2";
-  q.qkv_bias = true;
+  for (LayerSpec& l : q.layers) l.attn.qkv_bias = true;
   p.push_back({"tiny-qwen2", q, "test shape: Qwen2 (q/k/v biases, tied embeddings)", false});
+  ModelDesc q3 = make(64, 192, 2, 4, 2, 512, 256, 1e-6f, 1000000.0f, false, 1, 2);
+  q3.arch = "qwen3";
+  for (LayerSpec& l : q3.layers) l.attn.qk_norm = true, l.attn.head_dim = 32;
+  p.push_back({"tiny-qwen3", q3, "test shape: Qwen3 (per-head q/k norms, head_dim 32 > dim / heads)", false});
   return p;
 }
 
@@ -95,10 +105,9 @@ const ModelPreset* find_preset(const std::string& name) {
 }
 
 int64_t param_count(const ModelDesc& d) {
-  const int64_t q = int64_t(d.n_heads) * d.head_dim, kv = int64_t(d.n_kv_heads) * d.head_dim;
-  int64_t layer = 2 * d.dim + q * d.dim * 2 + kv * d.dim * 2 + 3 * d.hidden_dim * d.dim;
-  if (d.qkv_bias) layer += q + 2 * kv;
-  return d.vocab * d.dim * (d.tied_embeddings ? 1 : 2) + d.dim + int64_t(d.n_layers) * layer;
+  int64_t n = 0;
+  for (const LogicalTensor& t : stored_tensors(d)) n += t.rows * t.cols;
+  return n;
 }
 
 void random_weight_rows(uint64_t seed, const std::string& canonical, int64_t row_begin, int64_t row_end, int64_t cols,

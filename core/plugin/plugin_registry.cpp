@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/backend/cpu_backend.hpp"
 #include "core/config/load_config.hpp"
 #include "core/plugin/plugin_loader.hpp"
 
@@ -104,7 +105,30 @@ const std::vector<PluginEntry>& PluginRegistry::scan() {
   return entries_;
 }
 
+const std::vector<PluginEntry>& PluginRegistry::builtins() {
+  static const std::vector<PluginEntry> kBuiltins = [] {
+    std::vector<PluginEntry> out;
+    for (const PluginInfo* info : {&cpu_backend_plugin_info()}) {
+      PluginEntry e;
+      e.path = "(built in)";
+      e.loaded = true;
+      e.kind = plugin_kind_name(info->kind);
+      e.name = info->name;
+      e.version = info->version;
+      e.abi = info->abi_version;
+      e.description = info->description;
+      e.usable = true;
+      e.info = info;
+      out.push_back(e);
+    }
+    return out;
+  }();
+  return kBuiltins;
+}
+
 const PluginEntry* PluginRegistry::find(PluginKind kind, const std::string& name) {
+  for (const auto& e : builtins())
+    if (e.kind == plugin_kind_name(kind) && e.name == name) return &e;
   for (const auto& e : scan())
     if (e.loaded && e.shadowed_by.empty() && e.kind == plugin_kind_name(kind) && e.name == name) return &e;
   return nullptr;
@@ -116,7 +140,9 @@ std::string PluginRegistry::problem(PluginKind kind, const std::string& name) {
     if (e->usable) return "";
     return k + " plugin '" + name + "' (" + e->path + ") is not usable here: " + e->why;
   }
-  std::string msg = "unknown " + k + " plugin '" + name + "'; found: " + list_found(scan(), kind);
+  std::string found = list_found(builtins(), kind), files = list_found(scan(), kind);
+  if (found == "none" || files != "none") found = found == "none" ? files : found + ", " + files;
+  std::string msg = "unknown " + k + " plugin '" + name + "'; found: " + found;
   // Files that did not load might have been it: the one whose file name mentions `name` first.
   std::vector<const PluginEntry*> failed;
   for (const auto& e : entries_)
@@ -161,6 +187,9 @@ std::unique_ptr<WeightFormat> PluginRegistry::create_weights(const std::string& 
 std::unique_ptr<Strategy> PluginRegistry::create_strategy(const std::string& name) {
   return std::unique_ptr<Strategy>(static_cast<Strategy*>(create(PluginKind::strategy, name)));
 }
+std::unique_ptr<Backend> PluginRegistry::create_backend(const std::string& name) {
+  return std::unique_ptr<Backend>(static_cast<Backend*>(create(PluginKind::backend, name)));
+}
 
 void validate_plugin_names(const ExperimentConfig& config, PluginRegistry& registry) {
   struct Named {
@@ -169,7 +198,8 @@ void validate_plugin_names(const ExperimentConfig& config, PluginRegistry& regis
     const std::string& name;
   } named[] = {{PluginKind::comm, "plugins.comm", config.plugins.comm},
                {PluginKind::weights, "plugins.weights", config.plugins.weights},
-               {PluginKind::strategy, "plugins.strategy", config.plugins.strategy}};
+               {PluginKind::strategy, "plugins.strategy", config.plugins.strategy},
+               {PluginKind::backend, "device", config.device}};
   for (const auto& n : named) {
     if (n.kind == PluginKind::weights && n.name == "auto") continue;
     std::string why = registry.problem(n.kind, n.name);

@@ -1,5 +1,5 @@
 // PluginRegistry: finds plugin shared objects, loads them with Boost.DLL, checks their ABI, and creates the
-// Communicator / WeightFormat / Strategy that an experiment names.
+// Communicator / WeightFormat / Strategy / Backend that an experiment names. The "cpu" backend is built in.
 //
 // Discovery order (earlier wins when two plugins have the same kind and name):
 //   1. the config's plugin_path entries (directories, or single .so files)
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/config/experiment_config.hpp"
+#include "hpcinfer/backend.hpp"
 #include "hpcinfer/communicator.hpp"
 #include "hpcinfer/plugin.hpp"
 #include "hpcinfer/strategy.hpp"
@@ -66,7 +67,10 @@ class PluginRegistry {
   // Loads every plugin on the search path (once; later calls return the same entries), in discovery order.
   const std::vector<PluginEntry>& scan();
 
-  // The winning loaded entry of that kind and name, or nullptr.
+  // The plugins compiled into the core (the "cpu" backend): found before any file, listed by `hpcinfer plugins`.
+  static const std::vector<PluginEntry>& builtins();
+
+  // The winning entry of that kind and name (built in, else loaded from a file), or nullptr.
   const PluginEntry* find(PluginKind kind, const std::string& name);
 
   // New objects from the plugin named `name`. Throw PluginError: unknown name (listing what was found and what
@@ -74,6 +78,7 @@ class PluginRegistry {
   std::unique_ptr<Communicator> create_comm(const std::string& name);
   std::unique_ptr<WeightFormat> create_weights(const std::string& name);
   std::unique_ptr<Strategy> create_strategy(const std::string& name);
+  std::unique_ptr<Backend> create_backend(const std::string& name);  // `device:`
 
   // The PluginError message create_*() would give for `name`, or "" when it would succeed (no object created).
   std::string problem(PluginKind kind, const std::string& name);
@@ -86,8 +91,8 @@ class PluginRegistry {
   bool scanned_ = false;
 };
 
-// Throws ConfigError naming FILE:LINE of plugins.<kind> when the comm, weights (unless "auto") or strategy plugin the
-// configuration names is not found or not usable, so `hpcinfer run` can exit 2 before any work.
+// Throws ConfigError naming FILE:LINE of plugins.<kind> (or device) when the comm, weights (unless "auto"), strategy
+// or backend plugin the configuration names is not found or not usable, so `hpcinfer run` can exit 2 before any work.
 void validate_plugin_names(const ExperimentConfig& config);
 void validate_plugin_names(const ExperimentConfig& config, PluginRegistry& registry);
 

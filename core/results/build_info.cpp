@@ -3,6 +3,8 @@
 #include <boost/version.hpp>
 #include <gloo/config.h>
 
+#include "hpcinfer/plugin.hpp"
+
 // Defined for this file only by core/CMakeLists.txt (so a new commit recompiles one file); defaults keep the file
 // buildable on its own.
 #ifndef HPCINFER_GIT_COMMIT
@@ -32,7 +34,7 @@ nlohmann::json or_null(const char* s) { return *s ? nlohmann::json(s) : nlohmann
 nlohmann::json build_info_json() {
   const std::string dot = ".";
   return {{"hpcinfer_version", HPCINFER_VERSION},
-          {"plugin_abi", HPCINFER_PLUGIN_ABI},
+          {"plugin_abi", kPluginAbiVersion},
           {"git_commit", HPCINFER_GIT_COMMIT},
           {"build_type", HPCINFER_BUILD_TYPE},
 #if defined(__clang__)

@@ -14,7 +14,7 @@ constexpr uint32_t kTagBackward = 2;  // last -> first: sampled tokens
 constexpr int kData = 0, kShutdown = 1;
 }  // namespace
 
-PipelineEngine::PipelineEngine(LlamaStage& stage, Communicator* comm, const Tokenizer& tok, EngineOptions opt)
+PipelineEngine::PipelineEngine(ModelStage& stage, Communicator* comm, const Tokenizer& tok, EngineOptions opt)
     : stage_(stage), comm_(comm), tok_(tok), opt_(std::move(opt)) {
   if (opt_.batch_size < 1 || opt_.micro_batches < 1 || opt_.micro_batches > opt_.batch_size)
     throw std::invalid_argument("batching: need 1 <= micro_batches <= batch_size");
@@ -27,6 +27,14 @@ void PipelineEngine::maybe_inject_fault() const {
   static const char* after = std::getenv("HPCINFER_FAULT_AFTER_PASSES");
   if (rank && after && std::atoi(rank) == stage_.plan().world.rank && stats_.forward_passes >= std::atoi(after))
     _exit(42);
+}
+
+int PipelineEngine::peer(const char* anchor, CommStep::Kind kind) const {
+  const CommStep* s = stage_.plan().step(anchor, kind);
+  if (!s || s->peers.empty())
+    throw std::runtime_error(std::string("plan of rank ") + std::to_string(stage_.plan().world.rank) + " has no " +
+                             comm_step_name(kind) + " step at " + anchor);
+  return s->peers[0];
 }
 
 double PipelineEngine::now() const {
@@ -64,12 +72,13 @@ void PipelineEngine::run(const std::vector<Request>& requests,
 void PipelineEngine::run_first_stage(const std::vector<Request>& reqs,
                                      const std::function<void(const Completion&)>& done) {
   const RankPlan& p = stage_.plan();
-  const int B = opt_.batch_size, M = opt_.micro_batches, D = int(stage_.desc().dim);
+  const int B = opt_.batch_size, M = opt_.micro_batches;
   std::vector<Slot> slots(static_cast<size_t>(B));
   std::vector<char> in_flight(size_t(M), 0);
   std::vector<std::vector<Sampled>> local(static_cast<size_t>(M));  // world-size-1 pipelines: results kept here
   size_t next_request = 0;
-  std::vector<float> x;
+  const int tokens_from = p.has_head ? -1 : peer("tokens.in", CommStep::Kind::recv_tokens);
+  const int next_stage = p.has_head ? -1 : peer("stage.output", CommStep::Kind::send_activations);
   for (const Request& r : reqs)
     if (int(r.prompt_ids.size()) >= stage_.max_ctx() || r.prompt_ids.empty())
       throw std::runtime_error("request " + r.id + ": prompt of " + std::to_string(r.prompt_ids.size()) +
@@ -79,7 +88,7 @@ void PipelineEngine::run_first_stage(const std::vector<Request>& reqs,
     for (int g = 0; g < M; ++g) {
       const int s0 = g * B / M, s1 = (g + 1) * B / M;
       if (in_flight[size_t(g)]) {
-        std::vector<Sampled> res = p.has_head ? std::move(local[size_t(g)]) : recv_results(g, p.world.rank_of(p.world.tp_rank(), p.world.pp - 1));
+        std::vector<Sampled> res = p.has_head ? std::move(local[size_t(g)]) : recv_results(g, tokens_from);
         for (const Sampled& s : res) {
           Slot& sl = slots[size_t(s.slot)];
           if (s.finished) sl.request = -1;
@@ -114,51 +123,51 @@ void PipelineEngine::run_first_stage(const std::vector<Request>& reqs,
       if (b.tokens.size() == 0) continue;
       worked = true;
       const double t = now(), ar = stage_.allreduce_s();
-      x.resize(size_t(b.tokens.size()) * size_t(D));
-      stage_.embed(b.tokens.tokens, x.data());
-      stage_.forward_layers(x.data(), b.tokens);
+      stage_.embed(b.tokens);
+      stage_.forward_layers(b.tokens);
       const double te = now();
       stats_.compute_s += te - t;
       spans_.add("compute", t - t0_, te - t0_, g, b.tokens.size(), stage_.allreduce_s() - ar);
       ++stats_.forward_passes;
       maybe_inject_fault();
-      if (p.has_head) local[size_t(g)] = finish_on_last_stage(b, x, reqs, done);
-      else send_batch(b, x, p.next_stage_rank);
+      if (p.has_head) local[size_t(g)] = finish_on_last_stage(b, done);
+      else send_batch(b, next_stage);
       in_flight[size_t(g)] = 1;
     }
     if (!worked && next_request >= reqs.size() &&
         std::none_of(in_flight.begin(), in_flight.end(), [](char c) { return c != 0; }))
       break;
   }
-  if (!p.has_head) send_shutdown(p.next_stage_rank);
+  if (!p.has_head) send_shutdown(next_stage);
 }
 
-void PipelineEngine::run_later_stage(const std::vector<Request>& reqs,
-                                     const std::function<void(const Completion&)>& done) {
+void PipelineEngine::run_later_stage(const std::vector<Request>&, const std::function<void(const Completion&)>& done) {
   const RankPlan& p = stage_.plan();
+  const int prev_stage = peer("stage.input", CommStep::Kind::recv_activations);
+  const int next_stage = p.has_head ? -1 : peer("stage.output", CommStep::Kind::send_activations);
+  const int tokens_to = p.has_head ? peer("tokens.out", CommStep::Kind::send_tokens) : -1;
   Batch b;
-  std::vector<float> x;
-  while (recv_batch(b, x, p.prev_stage_rank)) {
+  while (recv_batch(b, prev_stage)) {
     const double t = now(), ar = stage_.allreduce_s();
-    stage_.forward_layers(x.data(), b.tokens);
+    stage_.forward_layers(b.tokens);
     const double te = now();
     stats_.compute_s += te - t;
     spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size(), stage_.allreduce_s() - ar);
     ++stats_.forward_passes;
     maybe_inject_fault();
-    if (p.has_head) send_results(finish_on_last_stage(b, x, reqs, done), b.group, p.world.rank_of(p.world.tp_rank(), 0));
-    else send_batch(b, x, p.next_stage_rank);
+    if (p.has_head) send_results(finish_on_last_stage(b, done), b.group, tokens_to);
+    else send_batch(b, next_stage);
   }
-  if (!p.has_head) send_shutdown(p.next_stage_rank);
+  if (!p.has_head) send_shutdown(next_stage);
 }
 
 // Last stage: logits of the sampled rows, next tokens, stop rules; reports finished requests.
 std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
-    const Batch& b, std::vector<float>& x, const std::vector<Request>&, const std::function<void(const Completion&)>& done) {
-  const double t = now();
+    const Batch& b, const std::function<void(const Completion&)>& done) {
+  const double t = now(), ar = stage_.allreduce_s();
   const int64_t V = stage_.desc().vocab;
   std::vector<float> logits(b.sample_rows.size() * size_t(V));
-  stage_.head(x.data(), b.sample_rows, logits.data());
+  stage_.head(b.sample_rows, logits.data());
   std::vector<Sampled> out;
   const bool reporter = stage_.plan().world.tp_rank() == 0;
   for (size_t i = 0; i < b.sample_rows.size(); ++i) {
@@ -202,13 +211,13 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
   }
   const double te = now();
   stats_.compute_s += te - t;
-  spans_.add("head", t - t0_, te - t0_, b.group, int(b.sample_rows.size()));
+  spans_.add("head", t - t0_, te - t0_, b.group, int(b.sample_rows.size()), stage_.allreduce_s() - ar);
   return out;
 }
 
 // ---- messages between neighbouring stages ----
 
-void PipelineEngine::send_batch(const Batch& b, const std::vector<float>& x, int dst) {
+void PipelineEngine::send_batch(const Batch& b, int dst) {
   const double t = now();
   const int n = b.tokens.size(), m = int(b.sample_rows.size());
   int header[4] = {kData, b.group, n, m};
@@ -220,13 +229,13 @@ void PipelineEngine::send_batch(const Batch& b, const std::vector<float>& x, int
   meta.insert(meta.end(), b.sample_requests.begin(), b.sample_requests.end());
   comm_->send(header, sizeof header, dst, kTagForward);
   comm_->send(meta.data(), meta.size() * sizeof(int), dst, kTagForward);
-  comm_->send(x.data(), size_t(n) * size_t(stage_.desc().dim) * sizeof(float), dst, kTagForward);
+  comm_->send(stage_.hidden(n), size_t(n) * size_t(stage_.desc().dim) * sizeof(float), dst, kTagForward);
   const double te = now();
   stats_.send_s += te - t;
   spans_.add("send", t - t0_, te - t0_, b.group, n);
 }
 
-bool PipelineEngine::recv_batch(Batch& b, std::vector<float>& x, int src) {
+bool PipelineEngine::recv_batch(Batch& b, int src) {
   const double t = now();
   int header[4];
   comm_->recv(header, sizeof header, src, kTagForward);
@@ -239,8 +248,7 @@ bool PipelineEngine::recv_batch(Batch& b, std::vector<float>& x, int src) {
   const int n = header[2], m = header[3];
   std::vector<int> meta(static_cast<size_t>(2 * n + 2 * m));
   comm_->recv(meta.data(), meta.size() * sizeof(int), src, kTagForward);
-  x.resize(size_t(n) * size_t(stage_.desc().dim));
-  comm_->recv(x.data(), x.size() * sizeof(float), src, kTagForward);
+  comm_->recv(stage_.hidden(n), size_t(n) * size_t(stage_.desc().dim) * sizeof(float), src, kTagForward);
   b.group = header[1];
   b.tokens.tokens.clear();
   b.tokens.slot.assign(meta.begin(), meta.begin() + n);

@@ -6,13 +6,15 @@
 // send. Last stage: runs its layers and the head, samples, decides when a request is finished, reports it, and
 // sends (slot, token, finished) back to the first stage. With micro_batches >= pp every stage has work: stage k runs
 // group i while stage k+1 runs group i-1. World 1 is the same loop with the sends replaced by local calls.
-// Messages between neighbours keep FIFO order, so no tags beyond the direction are needed.
+// Messages between neighbours keep FIFO order, so no tags beyond the direction are needed. The peers are the plan's
+// point-to-point steps (stage.input, stage.output, tokens.out, tokens.in); hidden states travel from and into the
+// stage's backend memory.
 #pragma once
 
 #include <functional>
 #include <vector>
 
-#include "core/runtime/llama_stage.hpp"
+#include "core/runtime/model_stage.hpp"
 #include "core/runtime/logprobs.hpp"
 #include "core/runtime/requests.hpp"
 #include "core/runtime/sampler.hpp"
@@ -47,7 +49,7 @@ struct EngineStats {
 class PipelineEngine {
  public:
   // comm may be null when the world has one rank. The tokenizer is used by the last stage for stop strings/text.
-  PipelineEngine(LlamaStage& stage, Communicator* comm, const Tokenizer& tok, EngineOptions opt);
+  PipelineEngine(ModelStage& stage, Communicator* comm, const Tokenizer& tok, EngineOptions opt);
   // Runs every request to completion. on_complete runs on the last stage's tp rank 0, as each one finishes.
   void run(const std::vector<Request>& requests, const std::function<void(const Completion&)>& on_complete);
   const EngineStats& stats() const { return stats_; }
@@ -81,17 +83,17 @@ class PipelineEngine {
 
   void run_first_stage(const std::vector<Request>& reqs, const std::function<void(const Completion&)>& done);
   void run_later_stage(const std::vector<Request>& reqs, const std::function<void(const Completion&)>& done);
-  std::vector<Sampled> finish_on_last_stage(const Batch& b, std::vector<float>& x, const std::vector<Request>& reqs,
-                                            const std::function<void(const Completion&)>& done);
-  void send_batch(const Batch& b, const std::vector<float>& x, int dst);
-  bool recv_batch(Batch& b, std::vector<float>& x, int src);  // false on shutdown
+  std::vector<Sampled> finish_on_last_stage(const Batch& b, const std::function<void(const Completion&)>& done);
+  void send_batch(const Batch& b, int dst);
+  bool recv_batch(Batch& b, int src);  // false on shutdown
+  int peer(const char* anchor, CommStep::Kind kind) const;  // the plan's step there: its peer rank
   void send_shutdown(int dst);
   void send_results(const std::vector<Sampled>& r, int group, int dst);
   std::vector<Sampled> recv_results(int group, int src);
   double now() const;
   void maybe_inject_fault() const;
 
-  LlamaStage& stage_;
+  ModelStage& stage_;
   Communicator* comm_;
   const Tokenizer& tok_;
   EngineOptions opt_;

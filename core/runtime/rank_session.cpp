@@ -1,5 +1,6 @@
 #include "core/runtime/rank_session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -7,14 +8,21 @@
 
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
+#include "core/model/model_layout.hpp"
 #include "core/rendezvous/kv_store.hpp"
 
 namespace hpcinfer {
 
 RankSession::~RankSession() {
   stage.reset();
-  tp_group_comm.reset();
+  group_comms.clear();
   comm.reset();
+  backend.reset();
+}
+
+int RankSession::threads() const {
+  Executor* ex = backend ? backend->host_threads() : nullptr;
+  return ex ? ex->threads() : 0;
 }
 
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& tokenizer_path, const ModelSource& model) {
@@ -41,9 +49,51 @@ std::string rendezvous_spec(const ExperimentConfig& cfg, const LaunchEnv& env) {
   return "file://" + dir.string();
 }
 
+StrategyOptions strategy_options(const ExperimentConfig& cfg) {
+  StrategyOptions opt;
+  opt.layer_split = cfg.world.layer_split;
+  opt.replicate_kv_heads = cfg.world.replicate_kv_heads;
+  opt.vocab_parallel = cfg.world.vocab_parallel;
+  return opt;
+}
+
 std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env) {
   return describe_rank(cfg, env, open_model(cfg.model.path, cfg.model.format));
 }
+
+namespace {
+
+// The device, the weight format and the transport must work together; refused here, before any weights move.
+void check_combination(RankSession& s) {
+  const ExperimentConfig& cfg = s.cfg;
+  try {
+    s.backend = s.registry->create_backend(cfg.device);
+  } catch (const PluginError& e) {
+    throw ConfigError(config_message(cfg, "device", e.what()));
+  }
+  s.weights = s.registry->create_weights(s.weights_plugin);
+  if (cfg.plugins.weights_group_size >= 0) {
+    try {
+      s.weights->set_option("group_size", std::to_string(cfg.plugins.weights_group_size));
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(config_message(cfg, "plugins.weights_group_size", e.what()));
+    }
+  }
+  if (!s.weights->supports_backend(s.backend->name()))
+    throw ConfigError(config_message(cfg, "plugins.weights", "weights plugin '" + s.weights_plugin +
+                                                                 "' does not pack for device '" + cfg.device + "'"));
+  if (s.env.size > 1) {
+    const auto comm = s.registry->create_comm(cfg.plugins.comm);
+    if (comm->memory_space() != s.backend->memory_space())
+      throw ConfigError(config_message(
+          cfg, "plugins.comm",
+          "comm plugin '" + cfg.plugins.comm + "' moves " + memory_space_name(comm->memory_space()) +
+              " memory, but device '" + cfg.device + "' computes in " + memory_space_name(s.backend->memory_space()) +
+              " memory (" + (s.backend->memory_space() == MemorySpace::host ? "gloo or mpi" : "nccl") + " fits it)"));
+  }
+}
+
+}  // namespace
 
 std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env,
                                           std::unique_ptr<ModelSource> model) {
@@ -53,17 +103,16 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
   s->model = std::move(model);
   s->registry = std::make_unique<PluginRegistry>(PluginRegistry::for_config(cfg));
   s->strategy = s->registry->create_strategy(cfg.plugins.strategy);
-  World w{cfg.world.tp, cfg.world.pp, env.rank};
-  StrategyOptions opt;
-  opt.layer_split = cfg.world.layer_split;
-  opt.replicate_kv_heads = cfg.world.replicate_kv_heads;
-  s->plan = s->strategy->plan(s->model->desc(), w, opt);
+  s->layout = model_layout(s->model->desc());
+  s->plan = s->strategy->plan(s->layout, World{cfg.world.tp, cfg.world.pp, env.rank}, strategy_options(cfg));
   s->weights_plugin = resolve_weights_plugin(cfg.plugins.weights, *s->model);
+  check_combination(*s);
   return s;
 }
 
 void open_rank(RankSession& s, int n_slots, int max_ctx) {
   const ExperimentConfig& cfg = s.cfg;
+  std::map<std::string, Communicator*> groups;
   if (s.env.size > 1) {
     const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
     s.store = make_store(rendezvous_spec(cfg, s.env), s.env.rank, s.env.size, timeout);
@@ -75,27 +124,27 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
     init.prefix = "hpcinfer/" + (s.env.job_id.empty() ? std::string("job") : s.env.job_id);
     init.timeout = timeout;
     init.interface_name = cfg.world.interface;
-    init.device = cfg.device == "cuda" ? s.env.local_rank : -1;
+    init.device = cfg.device == "cpu" ? -1 : s.env.local_rank;
     s.comm->init(init);
-    if (cfg.world.tp > 1 && cfg.world.pp == 1) s.tp_comm = s.comm.get();
-    if (cfg.world.tp > 1 && cfg.world.pp > 1) {  // every rank builds its stage's group at the same point
-      CommInit g = init;
-      g.group = "tp.stage" + std::to_string(s.plan.world.pp_rank());
-      g.rank = s.plan.world.tp_rank();
-      g.size = cfg.world.tp;
-      g.world_rank = s.env.rank;
-      g.world_size = s.env.size;
-      s.tp_group_comm = s.registry->create_comm(cfg.plugins.comm);
-      s.tp_group_comm->init(g);
-      s.tp_comm = s.tp_group_comm.get();
-    }
-  }
-  s.weights = s.registry->create_weights(s.weights_plugin);
-  if (cfg.plugins.weights_group_size >= 0) {
-    try {
-      s.weights->set_option("group_size", std::to_string(cfg.plugins.weights_group_size));
-    } catch (const std::invalid_argument& e) {
-      throw ConfigError(config_message(cfg, "plugins.weights_group_size", e.what()));
+    // The plan's groups, in plan order (every rank creates its groups at the same point); a group of the whole
+    // world is the world communicator.
+    for (const CommGroup& g : s.plan.groups) {
+      if (int(g.ranks.size()) == s.env.size) {
+        groups[g.name] = s.comm.get();
+        continue;
+      }
+      const auto me = std::find(g.ranks.begin(), g.ranks.end(), s.env.rank);
+      if (me == g.ranks.end())
+        throw std::runtime_error("plan: rank " + std::to_string(s.env.rank) + " is not in its own group " + g.name);
+      CommInit gi = init;
+      gi.group = g.name;
+      gi.rank = int(me - g.ranks.begin());
+      gi.size = int(g.ranks.size());
+      gi.world_rank = s.env.rank;
+      gi.world_size = s.env.size;
+      s.group_comms.push_back(s.registry->create_comm(cfg.plugins.comm));
+      s.group_comms.back()->init(gi);
+      groups[g.name] = s.group_comms.back().get();
     }
   }
   // threads: 0 under Slurm: --cpus-per-task when given (a bare srun binds nothing, and every rank would otherwise
@@ -103,9 +152,9 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
   int threads = cfg.threads;
   if (const char* cpt = std::getenv("SLURM_CPUS_PER_TASK"); threads == 0 && cpt && std::atoi(cpt) > 0)
     threads = std::atoi(cpt);
-  s.pool = std::make_unique<ThreadPool>(threads);
+  s.backend->init({threads, cfg.device == "cpu" ? -1 : s.env.local_rank});
   const auto t0 = std::chrono::steady_clock::now();
-  s.stage = std::make_unique<LlamaStage>(*s.model, s.plan, *s.weights, *s.pool, s.tp_comm, n_slots, max_ctx);
+  s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -37,10 +37,12 @@ std::pair<double, double> cpu_seconds() {
   return {sec(ru.ru_utime), sec(ru.ru_stime)};
 }
 
-// The counters of every communicator of this rank: the world's and, with tp > 1 and pp > 1, its tp group's.
+// The counters of every communicator of this rank: the world's and its plan's groups'.
 CommStats comm_totals(const RankSession& s) {
   CommStats t;
-  for (const Communicator* c : {s.comm.get(), s.tp_group_comm.get()})
+  std::vector<const Communicator*> all{s.comm.get()};
+  for (const auto& g : s.group_comms) all.push_back(g.get());
+  for (const Communicator* c : all)
     if (c) {
       const CommStats x = c->stats();
       t.bytes_sent += x.bytes_sent;
@@ -143,7 +145,7 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
       {"launcher", env.source},
       {"tp_rank", s.plan.world.tp_rank()}, {"pp_rank", s.plan.world.pp_rank()},
       {"layers", {s.plan.layer_begin, s.plan.layer_end}}, {"weights_plugin", s.weights_plugin},
-      {"comm_plugin", env.size > 1 ? cfg.plugins.comm : "none"}, {"threads", s.pool->threads()},
+      {"comm_plugin", env.size > 1 ? cfg.plugins.comm : "none"}, {"threads", s.threads()}, {"device", s.backend->description()},
       {"weight_bytes", s.stage->weight_bytes()}, {"kv_cache_bytes", s.stage->kv_bytes()},
       {"weight_load_s", s.weight_load_s}, {"tokenize_s", tokenize_s},
       {"engine_wall_s", st.wall_s}, {"compute_s", st.compute_s}, {"send_s", st.send_s},

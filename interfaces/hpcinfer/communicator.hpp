@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "hpcinfer/tensor.hpp"
+
 namespace hpcinfer {
 
 // Rendezvous store: a string -> bytes map shared by all ranks of a job. Implemented by the core (FileStore on a
@@ -47,8 +49,6 @@ struct CommInit {
                       // creates its group communicator at the same point (MPI: collective MPI_Comm_split)
   int world_rank = -1, world_size = -1;  // this rank in the whole world; the caller fills them for groups
 };
-
-enum class MemorySpace { host, cuda };
 
 // Counters a communicator keeps since construction, for the metrics bundle.
 struct CommStats {

@@ -1,51 +1,80 @@
-// Model contract: the architecture description that loaders fill in and strategies read. Pure data, no weights.
+// Model contract: the architecture as data. Loaders (config.json, GGUF metadata, llama2.c header) fill a ModelDesc;
+// block kinds (core/model/blocks) read it to declare their tensors and to run; strategies never see it (they see the
+// tensors the block kinds declare, see strategy.hpp). Pure data, no weights.
 //
-// Canonical tensor names (every loader maps its file's names onto these; shapes are logical, row-major, rows =
-// output features, exactly like Hugging Face nn.Linear weights [out, in]):
-//   tok_embeddings            [vocab, dim]
-//   layers.{i}.attn_norm      [dim]
-//   layers.{i}.wq             [n_heads * head_dim, dim]      (rotate-half RoPE layout: loaders permute if needed)
-//   layers.{i}.wk             [n_kv_heads * head_dim, dim]
-//   layers.{i}.wv             [n_kv_heads * head_dim, dim]
-//   layers.{i}.bq/bk/bv       [n_heads*head_dim] / [n_kv_heads*head_dim]   (only when qkv_bias, e.g. Qwen2)
-//   layers.{i}.wo             [dim, n_heads * head_dim]
-//   layers.{i}.ffn_norm       [dim]
-//   layers.{i}.w_gate         [hidden_dim, dim]   (w1)
-//   layers.{i}.w_up           [hidden_dim, dim]   (w3)
-//   layers.{i}.w_down         [dim, hidden_dim]   (w2)
-//   norm                      [dim]
-//   output                    [vocab, dim]        (absent when tied_embeddings: tok_embeddings is used)
+// A model is: token embedding -> layers -> final RMSNorm -> output head. Every layer is pre-norm residual:
+//   x += attention(rmsnorm(x));  x += ffn(rmsnorm(x))
+// where the attention and the FFN are block kinds named in the layer's LayerSpec (registered by name in the core).
+//
+// Canonical tensor names (loaders map their file's names onto these; shapes are logical, row-major, rows = output
+// features, like Hugging Face nn.Linear weights [out, in]). The model-level ones:
+//   tok_embeddings   [vocab, dim]
+//   norm             [1, dim]
+//   output           [vocab, dim]   (tied_embeddings: the loader serves tok_embeddings under this name)
+// and per layer whatever its block kinds declare, e.g. for the "gqa" attention and "swiglu" FFN:
+//   layers.{i}.attn_norm [1, dim], wq [n_heads*head_dim, dim], wk/wv [n_kv_heads*head_dim, dim],
+//   bq/bk/bv (qkv_bias), q_norm/k_norm [1, head_dim] (qk_norm), wo [dim, n_heads*head_dim],
+//   layers.{i}.ffn_norm [1, dim], w_gate/w_up [hidden_dim, dim], w_down [dim, hidden_dim]
+// Q/K rows are always in the rotate-half RoPE layout of their head unless rope.interleaved says otherwise (loaders
+// of interleaved files either permute the rows or set interleaved).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace hpcinfer {
 
-struct RopeScaling {  // Llama-3 style "rope_type": "llama3"; factor == 0 means none
-  float factor = 0.0f;
-  float low_freq_factor = 1.0f;
-  float high_freq_factor = 4.0f;
-  int original_max_position = 8192;
+// How positions rotate q and k (core/model/rope.cpp turns this into cos/sin tables).
+struct RopeSpec {
+  std::string type = "default";  // default | linear | llama3 | yarn | none (no rotation)
+  float theta = 10000.0f;        // base of the inverse frequencies theta^(-2i/rotary_dim)
+  float factor = 1.0f;           // linear: positions divided by it; llama3, yarn: the context extension factor
+  float low_freq_factor = 1.0f;  // llama3
+  float high_freq_factor = 4.0f; // llama3
+  int original_max_position = 0; // llama3, yarn: the context the model was trained at before extension
+  float beta_fast = 32.0f;       // yarn: the ramp between extrapolated and interpolated frequencies
+  float beta_slow = 1.0f;        // yarn
+  float mscale = 0.0f;           // yarn (DeepSeek): cos/sin scale = get_mscale(factor, mscale) / get_mscale(factor,
+  float mscale_all_dim = 0.0f;   //   mscale_all_dim) when either is set
+  float attention_factor = 0.0f; // yarn: cos/sin scale given directly; 0 = derived (0.1 ln(factor) + 1)
+  bool truncate = true;          // yarn: round the ramp's ends to whole dimensions (gpt-oss: false)
+  int64_t rotary_dim = 0;        // values of each head that rotate (the first ones); 0 = the whole head
+  bool interleaved = false;      // false: rotate-half pairs (i, i + rotary_dim/2); true: adjacent pairs (2i, 2i+1)
+};
+
+struct AttentionSpec {
+  std::string kind = "gqa";  // block kind: "gqa" = multi-head attention with grouped (GQA) / multi-query (MQA) KV
+  int n_heads = 0;
+  int n_kv_heads = 0;        // GQA/MQA when < n_heads; divides n_heads
+  int64_t head_dim = 0;
+  bool qkv_bias = false;     // q/k/v projections carry biases (Qwen2)
+  bool qk_norm = false;      // per-head RMSNorm of q and k before RoPE (Qwen3)
+  int sliding_window = 0;    // > 0: a token attends to the last `sliding_window` positions only (itself included)
+  RopeSpec rope;
+};
+
+struct FfnSpec {
+  std::string kind = "swiglu";  // block kind: "swiglu" = w_down(silu(w_gate x) * w_up x)
+  int64_t hidden_dim = 0;       // inner size
+};
+
+struct LayerSpec {
+  AttentionSpec attn;
+  FfnSpec ffn;
 };
 
 struct ModelDesc {
-  std::string arch = "llama";  // "llama" (Llama 1/2/3, Mistral, OpenLLaMA, TinyLlama, SmolLM2) or "qwen2"
-  int64_t dim = 0;
-  int64_t hidden_dim = 0;  // FFN inner size
-  int n_layers = 0;
-  int n_heads = 0;
-  int n_kv_heads = 0;      // GQA/MQA when < n_heads
-  int64_t head_dim = 0;    // usually dim / n_heads
+  std::string arch = "llama";  // the family it was read as, for messages: llama, qwen2, qwen3
+  int64_t dim = 0;             // residual width
   int64_t vocab = 0;
   int max_seq_len = 2048;
-  float norm_eps = 1e-5f;
-  float rope_theta = 10000.0f;
-  RopeScaling rope_scaling;
+  float norm_eps = 1e-5f;      // every RMSNorm of the model
   bool tied_embeddings = false;
-  bool qkv_bias = false;
   int bos_id = 1;
   int eos_id = 2;
+  std::vector<LayerSpec> layers;  // [n_layers]
+  int n_layers() const { return int(layers.size()); }
 };
 
 inline std::string layer_tensor(int layer, const char* what) {

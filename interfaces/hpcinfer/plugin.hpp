@@ -4,7 +4,7 @@
 // - A plugin .so exports exactly one `extern "C"` function, HPCINFER_PLUGIN_SYMBOL, returning a pointer to a static
 //   PluginInfo. The core reads `abi_version` FIRST and refuses the plugin (naming both versions) if it differs from
 //   kPluginAbiVersion; only then does it look at any other field.
-// - `create()` returns a new object of the kind-specific interface (Communicator, WeightFormat, Strategy), owned by
+// - `create()` returns a new object of the kind-specific interface (Communicator, WeightFormat, Strategy, Backend), owned by
 //   the caller, who deletes it through the interface's virtual destructor BEFORE the library is unloaded (the core
 //   never unloads plugins).
 // - `probe()` says whether the plugin can work on this host (e.g. nccl without a GPU: usable = false, with why).
@@ -19,15 +19,16 @@
 namespace hpcinfer {
 
 // Bump when any interface header in interfaces/hpcinfer changes in a way that breaks binary compatibility.
-inline constexpr uint32_t kPluginAbiVersion = 1;
+inline constexpr uint32_t kPluginAbiVersion = 2;  // 2: backends, packing for a backend, plans as data
 
-enum class PluginKind : uint32_t { comm = 1, weights = 2, strategy = 3 };
+enum class PluginKind : uint32_t { comm = 1, weights = 2, strategy = 3, backend = 4 };
 
 inline const char* plugin_kind_name(PluginKind k) {
   switch (k) {
     case PluginKind::comm: return "comm";
     case PluginKind::weights: return "weights";
     case PluginKind::strategy: return "strategy";
+    case PluginKind::backend: return "backend";
   }
   return "unknown";
 }

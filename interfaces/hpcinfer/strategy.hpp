@@ -1,8 +1,12 @@
-// Strategy (parallelism) contract: from a model description and a world, produce each rank's plan as data.
+// Strategy (parallelism) contract: from the tensors a model declares and a world, produce each rank's plan as data.
 //
-// The plan says which layers a rank runs, which logical shard of every weight it holds, and where it communicates.
-// The core executes the plan (core/runtime); a strategy never touches weights or communicators, so a plan can be
-// printed (`hpcinfer plan --show CONFIG`) and tested without loading anything.
+// A strategy never sees the architecture: it sees a ModelLayout, the logical tensors the block kinds declare (with
+// the rule by which tensor parallelism may cut each) and the anchors (named points of the forward pass where partial
+// results of a cut must be combined). From these it decides which layers a rank runs, which shard of every tensor it
+// holds, which communicator groups it joins and which communication step runs at which anchor. The core executes
+// exactly that plan (core/runtime): the pipeline engine runs the point-to-point steps, the stage runs the collective
+// steps at their anchors. So a plan can be printed (`hpcinfer plan --show CONFIG`) and tested without loading anything,
+// and a new step kind or a new split unit needs no engine change beyond its executor.
 // Threading: plan() is a pure function of its arguments; safe to call concurrently.
 #pragma once
 
@@ -10,10 +14,45 @@
 #include <string>
 #include <vector>
 
-#include "hpcinfer/model.hpp"
 #include "hpcinfer/tensor.hpp"
 
 namespace hpcinfer {
+
+// How tensor parallelism may cut a tensor, declared by the block kind that owns it.
+struct ShardRule {
+  enum class Axis : uint32_t { none, rows, cols };
+  Axis axis = Axis::none;  // none: every rank that runs it holds it whole
+  std::string unit;        // what a cut counts along `axis`: "q_head", "kv_head", "ffn", "vocab", ...
+  int64_t unit_size = 1;   // values per unit along the axis (head_dim for heads, 1 for FFN rows and vocab rows)
+};
+
+struct LogicalTensor {
+  std::string name;  // canonical name (model.hpp), e.g. "layers.3.wq"
+  int layer = -1;    // its layer; -1 for the model-level tok_embeddings, norm, output
+  int64_t rows = 0;  // logical shape [rows, cols]; vectors are [1, n]
+  int64_t cols = 0;
+  ShardRule shard;
+  bool is_vector() const { return rows == 1; }
+};
+
+// A point of the forward pass where ranks that hold different units of `unit` have partial results to combine.
+struct AnchorDecl {
+  enum class Combine : uint32_t {
+    sum,          // each rank holds a partial sum of the whole [rows, cols] (a row-parallel matmul's output)
+    concat_cols,  // each rank holds its units' columns of [rows, all units] (a column-parallel output)
+  };
+  std::string name;  // e.g. "layers.3.attn.out", "embed.out", "head.logits"
+  int layer = -1;
+  Combine combine = Combine::sum;
+  std::string unit;
+};
+
+// What a strategy sees of a model.
+struct ModelLayout {
+  int n_layers = 0;
+  std::vector<LogicalTensor> tensors;  // every tensor: tok_embeddings, each layer's, norm, output
+  std::vector<AnchorDecl> anchors;
+};
 
 // TensorRT-LLM-style layout: tp_rank = rank % tp, pp_rank = rank / tp.
 struct World {
@@ -29,25 +68,41 @@ struct World {
 };
 
 struct StrategyOptions {
-  std::vector<int> layer_split;  // explicit layers per stage (sums to n_layers); empty = balanced by cost
+  std::vector<int> layer_split;     // explicit layers per stage (sums to n_layers); empty = balanced by cost
   bool replicate_kv_heads = false;  // tp_pp: allow tp > n_kv_heads by replicating KV heads
+  bool vocab_parallel = true;       // tp_pp: embedding and output head split by vocabulary rows across tp ranks
 };
 
-// One weight this rank holds: rows/cols are logical ranges of the full tensor (see model.hpp for shapes).
+// One tensor this rank holds: rows/cols are logical ranges of the full tensor.
 struct WeightShard {
   std::string tensor;  // canonical name
   Range rows;
   Range cols;
 };
 
-// Where this rank talks to others, in execution order within one forward pass.
-struct CommStep {
-  enum class Kind { recv_activations, send_activations, allreduce_sum, send_tokens, recv_tokens };
-  Kind kind;
-  std::string where;      // e.g. "layers.3.attn_out" or "stage input"
-  std::vector<int> peers; // ranks involved (the tp group for allreduce)
+// A communicator this rank joins besides the world's: every rank of `ranks` (world ranks, in group-rank order)
+// creates it at the same point. Plans list a rank's groups in an order every rank agrees on (one per axis).
+struct CommGroup {
+  std::string name;  // unique in the job, e.g. "tp.stage0"
+  std::vector<int> ranks;
 };
 
+// One communication step, run at its anchor during every forward pass.
+struct CommStep {
+  enum class Kind : uint32_t {
+    recv_activations,  // anchor "stage.input": the previous stage's hidden states (and batch) from peers[0]
+    send_activations,  // anchor "stage.output": to the next stage, peers[0]
+    allreduce_sum,     // an AnchorDecl::Combine::sum anchor: in-place sum over `group`
+    allgather_cols,    // a concat_cols anchor: [rows, sizes[r]] from each group rank r -> [rows, sum(sizes)]
+    send_tokens,       // anchor "tokens.out", last stage: sampled tokens back to the first stage, peers[0]
+    recv_tokens,       // anchor "tokens.in", first stage: from peers[0]
+  };
+  Kind kind;
+  std::string anchor;
+  std::string group;            // collectives: the CommGroup's name
+  std::vector<int> peers;       // point to point: the other world rank; collectives: the group's world ranks
+  std::vector<int64_t> sizes;   // allgather_cols: columns each group rank holds, in group-rank order
+};
 
 struct RankPlan {
   World world;
@@ -55,17 +110,20 @@ struct RankPlan {
   int layer_end = 0;
   bool has_embedding = false;  // first stage
   bool has_head = false;       // last stage: final norm + output head + sampling
-  // Tensor-parallel slice of each layer (whole ranges when tp == 1):
-  Range q_heads;    // query heads of this rank
-  Range kv_heads;   // key/value heads of this rank
-  Range ffn;        // slice of hidden_dim
-  bool head_vocab_sharded = false;  // output head split by vocab rows across the tp group
-  Range vocab;                      // rows of the output head held here
   std::vector<WeightShard> shards;
-  std::vector<CommStep> steps;
-  int prev_stage_rank = -1;  // same tp_rank, previous stage (-1 on the first)
-  int next_stage_rank = -1;  // same tp_rank, next stage (-1 on the last)
-  std::vector<int> tp_group; // ranks of this stage
+  std::vector<CommGroup> groups;
+  std::vector<CommStep> steps;  // in the order of one forward pass
+  // The step at `anchor` of `kind`, or nullptr.
+  const CommStep* step(const std::string& anchor, CommStep::Kind kind) const {
+    for (const CommStep& s : steps)
+      if (s.anchor == anchor && s.kind == kind) return &s;
+    return nullptr;
+  }
+  const WeightShard* shard(const std::string& tensor) const {
+    for (const WeightShard& s : shards)
+      if (s.tensor == tensor) return &s;
+    return nullptr;
+  }
 };
 
 class Strategy {
@@ -73,7 +131,7 @@ class Strategy {
   virtual ~Strategy() = default;
   virtual std::string name() const = 0;
   // Throws std::invalid_argument with a sentence a user can act on (e.g. the tp values that would work).
-  virtual RankPlan plan(const ModelDesc& model, const World& world, const StrategyOptions& options) const = 0;
+  virtual RankPlan plan(const ModelLayout& model, const World& world, const StrategyOptions& options) const = 0;
 };
 
 inline const char* comm_step_name(CommStep::Kind k) {
@@ -81,6 +139,7 @@ inline const char* comm_step_name(CommStep::Kind k) {
     case CommStep::Kind::recv_activations: return "recv_activations";
     case CommStep::Kind::send_activations: return "send_activations";
     case CommStep::Kind::allreduce_sum: return "allreduce_sum";
+    case CommStep::Kind::allgather_cols: return "allgather_cols";
     case CommStep::Kind::send_tokens: return "send_tokens";
     case CommStep::Kind::recv_tokens: return "recv_tokens";
   }

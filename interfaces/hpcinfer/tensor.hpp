@@ -8,6 +8,11 @@
 
 namespace hpcinfer {
 
+// Where a buffer lives: what a backend computes on and what a communicator can move without a copy.
+enum class MemorySpace : uint32_t { host, cuda };
+
+inline const char* memory_space_name(MemorySpace m) { return m == MemorySpace::host ? "host" : "cuda"; }
+
 enum class DType : uint32_t { f32, f16, bf16, q8_0, q4_0, q4_1, i8 };
 
 inline const char* dtype_name(DType t) {

@@ -1,19 +1,23 @@
-// WeightFormat (quantization) contract: how a logical [rows x cols] weight matrix is packed in memory, how a shard
-// (a row range and a column range) is cut from it, and the matmul that uses it.
+// WeightFormat (quantization) contract: how a logical [rows x cols] weight matrix is packed on a backend, how a shard
+// (a row range and a column range) is cut from it, how many bytes that takes, and the matmul that uses it.
 //
 // Strategies speak only in logical ranges; a format knows nothing of strategies. The core asks:
-//   pack(full_view, rows_range, cols_range) -> PackedMatrix holding W[rows_range, cols_range]
+//   pack(full_view, rows_range, cols_range, backend) -> PackedMatrix holding W[rows_range, cols_range] on `backend`
 // where full_view is the whole logical tensor from the file (f32/f16/bf16, or a GGUF block type if the format says
 // it accepts it). Only the bytes of the requested shard are read from full_view.
 //
-// Ownership: PackedMatrix owns its packed copy. Threading: pack() may be called from one thread at a time;
-// matmul() on the same PackedMatrix may run concurrently from several threads (it is const).
+// Backends: a format packs only for the backends it names in supports_backend() (by Backend::name()); the core
+// refuses other combinations when it reads the configuration, before any weights move.
+// Ownership: PackedMatrix owns its packed copy, in its backend's memory; the backend outlives it.
+// Threading: pack() from one thread at a time; a PackedMatrix's calls from the backend's caller thread (they run on
+// the backend's threads / stream).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
+#include "hpcinfer/backend.hpp"
 #include "hpcinfer/tensor.hpp"
 
 namespace hpcinfer {
@@ -23,11 +27,14 @@ class PackedMatrix {
   virtual ~PackedMatrix() = default;
   virtual int64_t rows() const = 0;    // output features of this shard
   virtual int64_t cols() const = 0;    // input features of this shard
-  virtual size_t bytes() const = 0;    // memory held by the packed weights
-  // y[n, rows] = x[n, cols] * W^T, f32 activations in and out, accumulation in f32 (or exact integers).
-  // Runs on `ex`'s threads. x and y do not alias.
-  virtual void matmul(const float* x, int64_t n, float* y, Executor& ex) const = 0;
-  // Row r of the shard as f32 [cols] (embedding lookups read weights this way).
+  virtual size_t bytes() const = 0;    // memory held by the packed weights (= WeightFormat::bytes(rows, cols))
+  // y[n, rows] = x[n, cols] * W^T: f32 activations in and out (backend memory), accumulation in f32 (or exact
+  // integers). x and y do not alias.
+  virtual void matmul(const float* x, int64_t n, float* y) const = 0;
+  // Embedding lookup: out[i, cols] = row (ids[i] - row_offset) when that is in [0, rows), else zeros (a vocab shard
+  // leaves other ranks' rows to them). ids and out in backend memory.
+  virtual void gather_rows(const int* ids, int64_t n, int64_t row_offset, float* out) const = 0;
+  // Row r as f32 [cols] in HOST memory (tests, tools).
   virtual void dequantize_row(int64_t r, float* out) const = 0;
 };
 
@@ -37,9 +44,13 @@ class WeightFormat {
   virtual std::string name() const = 0;
   // Whether pack() can read this source dtype directly.
   virtual bool accepts(DType source) const = 0;
-  // Throws std::invalid_argument naming src.name when the ranges fall outside the tensor or do not fit the format
-  // (e.g. a column range that splits a quantization group).
-  virtual std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols) const = 0;
+  // Whether it packs for the backend of this name ("cpu", "cuda", ...).
+  virtual bool supports_backend(const std::string& backend) const = 0;
+  // Bytes a packed [rows x cols] shard takes, without packing one (the planner's figure; padding included).
+  virtual size_t bytes(int64_t rows, int64_t cols) const = 0;
+  // Throws std::invalid_argument naming src.name when the ranges fall outside the tensor or do not fit the format,
+  // or when the backend is not one it supports.
+  virtual std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& backend) const = 0;
   // Options, e.g. "group_size" for int8. Unknown keys throw std::invalid_argument naming the key.
   virtual void set_option(const std::string& key, const std::string& value) = 0;
 };

@@ -12,50 +12,23 @@ void rmsnorm(const float* x, const float* weight, int64_t dim, float eps, float*
   for (int64_t i = 0; i < dim; ++i) out[i] = x[i] * scale * weight[i];
 }
 
-RopeTable make_rope_table(int64_t head_dim, int max_pos, float theta, const RopeScaling& sc) {
-  RopeTable t;
-  t.head_dim = head_dim;
-  t.max_pos = max_pos;
-  const int64_t half = head_dim / 2;
-  std::vector<double> inv_freq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    double f = 1.0 / std::pow(double(theta), double(2 * i) / double(head_dim));
-    if (sc.factor > 0.0f) {  // Llama-3 frequency-dependent scaling
-      const double old_ctx = sc.original_max_position;
-      const double low_wavelen = old_ctx / sc.low_freq_factor;
-      const double high_wavelen = old_ctx / sc.high_freq_factor;
-      const double wavelen = 2.0 * M_PI / f;
-      if (wavelen > low_wavelen) {
-        f = f / sc.factor;
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_ctx / wavelen - sc.low_freq_factor) / (sc.high_freq_factor - sc.low_freq_factor);
-        f = (1.0 - smooth) * f / sc.factor + smooth * f;
-      }
-    }
-    inv_freq[size_t(i)] = f;
-  }
-  t.cos.resize(size_t(max_pos) * size_t(half));
-  t.sin.resize(t.cos.size());
-  for (int p = 0; p < max_pos; ++p)
-    for (int64_t i = 0; i < half; ++i) {
-      // float angle, like llama2.c / llama.cpp compute it, then cos/sin of that float
-      const float angle = float(p) * float(inv_freq[size_t(i)]);
-      t.cos[size_t(p) * size_t(half) + size_t(i)] = std::cos(angle);
-      t.sin[size_t(p) * size_t(half) + size_t(i)] = std::sin(angle);
-    }
-  return t;
-}
-
-void rope_rotate_half(float* x, int n_heads, int64_t head_dim, int pos, const RopeTable& t) {
-  const int64_t half = head_dim / 2;
-  const float* c = t.cos.data() + size_t(pos) * size_t(half);
-  const float* s = t.sin.data() + size_t(pos) * size_t(half);
+void rope_rotate(float* x, int n_heads, int64_t head_dim, int64_t rot_dim, const float* c, const float* s,
+                 bool interleaved) {
+  const int64_t half = rot_dim / 2;
   for (int h = 0; h < n_heads; ++h) {
     float* v = x + h * head_dim;
-    for (int64_t i = 0; i < half; ++i) {
-      const float a = v[i], b = v[i + half];
-      v[i] = a * c[i] - b * s[i];
-      v[i + half] = a * s[i] + b * c[i];
+    if (interleaved) {
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[2 * i], b = v[2 * i + 1];
+        v[2 * i] = a * c[i] - b * s[i];
+        v[2 * i + 1] = a * s[i] + b * c[i];
+      }
+    } else {
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = a * s[i] + b * c[i];
+      }
     }
   }
 }
@@ -110,8 +83,7 @@ inline __attribute__((always_inline)) float finish_dot(v8f acc, const float* q, 
 template <int NQ>
 inline __attribute__((always_inline)) void attend_group(const float* q, const float* keys, const float* values,
                                                         int64_t n_ctx, int64_t stride, int64_t head_dim,
-                                                        float* scores, float* out) {
-  const float scale = 1.0f / std::sqrt(float(head_dim));
+                                                        float scale, float* scores, float* out) {
   const int64_t dv = head_dim / 8 * 8;
   int64_t j = 0;
   for (; j + 4 <= n_ctx; j += 4) {
@@ -170,23 +142,23 @@ inline __attribute__((always_inline)) void attend_group(const float* q, const fl
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
-                  int64_t head_dim, float* scores, float* out) {
+                  int64_t head_dim, float scale, float* scores, float* out) {
   // Up to 4 heads share each loaded key and value; more are done 4 at a time.
   for (int64_t g = 0; g < n_q; g += 4) {
     const float* qg = q + g * head_dim;
     float* og = out + g * head_dim;
     switch (std::min<int64_t>(4, n_q - g)) {
-      case 1: attend_group<1>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
-      case 2: attend_group<2>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
-      case 3: attend_group<3>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
-      default: attend_group<4>(qg, keys, values, n_ctx, stride, head_dim, scores, og); break;
+      case 1: attend_group<1>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
+      case 2: attend_group<2>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
+      case 3: attend_group<3>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
+      default: attend_group<4>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
     }
   }
 }
 
 void attend_one_head(const float* q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
-                     int64_t head_dim, float* scores, float* out) {
-  attend_heads(q, 1, keys, values, n_ctx, stride, head_dim, scores, out);
+                     int64_t head_dim, float scale, float* scores, float* out) {
+  attend_heads(q, 1, keys, values, n_ctx, stride, head_dim, scale, scores, out);
 }
 
 }  // namespace hpcinfer::kernels

@@ -58,8 +58,8 @@ class DensePacked final : public PackedMatrix {
   static constexpr bool kBf16 = sizeof(Storage) == 2;
 
  public:
-  DensePacked(const TensorView& src, Range rows, Range cols)
-      : rows_(rows.size()), cols_(cols.size()), data_(Layout::stored(rows_, cols_)) {
+  DensePacked(const TensorView& src, Range rows, Range cols, Executor& ex)
+      : rows_(rows.size()), cols_(cols.size()), ex_(ex), data_(Layout::stored(rows_, cols_)) {
     check_ranges(src, rows, cols);
     std::memset(data_.ptr, 0, data_.count * sizeof(Storage));
     std::vector<float> tmp(static_cast<size_t>(cols_));
@@ -84,9 +84,12 @@ class DensePacked final : public PackedMatrix {
   size_t bytes() const override { return data_.count * sizeof(Storage); }
 
   // y[n, rows] = x[n, cols] W^T
-  void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
-    for_row_blocks(rows_, cols_, n, ex,
+  void matmul(const float* x, int64_t n, float* y) const override {
+    for_row_blocks(rows_, cols_, n, ex_,
                    [&](int64_t r0, int64_t r1) { Layout::matmul(x, n, data_.ptr, cols_, y, rows_, r0, r1); });
+  }
+  void gather_rows(const int* ids, int64_t n, int64_t offset, float* out) const override {
+    gather_rows_on_host(*this, ids, n, offset, out);
   }
   void dequantize_row(int64_t r, float* out) const override {
     for (int64_t c = 0; c < cols_; ++c) {
@@ -100,6 +103,7 @@ class DensePacked final : public PackedMatrix {
 
  private:
   int64_t rows_, cols_;
+  Executor& ex_;
   HugeBuffer<Storage> data_;
 };
 
@@ -110,8 +114,12 @@ class DenseFormat final : public WeightFormat {
   explicit DenseFormat(std::string name) : name_(std::move(name)) {}
   std::string name() const override { return name_; }
   bool accepts(DType) const override { return true; }  // every source dtype dequantizes exactly to f32 first
-  std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols) const override {
-    return std::make_unique<DensePacked<Layout>>(src, rows, cols);
+  bool supports_backend(const std::string& backend) const override { return backend == "cpu"; }
+  size_t bytes(int64_t rows, int64_t cols) const override {
+    return Layout::stored(rows, cols) * sizeof(typename Layout::Storage);
+  }
+  std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& be) const override {
+    return std::make_unique<DensePacked<Layout>>(src, rows, cols, cpu_executor(be, name_));
   }
   void set_option(const std::string& key, const std::string&) override {
     throw std::invalid_argument("weights plugin '" + name_ + "' has no option '" + key + "'");

@@ -1,9 +1,12 @@
 // Plan-building pieces shared by the strategy plugins (pp, tp_pp). Header-only: plugins link nothing of the core.
+// They read only the ModelLayout (tensors with shard rules, anchors): no architecture knowledge lives here.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -13,16 +16,27 @@
 
 namespace hpcinfer::plugins {
 
-// Relative compute/memory cost of one transformer layer and of the output head (weights read per token).
-inline double layer_cost(const ModelDesc& m) {
-  const double q = double(m.n_heads) * m.head_dim, kv = double(m.n_kv_heads) * m.head_dim;
-  return double(m.dim) * (q + 2 * kv) + q * m.dim + 3.0 * m.dim * m.hidden_dim;
+inline const LogicalTensor* find_tensor(const ModelLayout& m, const std::string& name) {
+  for (const LogicalTensor& t : m.tensors)
+    if (t.name == name) return &t;
+  return nullptr;
 }
-inline double head_cost(const ModelDesc& m) { return double(m.vocab) * m.dim; }
+
+// Relative cost of each layer and of the output head: weights read per token (matrix values; vectors are noise).
+inline std::vector<double> layer_costs(const ModelLayout& m) {
+  std::vector<double> c(static_cast<size_t>(m.n_layers), 0.0);
+  for (const LogicalTensor& t : m.tensors)
+    if (t.layer >= 0 && !t.is_vector()) c[size_t(t.layer)] += double(t.rows) * double(t.cols);
+  return c;
+}
+inline double head_cost(const ModelLayout& m) {
+  const LogicalTensor* h = find_tensor(m, "output");
+  return h ? double(h->rows) * double(h->cols) : 0.0;
+}
 
 // Layers per stage. Explicit split: validated. Otherwise: contiguous ranges minimizing the most expensive stage,
 // counting the output head on the last stage (linear-partition dynamic programme; every stage gets >= 1 layer).
-inline std::vector<int> stage_layers(const ModelDesc& m, int pp, const std::vector<int>& split) {
+inline std::vector<int> stage_layers(const ModelLayout& m, int pp, const std::vector<int>& split) {
   if (pp > m.n_layers)
     throw std::invalid_argument("world.pp = " + std::to_string(pp) + " stages but the model has only " +
                                 std::to_string(m.n_layers) + " layers (each stage needs at least one)");
@@ -39,7 +53,10 @@ inline std::vector<int> stage_layers(const ModelDesc& m, int pp, const std::vect
     return split;
   }
   const int L = m.n_layers;
-  const double lc = layer_cost(m), hc = head_cost(m);
+  const std::vector<double> lc = layer_costs(m);
+  std::vector<double> prefix(size_t(L) + 1, 0.0);
+  for (int l = 0; l < L; ++l) prefix[size_t(l) + 1] = prefix[size_t(l)] + lc[size_t(l)];
+  const double hc = head_cost(m);
   // best[s][l]: minimal max-stage cost placing the first l layers on s stages; cut[s][l]: where stage s starts.
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<std::vector<double>> best(size_t(pp) + 1, std::vector<double>(size_t(L) + 1, inf));
@@ -48,7 +65,7 @@ inline std::vector<int> stage_layers(const ModelDesc& m, int pp, const std::vect
   for (int s = 1; s <= pp; ++s)
     for (int l = s; l <= L; ++l)
       for (int k = s - 1; k < l; ++k) {
-        double c = (l - k) * lc + ((s == pp && l == L) ? hc : 0.0);
+        double c = prefix[size_t(l)] - prefix[size_t(k)] + ((s == pp && l == L) ? hc : 0.0);
         double v = std::max(best[size_t(s) - 1][size_t(k)], c);
         if (v < best[size_t(s)][size_t(l)]) {
           best[size_t(s)][size_t(l)] = v;
@@ -64,66 +81,103 @@ inline std::vector<int> stage_layers(const ModelDesc& m, int pp, const std::vect
   return out;
 }
 
-// Fills layer range, stage neighbours and the pipeline communication steps (no tensor parallelism yet).
-inline void fill_pipeline(const ModelDesc& m, const World& w, const std::vector<int>& layers, RankPlan& p) {
+// Layer range, first/last stage, and the pipeline's point-to-point steps (stage.input / stage.output with the
+// neighbouring stage's rank of the same tp rank; tokens.out / tokens.in between the last and the first stage).
+inline void fill_pipeline(const World& w, const std::vector<int>& layers, RankPlan& p) {
+  using K = CommStep::Kind;
   p.world = w;
   const int s = w.pp_rank();
   p.layer_begin = std::accumulate(layers.begin(), layers.begin() + s, 0);
   p.layer_end = p.layer_begin + layers[size_t(s)];
   p.has_embedding = w.is_first_stage();
   p.has_head = w.is_last_stage();
-  p.prev_stage_rank = w.is_first_stage() ? -1 : w.rank_of(w.tp_rank(), s - 1);
-  p.next_stage_rank = w.is_last_stage() ? -1 : w.rank_of(w.tp_rank(), s + 1);
-  p.tp_group.clear();
-  for (int t = 0; t < w.tp; ++t) p.tp_group.push_back(w.rank_of(t, s));
-  p.vocab = {0, m.vocab};
-}
-
-// The weight shards of layers [layer_begin, layer_end) for the plan's q/kv head and ffn slices, plus the embedding
-// and head on the first/last stage (replicated across the tp group: see docs/ARCHITECTURE.md).
-inline void fill_shards(const ModelDesc& m, RankPlan& p) {
-  const int64_t hd = m.head_dim, D = m.dim;
-  const Range q{p.q_heads.begin * hd, p.q_heads.end * hd}, kv{p.kv_heads.begin * hd, p.kv_heads.end * hd};
-  const Range all_d{0, D};
-  p.shards.clear();
-  if (p.has_embedding) p.shards.push_back({"tok_embeddings", {0, m.vocab}, all_d});
-  for (int l = p.layer_begin; l < p.layer_end; ++l) {
-    p.shards.push_back({layer_tensor(l, "attn_norm"), {0, 1}, all_d});
-    p.shards.push_back({layer_tensor(l, "wq"), q, all_d});
-    p.shards.push_back({layer_tensor(l, "wk"), kv, all_d});
-    p.shards.push_back({layer_tensor(l, "wv"), kv, all_d});
-    if (m.qkv_bias) {
-      p.shards.push_back({layer_tensor(l, "bq"), {0, 1}, q});
-      p.shards.push_back({layer_tensor(l, "bk"), {0, 1}, kv});
-      p.shards.push_back({layer_tensor(l, "bv"), {0, 1}, kv});
-    }
-    p.shards.push_back({layer_tensor(l, "wo"), all_d, q});
-    p.shards.push_back({layer_tensor(l, "ffn_norm"), {0, 1}, all_d});
-    p.shards.push_back({layer_tensor(l, "w_gate"), p.ffn, all_d});
-    p.shards.push_back({layer_tensor(l, "w_up"), p.ffn, all_d});
-    p.shards.push_back({layer_tensor(l, "w_down"), all_d, p.ffn});
-  }
-  if (p.has_head) {
-    p.shards.push_back({"norm", {0, 1}, all_d});
-    p.shards.push_back({m.tied_embeddings ? "tok_embeddings" : "output", p.vocab, all_d});
-  }
-}
-
-// Communication steps of one forward pass, in order.
-inline void fill_steps(const ModelDesc&, RankPlan& p) {
-  using K = CommStep::Kind;
   p.steps.clear();
-  if (p.prev_stage_rank >= 0) p.steps.push_back({K::recv_activations, "stage input", {p.prev_stage_rank}});
-  if (p.tp_group.size() > 1)
-    for (int l = p.layer_begin; l < p.layer_end; ++l) {
-      p.steps.push_back({K::allreduce_sum, layer_tensor(l, "attn_out"), p.tp_group});
-      p.steps.push_back({K::allreduce_sum, layer_tensor(l, "ffn_out"), p.tp_group});
-    }
-  if (p.next_stage_rank >= 0) p.steps.push_back({K::send_activations, "stage output", {p.next_stage_rank}});
-  const int pp = p.world.pp;
-  if (pp > 1 && p.has_head) p.steps.push_back({K::send_tokens, "sampled tokens", {p.world.rank_of(p.world.tp_rank(), 0)}});
-  if (pp > 1 && p.has_embedding)
-    p.steps.push_back({K::recv_tokens, "next input tokens", {p.world.rank_of(p.world.tp_rank(), pp - 1)}});
+  if (!w.is_first_stage()) p.steps.push_back({K::recv_activations, "stage.input", "", {w.rank_of(w.tp_rank(), s - 1)}, {}});
+  if (!w.is_last_stage()) p.steps.push_back({K::send_activations, "stage.output", "", {w.rank_of(w.tp_rank(), s + 1)}, {}});
+  if (w.pp > 1 && p.has_head) p.steps.push_back({K::send_tokens, "tokens.out", "", {w.rank_of(w.tp_rank(), 0)}, {}});
+  if (w.pp > 1 && p.has_embedding) p.steps.push_back({K::recv_tokens, "tokens.in", "", {w.rank_of(w.tp_rank(), w.pp - 1)}, {}});
 }
+
+// The split units of a layout: for each (layer, unit) how many units the cut axis holds and values per unit, read
+// from the tensors that declare it (layer -1: the model-level tensors). Tensors of one layer that disagree are an
+// error naming them.
+struct UnitCount {
+  int64_t units = 0;
+  int64_t unit_size = 1;
+};
+using UnitKey = std::pair<int, std::string>;
+inline std::map<UnitKey, UnitCount> unit_counts(const ModelLayout& m) {
+  std::map<UnitKey, UnitCount> out;
+  for (const LogicalTensor& t : m.tensors) {
+    if (t.shard.axis == ShardRule::Axis::none) continue;
+    const int64_t extent = t.shard.axis == ShardRule::Axis::rows ? t.rows : t.cols;
+    if (t.shard.unit_size <= 0 || extent % t.shard.unit_size != 0)
+      throw std::invalid_argument("tensor " + t.name + ": " + std::to_string(extent) + " values are not whole " +
+                                  t.shard.unit + " units of " + std::to_string(t.shard.unit_size));
+    const UnitCount c{extent / t.shard.unit_size, t.shard.unit_size};
+    auto [it, fresh] = out.emplace(UnitKey{t.layer, t.shard.unit}, c);
+    if (!fresh && (it->second.units != c.units || it->second.unit_size != c.unit_size))
+      throw std::invalid_argument("tensor " + t.name + ": " + std::to_string(c.units) + " " + t.shard.unit +
+                                  " units, but other tensors of its layer have " + std::to_string(it->second.units));
+  }
+  return out;
+}
+
+// Which units of (layer, unit) group rank `part` holds, given how many there are.
+using UnitSplit = std::function<Range(int layer, const std::string& unit, int64_t units, int part)>;
+
+// Whether this rank runs tensor `t` (its stage holds the layer; the embedding on the first stage; norm and output
+// head on the last).
+inline bool runs(const RankPlan& p, int layer, const std::string& name) {
+  if (layer >= 0) return layer >= p.layer_begin && layer < p.layer_end;
+  if (name == "tok_embeddings" || name == "embed.out") return p.has_embedding;
+  return p.has_head;  // norm, output, head.logits
+}
+
+// The shard of every tensor this rank runs: whole, or cut along its rule's axis at the units `split` gives `part`.
+inline void fill_shards(const ModelLayout& m, RankPlan& p, const UnitSplit& split, int part) {
+  const auto counts = unit_counts(m);
+  p.shards.clear();
+  for (const LogicalTensor& t : m.tensors) {
+    if (!runs(p, t.layer, t.name)) continue;
+    WeightShard s{t.name, {0, t.rows}, {0, t.cols}};
+    if (t.shard.axis != ShardRule::Axis::none) {
+      const UnitCount& c = counts.at({t.layer, t.shard.unit});
+      const Range u = split(t.layer, t.shard.unit, c.units, part);
+      (t.shard.axis == ShardRule::Axis::rows ? s.rows : s.cols) = {u.begin * c.unit_size, u.end * c.unit_size};
+    }
+    p.shards.push_back(s);
+  }
+}
+
+// A collective step over `group` at every anchor this rank runs whose unit the group splits: allreduce_sum for
+// partial sums, allgather_cols (with each group rank's column count) for columns. Inserted after the stage's input.
+inline void fill_collectives(const ModelLayout& m, RankPlan& p, const CommGroup& group, const UnitSplit& split) {
+  using K = CommStep::Kind;
+  if (group.ranks.size() <= 1) return;
+  const auto counts = unit_counts(m);
+  std::vector<CommStep> collectives;
+  for (const AnchorDecl& a : m.anchors) {
+    if (!runs(p, a.layer, a.name)) continue;
+    auto c = counts.find({a.layer, a.unit});
+    if (c == counts.end()) continue;  // nothing of this layer is cut by that unit
+    bool whole = true;
+    std::vector<int64_t> sizes;
+    for (int r = 0; r < int(group.ranks.size()); ++r) {
+      const Range u = split(a.layer, a.unit, c->second.units, r);
+      whole = whole && u.begin == 0 && u.end == c->second.units;
+      sizes.push_back(u.size() * c->second.unit_size);
+    }
+    if (whole) continue;
+    if (a.combine == AnchorDecl::Combine::sum)
+      collectives.push_back({K::allreduce_sum, a.name, group.name, group.ranks, {}});
+    else
+      collectives.push_back({K::allgather_cols, a.name, group.name, group.ranks, sizes});
+  }
+  auto at = std::find_if(p.steps.begin(), p.steps.end(), [](const CommStep& s) { return s.kind != K::recv_activations; });
+  p.steps.insert(at, collectives.begin(), collectives.end());
+}
+
+inline Range even_slice(int64_t n, int parts, int i) { return {n * i / parts, n * (i + 1) / parts}; }
 
 }  // namespace hpcinfer::plugins

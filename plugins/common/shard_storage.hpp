@@ -1,5 +1,5 @@
-// Pieces every weights plugin shares: huge-page storage for packed shards, the shard range check, and how a
-// matmul splits weight rows over threads.
+// Pieces every CPU weights plugin shares: the CPU backend's thread team, huge-page storage for packed shards, the
+// shard range check, the embedding lookup, and how a matmul splits weight rows over threads.
 // Header-only so each plugin .so carries its own copy (plugins link nothing of the core).
 #pragma once
 
@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
+#include <cstring>
 #include <string>
 
+#include "hpcinfer/backend.hpp"
 #include "hpcinfer/tensor.hpp"
 #include "hpcinfer/weight_format.hpp"
 #include "kernels/cpu/matmul.hpp"
@@ -32,6 +34,26 @@ struct HugeBuffer {
   HugeBuffer(const HugeBuffer&) = delete;
   HugeBuffer& operator=(const HugeBuffer&) = delete;
 };
+
+// The thread team of a CPU backend; weights plugin `plugin` packs for nothing else.
+inline Executor& cpu_executor(Backend& be, const std::string& plugin) {
+  Executor* ex = be.host_threads();
+  if (be.name() != "cpu" || !ex)
+    throw std::invalid_argument("weights plugin '" + plugin + "' packs for the cpu backend only, not '" + be.name() + "'");
+  return *ex;
+}
+
+// PackedMatrix::gather_rows for host formats: out[i] = row ids[i] - offset (dequantized), zeros outside the shard.
+template <typename Matrix>
+void gather_rows_on_host(const Matrix& m, const int* ids, int64_t n, int64_t offset, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = int64_t(ids[i]) - offset;
+    if (r >= 0 && r < m.rows())
+      m.dequantize_row(r, out + i * m.cols());
+    else
+      std::memset(out + i * m.cols(), 0, size_t(m.cols()) * sizeof(float));
+  }
+}
 
 inline void check_ranges(const TensorView& src, Range rows, Range cols) {
   if (rows.begin < 0 || rows.end > src.rows || rows.begin >= rows.end || cols.begin < 0 || cols.end > src.cols ||

@@ -1,6 +1,6 @@
 // strategy plugin "pp": pipeline parallelism only. Contiguous layer ranges per stage, balanced by cost (the output
 // head counts on the last stage) or split explicitly (world.layer_split); embeddings on the first stage, final norm
-// and output head on the last. Every weight is whole (no tensor parallelism: use tp_pp for that).
+// and output head on the last. Every tensor is whole (no tensor parallelism: use tp_pp for that).
 #include <stdexcept>
 #include <string>
 
@@ -12,7 +12,7 @@ namespace {
 class PipelineStrategy final : public hpcinfer::Strategy {
  public:
   std::string name() const override { return "pp"; }
-  hpcinfer::RankPlan plan(const hpcinfer::ModelDesc& m, const hpcinfer::World& w,
+  hpcinfer::RankPlan plan(const hpcinfer::ModelLayout& m, const hpcinfer::World& w,
                           const hpcinfer::StrategyOptions& opt) const override {
     if (w.tp != 1)
       throw std::invalid_argument("strategy 'pp' does not split layers across ranks (world.tp = " +
@@ -20,12 +20,9 @@ class PipelineStrategy final : public hpcinfer::Strategy {
     if (w.rank < 0 || w.rank >= w.size())
       throw std::invalid_argument("rank " + std::to_string(w.rank) + " outside a world of " + std::to_string(w.size()));
     hpcinfer::RankPlan p;
-    hpcinfer::plugins::fill_pipeline(m, w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);
-    p.q_heads = {0, m.n_heads};
-    p.kv_heads = {0, m.n_kv_heads};
-    p.ffn = {0, m.hidden_dim};
-    hpcinfer::plugins::fill_shards(m, p);
-    hpcinfer::plugins::fill_steps(m, p);
+    hpcinfer::plugins::fill_pipeline(w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);
+    auto whole = [](int, const std::string&, int64_t units, int) { return hpcinfer::Range{0, units}; };
+    hpcinfer::plugins::fill_shards(m, p, whole, 0);
     return p;
   }
 };

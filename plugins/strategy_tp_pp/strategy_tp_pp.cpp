@@ -1,14 +1,17 @@
 // strategy plugin "tp_pp": Megatron-style tensor parallelism inside each pipeline stage.
 //
-// Per layer: column-parallel wq / wk / wv (split per q, k and v by whole heads, so GQA groups stay together) and
-// w_gate / w_up (split by FFN rows); row-parallel wo and w_down (split by their input columns), each followed by an
-// all-reduce over the stage's tp group: two all-reduces per layer.
-// Embedding and output head: replicated on every tp rank of the first / last stage. The lookup needs no
-// communication, and a replicated head lets every tp rank sample the same token without an all-gather of logits;
-// the price is vocab x dim weights per tp rank (see docs/ARCHITECTURE.md).
-// KV heads: split when tp divides n_kv_heads; when tp > n_kv_heads and tp is a multiple of it, each rank keeps the
-// KV head its query heads use (replication) if world.replicate_kv_heads allows, else the plan is refused with the
-// tp values that work.
+// It cuts every tensor along the axis its block kind declares, by the units it names:
+//   q_head   whole query heads, evenly (tp must divide the heads);
+//   kv_head  whole key/value heads, evenly when tp divides them; when tp > n_kv_heads and tp is a multiple of them,
+//            each rank keeps the kv head its query heads use (replication) if world.replicate_kv_heads allows;
+//   ffn      FFN rows, evenly (any size);
+//   vocab    embedding and output-head rows, evenly (world.vocab_parallel, default on; off: replicated, so every tp
+//            rank holds vocab x dim of each).
+// Where a cut leaves ranks with partial results (an anchor the block kind declares over a cut unit) the plan has a
+// collective over the stage's tp group ("tp.stage<k>"): all-reduce for partial sums (after the row-parallel o and
+// down projections: two per layer; after a vocab-split embedding lookup), all-gather of columns for the vocab-split
+// logits, so every tp rank samples the same token from the whole distribution.
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -18,14 +21,13 @@
 namespace {
 
 using hpcinfer::Range;
+using hpcinfer::plugins::even_slice;
 
-Range even_slice(int64_t n, int parts, int i) { return {n * i / parts, n * (i + 1) / parts}; }
-
-std::string working_tp_values(const hpcinfer::ModelDesc& m, bool replicate) {
+std::string working_tp_values(int64_t heads, int64_t kv, bool replicate) {
   std::string s;
-  for (int t = 1; t <= m.n_heads; ++t) {
-    if (m.n_heads % t) continue;
-    if (m.n_kv_heads % t && !(replicate && t % m.n_kv_heads == 0)) continue;
+  for (int64_t t = 1; t <= heads; ++t) {
+    if (heads % t) continue;
+    if (kv % t && !(replicate && t % kv == 0)) continue;
     s += (s.empty() ? "" : ", ") + std::to_string(t);
   }
   return s;
@@ -34,38 +36,55 @@ std::string working_tp_values(const hpcinfer::ModelDesc& m, bool replicate) {
 class TensorPipelineStrategy final : public hpcinfer::Strategy {
  public:
   std::string name() const override { return "tp_pp"; }
-  hpcinfer::RankPlan plan(const hpcinfer::ModelDesc& m, const hpcinfer::World& w,
+  hpcinfer::RankPlan plan(const hpcinfer::ModelLayout& m, const hpcinfer::World& w,
                           const hpcinfer::StrategyOptions& opt) const override {
     if (w.rank < 0 || w.rank >= w.size())
       throw std::invalid_argument("rank " + std::to_string(w.rank) + " outside a world of " + std::to_string(w.size()));
-    const int tp = w.tp, t = w.tp_rank();
-    const bool kv_split = m.n_kv_heads % tp == 0;
-    const bool kv_replicated = !kv_split && opt.replicate_kv_heads && tp % m.n_kv_heads == 0;
-    if (m.n_heads % tp || (!kv_split && !kv_replicated))
-      throw std::invalid_argument("world.tp = " + std::to_string(tp) + " does not divide the model's " +
-                                  std::to_string(m.n_heads) + " query / " + std::to_string(m.n_kv_heads) +
-                                  " key-value heads; tp values that work: " +
-                                  working_tp_values(m, opt.replicate_kv_heads) +
-                                  (opt.replicate_kv_heads ? "" : " (more with world.replicate_kv_heads: true)"));
-    hpcinfer::RankPlan p;
-    hpcinfer::plugins::fill_pipeline(m, w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);
-    p.q_heads = even_slice(m.n_heads, tp, t);
-    if (kv_split) {
-      p.kv_heads = even_slice(m.n_kv_heads, tp, t);
-    } else {  // replicate: the one KV head this rank's query heads belong to
-      const int group = m.n_heads / m.n_kv_heads;
-      p.kv_heads = {p.q_heads.begin / group, p.q_heads.begin / group + 1};
+    const int tp = w.tp;
+    const auto counts = hpcinfer::plugins::unit_counts(m);
+    auto count = [&](int layer, const char* unit) -> int64_t {
+      auto it = counts.find({layer, unit});
+      return it == counts.end() ? 0 : it->second.units;
+    };
+    for (int l = 0; l < m.n_layers; ++l) {  // heads must split: say which tp values would
+      const int64_t heads = count(l, "q_head"), kv = count(l, "kv_head");
+      if (heads == 0) continue;
+      const bool kv_ok = kv == 0 || kv % tp == 0 || (opt.replicate_kv_heads && tp % kv == 0);
+      if (heads % tp || !kv_ok)
+        throw std::invalid_argument("world.tp = " + std::to_string(tp) + " does not divide the model's " +
+                                    std::to_string(heads) + " query / " + std::to_string(kv) +
+                                    " key-value heads; tp values that work: " +
+                                    working_tp_values(heads, kv == 0 ? heads : kv, opt.replicate_kv_heads) +
+                                    (opt.replicate_kv_heads ? "" : " (more with world.replicate_kv_heads: true)"));
     }
-    p.ffn = even_slice(m.hidden_dim, tp, t);
-    hpcinfer::plugins::fill_shards(m, p);
-    hpcinfer::plugins::fill_steps(m, p);
+    const hpcinfer::plugins::UnitSplit split = [&](int layer, const std::string& unit, int64_t units, int part) -> Range {
+      if (unit == "q_head" || unit == "ffn") return even_slice(units, tp, part);
+      if (unit == "vocab") return opt.vocab_parallel ? even_slice(units, tp, part) : Range{0, units};
+      if (unit == "kv_head") {
+        if (units % tp == 0) return even_slice(units, tp, part);
+        const int64_t heads = count(layer, "q_head");  // replicate: the one kv head this part's query heads use
+        const int64_t first_q = even_slice(heads, tp, part).begin, group = heads / units;
+        return {first_q / group, first_q / group + 1};
+      }
+      throw std::invalid_argument("strategy 'tp_pp' cannot split unit '" + unit + "' (layer " + std::to_string(layer) +
+                                  "); it splits q_head, kv_head, ffn and vocab");
+    };
+    hpcinfer::RankPlan p;
+    hpcinfer::plugins::fill_pipeline(w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);
+    hpcinfer::plugins::fill_shards(m, p, split, w.tp_rank());
+    if (tp > 1) {
+      hpcinfer::CommGroup g{"tp.stage" + std::to_string(w.pp_rank()), {}};
+      for (int t = 0; t < tp; ++t) g.ranks.push_back(w.rank_of(t, w.pp_rank()));
+      p.groups.push_back(g);
+      hpcinfer::plugins::fill_collectives(m, p, g, split);
+    }
     return p;
   }
 };
 
 void* create() { return static_cast<hpcinfer::Strategy*>(new TensorPipelineStrategy()); }
 const hpcinfer::PluginInfo kInfo{hpcinfer::kPluginAbiVersion, hpcinfer::PluginKind::strategy, "tp_pp", "1.0.0",
-                                 "tensor parallelism (Megatron column/row split) inside pipeline stages", &create,
-                                 nullptr};
+                                 "tensor parallelism (Megatron column/row split, vocab-parallel head) inside pipeline "
+                                 "stages", &create, nullptr};
 }  // namespace
 HPCINFER_EXPORT_PLUGIN(kInfo)

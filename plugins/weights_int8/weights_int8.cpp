@@ -35,8 +35,9 @@ namespace {
 
 class Int8Packed final : public PackedMatrix {
  public:
-  Int8Packed(const TensorView& src, Range rows, Range cols, int64_t group)
+  Int8Packed(const TensorView& src, Range rows, Range cols, int64_t group, Executor& ex)
       : rows_(rows.size()), cols_(cols.size()), group_(group), panel_bytes_(kernels::int8_panel_bytes(cols_, group)),
+        ex_(ex),
         data_(size_t(kernels::panel_count(rows_)) * size_t(panel_bytes_)),
         channel_scales_(group == 0 ? size_t(kernels::panel_count(rows_) * kernels::kPanelRows) : 1) {
     // Copy Q8_0 blocks as they are when the shard covers whole blocks.
@@ -69,10 +70,13 @@ class Int8Packed final : public PackedMatrix {
   int64_t cols() const override { return cols_; }
   size_t bytes() const override { return data_.count + (group_ == 0 ? channel_scales_.count * sizeof(float) : 0); }
 
-  void matmul(const float* x, int64_t n, float* y, Executor& ex) const override {
+  void matmul(const float* x, int64_t n, float* y) const override {
     const kernels::Int8Weights w{data_.ptr, channel_scales_.ptr, group_};
-    for_row_blocks(rows_, cols_, n, ex,
+    for_row_blocks(rows_, cols_, n, ex_,
                    [&](int64_t r0, int64_t r1) { kernels::matmul_int8(x, n, w, cols_, y, rows_, r0, r1); });
+  }
+  void gather_rows(const int* ids, int64_t n, int64_t offset, float* out) const override {
+    gather_rows_on_host(*this, ids, n, offset, out);
   }
   void dequantize_row(int64_t r, float* out) const override {
     kernels::dequantize_int8_panel_row(panel(r / kernels::kPanelRows), r % kernels::kPanelRows, cols_, group_,
@@ -82,6 +86,7 @@ class Int8Packed final : public PackedMatrix {
  private:
   uint8_t* panel(int64_t p) const { return data_.ptr + size_t(p) * size_t(panel_bytes_); }
   int64_t rows_, cols_, group_, panel_bytes_;
+  Executor& ex_;
   HugeBuffer<uint8_t> data_;           // 16-row panels in the kernels' layout (kernels/cpu/matmul.hpp: Int8Weights)
   HugeBuffer<float> channel_scales_;   // [panels * 16] when group == 0 (zero past the last row)
 };
@@ -90,9 +95,16 @@ class Int8Format final : public WeightFormat {
  public:
   std::string name() const override { return "int8"; }
   bool accepts(DType) const override { return true; }
-  std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols) const override {
+  bool supports_backend(const std::string& backend) const override { return backend == "cpu"; }
+  size_t bytes(int64_t rows, int64_t cols) const override {
+    const size_t panels = size_t(kernels::panel_count(rows));
+    return panels * size_t(kernels::int8_panel_bytes(cols, group_)) +
+           (group_ == 0 ? panels * size_t(kernels::kPanelRows) * sizeof(float) : 0);
+  }
+  std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& be) const override {
+    Executor& ex = cpu_executor(be, "int8");
     check_ranges(src, rows, cols);
-    return std::make_unique<Int8Packed>(src, rows, cols, group_);
+    return std::make_unique<Int8Packed>(src, rows, cols, group_, ex);
   }
   void set_option(const std::string& key, const std::string& value) override {
     if (key != "group_size") throw std::invalid_argument("weights plugin 'int8' has no option '" + key + "' (it has group_size)");

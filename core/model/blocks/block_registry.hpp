@@ -1,0 +1,11 @@
+// The block kinds the core knows, each defined in its own file of this folder.
+#pragma once
+
+#include "core/model/blocks/block.hpp"
+
+namespace hpcinfer {
+
+const BlockKind& gqa_attention_kind();  // attention_gqa.cpp
+const BlockKind& swiglu_ffn_kind();     // ffn_swiglu.cpp
+
+}  // namespace hpcinfer

@@ -1,0 +1,246 @@
+// config.json <-> ModelDesc. Architectures and the keys each reads are listed in hf_source.hpp.
+// RoPE settings come in two forms: transformers >= 5 writes `rope_parameters: {rope_theta, rope_type, factor, ...}`
+// (or one such object per layer type, keyed like `layer_types`); transformers 4 wrote top-level `rope_theta` and
+// `rope_scaling: {rope_type | type, factor, ...}`. Both are read; a key inside either object that the engine does not
+// understand is an error naming it, never ignored (a wrong theta silently gives wrong logits).
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <stdexcept>
+
+#include "core/model/hf_source.hpp"
+#include "core/model/model_layout.hpp"
+#include "core/model/rope.hpp"
+
+using nlohmann::json;
+
+namespace hpcinfer {
+namespace {
+
+// Typed access with errors naming the file and key (`path` is the key's full dotted path for messages).
+template <typename T>
+T get(const json& j, const char* key, const std::string& file, const std::string& path = "") {
+  const std::string where = path.empty() ? key : path + "." + key;
+  if (!j.contains(key) || j.at(key).is_null()) throw std::runtime_error(file + ": key " + where + " is missing");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw std::runtime_error(file + ": key " + where + " has the wrong type (" + j.at(key).dump() + ")");
+  }
+}
+template <typename T>
+T get_or(const json& j, const char* key, T fallback, const std::string& file, const std::string& path = "") {
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  return get<T>(j, key, file, path);
+}
+int token_id(const json& j, const char* key, int fallback, const std::string& file) {
+  if (!j.contains(key) || j.at(key).is_null()) return fallback;
+  const json& v = j.at(key);
+  if (v.is_array()) {
+    if (v.empty() || !v[0].is_number_integer()) throw std::runtime_error(file + ": key " + std::string(key) + ": expected integers");
+    return v[0].get<int>();
+  }
+  return get<int>(j, key, file);
+}
+
+// One RoPE object (rope_parameters or rope_scaling) over `base`; `path` names it in messages.
+RopeSpec read_rope_object(const json& r, RopeSpec base, const std::string& file, const std::string& path,
+                          int max_position) {
+  static const std::set<std::string> kKnown = {
+      "rope_theta", "rope_type", "type", "factor", "low_freq_factor", "high_freq_factor",
+      "original_max_position_embeddings", "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "attention_factor",
+      "truncate", "partial_rotary_factor"};
+  if (!r.is_object()) throw std::runtime_error(file + ": key " + path + ": expected an object, got " + r.dump());
+  for (auto it = r.begin(); it != r.end(); ++it)
+    if (!kKnown.count(it.key()))
+      throw std::runtime_error(file + ": key " + path + "." + it.key() +
+                               ": not understood by hpcinfer (RoPE keys it reads: rope_theta, rope_type, factor, "
+                               "low_freq_factor, high_freq_factor, original_max_position_embeddings, beta_fast, "
+                               "beta_slow, mscale, mscale_all_dim, attention_factor, truncate, partial_rotary_factor)");
+  RopeSpec s = base;
+  s.theta = get_or<float>(r, "rope_theta", s.theta, file, path);
+  s.type = get_or<std::string>(r, "rope_type", get_or<std::string>(r, "type", "default", file, path), file, path);
+  if (s.type != "default" && s.type != "linear" && s.type != "llama3" && s.type != "yarn")
+    throw std::runtime_error(file + ": key " + path + ".rope_type: unsupported '" + s.type +
+                             "' (supported: default, linear, llama3, yarn)");
+  if (s.type == "default") return s;
+  s.factor = get<float>(r, "factor", file, path);
+  if (s.type == "llama3") {
+    s.low_freq_factor = get<float>(r, "low_freq_factor", file, path);
+    s.high_freq_factor = get<float>(r, "high_freq_factor", file, path);
+    s.original_max_position = get<int>(r, "original_max_position_embeddings", file, path);
+  }
+  if (s.type == "yarn") {
+    s.original_max_position = get_or<int>(r, "original_max_position_embeddings", max_position, file, path);
+    s.beta_fast = get_or<float>(r, "beta_fast", 32.0f, file, path);
+    s.beta_slow = get_or<float>(r, "beta_slow", 1.0f, file, path);
+    s.mscale = get_or<float>(r, "mscale", 0.0f, file, path);
+    s.mscale_all_dim = get_or<float>(r, "mscale_all_dim", 0.0f, file, path);
+    s.attention_factor = get_or<float>(r, "attention_factor", 0.0f, file, path);
+    s.truncate = get_or<bool>(r, "truncate", true, file, path);
+  }
+  return s;
+}
+
+// The RoPE spec of every layer: `layer_types[i]` picks a per-type object when rope_parameters has them.
+std::vector<RopeSpec> read_rope(const json& j, int n_layers, int64_t head_dim, const std::string& file) {
+  const int max_position = get_or<int>(j, "max_position_embeddings", 2048, file);
+  RopeSpec base;
+  base.theta = get_or<float>(j, "rope_theta", 10000.0f, file);
+  base.interleaved = get_or<bool>(j, "rope_interleave", false, file);
+  float partial = get_or<float>(j, "partial_rotary_factor", 1.0f, file);
+  std::vector<RopeSpec> out(size_t(n_layers), base);
+  const bool has_params = j.contains("rope_parameters") && !j["rope_parameters"].is_null();
+  const bool has_scaling = j.contains("rope_scaling") && !j["rope_scaling"].is_null();
+  if (has_params) {
+    const json& r = j["rope_parameters"];
+    const bool per_type = r.is_object() && !r.empty() && r.begin().value().is_object();
+    if (per_type) {  // {"full_attention": {...}, "sliding_attention": {...}}, chosen by layer_types
+      if (!j.contains("layer_types") || !j["layer_types"].is_array() || int(j["layer_types"].size()) != n_layers)
+        throw std::runtime_error(file + ": key rope_parameters has one object per layer type, but layer_types is "
+                                 "missing or does not have num_hidden_layers entries");
+      for (int i = 0; i < n_layers; ++i) {
+        const std::string t = j["layer_types"][size_t(i)].get<std::string>();
+        if (!r.contains(t))
+          throw std::runtime_error(file + ": key rope_parameters." + t + " is missing (layer_types[" +
+                                   std::to_string(i) + "] names it)");
+        out[size_t(i)] = read_rope_object(r[t], base, file, "rope_parameters." + t, max_position);
+      }
+    } else {
+      const RopeSpec s = read_rope_object(r, base, file, "rope_parameters", max_position);
+      if (j.contains("rope_theta") && !j["rope_theta"].is_null() && r.contains("rope_theta") &&
+          get<float>(j, "rope_theta", file) != s.theta)
+        throw std::runtime_error(file + ": keys rope_theta and rope_parameters.rope_theta disagree (" +
+                                 j["rope_theta"].dump() + " vs " + r["rope_theta"].dump() + ")");
+      std::fill(out.begin(), out.end(), s);
+    }
+    if (has_scaling)
+      throw std::runtime_error(file + ": keys rope_parameters and rope_scaling are both set: one form only "
+                               "(transformers 5 writes rope_parameters, transformers 4 rope_scaling)");
+    if (r.is_object() && r.contains("partial_rotary_factor")) partial = get<float>(r, "partial_rotary_factor", file, "rope_parameters");
+  } else if (has_scaling) {
+    const RopeSpec s = read_rope_object(j["rope_scaling"], base, file, "rope_scaling", max_position);
+    std::fill(out.begin(), out.end(), s);
+  }
+  if (!(partial > 0 && partial <= 1))
+    throw std::runtime_error(file + ": key partial_rotary_factor: must be in (0, 1], got " + std::to_string(partial));
+  for (RopeSpec& s : out) s.rotary_dim = partial < 1 ? int64_t(std::lround(double(head_dim) * partial)) : 0;
+  return out;
+}
+
+// 1e-5f prints as 9.999999747378752e-06 when widened; write the shortest decimal that reads back to the same float.
+double tidy(float f) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.7g", double(f));
+  return std::strtod(buf, nullptr);
+}
+
+// rope_scaling in transformers 4's form (null for the default type).
+json rope_scaling_json(const RopeSpec& s) {
+  if (s.type == "default") return nullptr;
+  json r = {{"rope_type", s.type}, {"factor", tidy(s.factor)}};
+  if (s.type == "llama3") {
+    r["low_freq_factor"] = tidy(s.low_freq_factor);
+    r["high_freq_factor"] = tidy(s.high_freq_factor);
+    r["original_max_position_embeddings"] = s.original_max_position;
+  }
+  if (s.type == "yarn") {
+    r["original_max_position_embeddings"] = s.original_max_position;
+    r["beta_fast"] = tidy(s.beta_fast);
+    r["beta_slow"] = tidy(s.beta_slow);
+    if (s.mscale > 0) r["mscale"] = tidy(s.mscale);
+    if (s.mscale_all_dim > 0) r["mscale_all_dim"] = tidy(s.mscale_all_dim);
+    if (s.attention_factor > 0) r["attention_factor"] = tidy(s.attention_factor);
+    if (!s.truncate) r["truncate"] = false;
+  }
+  return r;
+}
+
+}  // namespace
+
+const char* hf_architectures_supported() { return "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"; }
+
+ModelDesc parse_hf_config(const json& j, const std::string& file) {
+  if (!j.is_object()) throw std::runtime_error(file + ": expected a JSON object");
+  ModelDesc d;
+  std::string arch;
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
+    arch = j["architectures"][0].is_string() ? j["architectures"][0].get<std::string>() : "";
+  else
+    arch = get_or<std::string>(j, "model_type", "", file);
+  LayerSpec l;
+  if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "llama" || arch == "mistral") {
+    d.arch = "llama";
+    if (get_or<bool>(j, "attention_bias", false, file))
+      throw std::runtime_error(file + ": key attention_bias: Llama attention biases (q/k/v/o) are not supported");
+    l.attn.sliding_window = get_or<int>(j, "sliding_window", 0, file);  // Mistral 7B v0.1: 4096
+  } else if (arch == "Qwen2ForCausalLM" || arch == "qwen2" || arch == "Qwen3ForCausalLM" || arch == "qwen3") {
+    const bool qwen3 = arch == "Qwen3ForCausalLM" || arch == "qwen3";
+    d.arch = qwen3 ? "qwen3" : "qwen2";
+    l.attn.qkv_bias = qwen3 ? get_or<bool>(j, "attention_bias", false, file) : true;
+    l.attn.qk_norm = qwen3;
+    if (get_or<bool>(j, "use_sliding_window", false, file))
+      throw std::runtime_error(file + ": key use_sliding_window: Qwen sliding-window layers are not supported");
+  } else {
+    throw std::runtime_error(file + ": key architectures: unsupported architecture '" + arch +
+                             "' (supported: " + hf_architectures_supported() + ")");
+  }
+  if (get_or<bool>(j, "mlp_bias", false, file))
+    throw std::runtime_error(file + ": key mlp_bias: FFN biases are not supported");
+  if (const std::string act = get_or<std::string>(j, "hidden_act", "silu", file); act != "silu")
+    throw std::runtime_error(file + ": key hidden_act: '" + act + "' is not supported (silu)");
+  d.dim = get<int64_t>(j, "hidden_size", file);
+  const int n_layers = get<int>(j, "num_hidden_layers", file);
+  l.ffn.hidden_dim = get<int64_t>(j, "intermediate_size", file);
+  l.attn.n_heads = get<int>(j, "num_attention_heads", file);
+  l.attn.n_kv_heads = get_or<int>(j, "num_key_value_heads", l.attn.n_heads, file);
+  l.attn.head_dim = get_or<int64_t>(j, "head_dim", l.attn.n_heads > 0 ? d.dim / l.attn.n_heads : 0, file);
+  d.vocab = get<int64_t>(j, "vocab_size", file);
+  d.norm_eps = get_or<float>(j, "rms_norm_eps", 1e-6f, file);
+  d.max_seq_len = get_or<int>(j, "max_position_embeddings", 2048, file);
+  d.tied_embeddings = get_or<bool>(j, "tie_word_embeddings", false, file);
+  d.bos_id = token_id(j, "bos_token_id", 1, file);
+  d.eos_id = token_id(j, "eos_token_id", 2, file);
+  if (n_layers <= 0) throw std::runtime_error(file + ": key num_hidden_layers: must be positive, got " + std::to_string(n_layers));
+  d.layers = uniform_layers(n_layers, l);
+  const std::vector<RopeSpec> rope = read_rope(j, n_layers, l.attn.head_dim, file);
+  for (int i = 0; i < n_layers; ++i) d.layers[size_t(i)].attn.rope = rope[size_t(i)];
+  validate_desc(d, file);
+  return d;
+}
+
+json hf_config_json(const ModelDesc& d, const std::string& torch_dtype) {
+  const LayerSpec& l = d.layers.at(0);
+  for (const LayerSpec& x : d.layers)
+    if (x.attn.kind != "gqa" || x.ffn.kind != "swiglu")
+      throw std::invalid_argument("config.json: only gqa attention with a swiglu FFN can be written");
+  json j;
+  const char* arch = d.arch == "qwen2" ? "Qwen2ForCausalLM" : d.arch == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  j["architectures"] = {arch};
+  j["model_type"] = d.arch == "qwen2" || d.arch == "qwen3" ? d.arch : "llama";
+  j["hidden_size"] = d.dim;
+  j["intermediate_size"] = l.ffn.hidden_dim;
+  j["num_hidden_layers"] = d.n_layers();
+  j["num_attention_heads"] = l.attn.n_heads;
+  j["num_key_value_heads"] = l.attn.n_kv_heads;
+  j["head_dim"] = l.attn.head_dim;
+  j["vocab_size"] = d.vocab;
+  j["rms_norm_eps"] = tidy(d.norm_eps);
+  j["max_position_embeddings"] = d.max_seq_len;
+  j["tie_word_embeddings"] = d.tied_embeddings;
+  j["bos_token_id"] = d.bos_id;
+  j["eos_token_id"] = d.eos_id;
+  j["hidden_act"] = "silu";
+  j["torch_dtype"] = torch_dtype;
+  if (d.arch == "qwen3") j["attention_bias"] = l.attn.qkv_bias;
+  if (l.attn.sliding_window > 0) j["sliding_window"] = l.attn.sliding_window;
+  // transformers 4's form, which every reader of config.json understands (hpcinfer reads both).
+  j["rope_theta"] = tidy(l.attn.rope.theta);
+  j["rope_scaling"] = rope_scaling_json(l.attn.rope);
+  if (l.attn.rope.rotary_dim > 0) j["partial_rotary_factor"] = double(l.attn.rope.rotary_dim) / double(l.attn.head_dim);
+  if (l.attn.rope.interleaved) j["rope_interleave"] = true;
+  return j;
+}
+
+}  // namespace hpcinfer

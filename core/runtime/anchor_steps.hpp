@@ -1,0 +1,45 @@
+// Runs a plan's collective steps at the anchors blocks bind (the stage's Anchors). Point-to-point steps are the
+// pipeline engine's; everything else the strategy put in the plan runs here, by kind:
+//   allreduce_sum   in place over the step's group communicator
+//   allgather_cols  [rows, sizes[me]] from every group rank -> [rows, sum(sizes)] in group-rank order
+// A new collective kind is one case here and one in CommStep::Kind. Buffers stay in the backend's memory: the
+// configuration check (core/runtime/device_check.hpp) guarantees the communicators move that memory space.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/model/blocks/block.hpp"
+#include "hpcinfer/communicator.hpp"
+
+namespace hpcinfer {
+
+class AnchorSteps final : public Anchors {
+ public:
+  // groups: the communicator of every CommGroup the plan names (by name).
+  AnchorSteps(const RankPlan& plan, Backend& be, std::map<std::string, Communicator*> groups);
+  int bind(const std::string& anchor) override;
+  float* run(int handle, float* data, int64_t rows, int64_t cols) override;
+  // Throws std::runtime_error naming the first collective step whose anchor nothing bound (a plan that does not
+  // fit the model's blocks would otherwise silently skip its communication).
+  void check_all_bound() const;
+  double seconds() const { return seconds_; }  // wall time inside collectives so far
+
+ private:
+  struct Bound {
+    std::string anchor;
+    std::vector<const CommStep*> steps;
+    DeviceBuffer staging, gathered, result;
+  };
+  void allgather_cols(const CommStep& s, Bound& b, float*& data, int64_t rows, int64_t& cols);
+  Communicator& comm_of(const CommStep& s) const;
+
+  const RankPlan& plan_;
+  Backend& be_;
+  std::map<std::string, Communicator*> groups_;
+  std::vector<Bound> bound_;
+  double seconds_ = 0;
+};
+
+}  // namespace hpcinfer

@@ -1,0 +1,108 @@
+// Backend (device) contract: owns the memory a rank computes in and runs the ops that block kinds are written in.
+//
+// The core's built-in "cpu" backend runs on host memory with a thread team (core/backend/cpu_backend.*); other
+// devices are plugins of kind `backend` (cuda: the CUDA issue). Model code (core/model/blocks) calls only these ops
+// and never reads a buffer itself, so the same block runs on every backend. Weight formats pack for a backend and
+// their matmul runs on it (weight_format.hpp).
+//
+// Memory: every pointer passed to an op lives in memory_space() and was allocated by this backend (or lies inside
+// such a buffer). Activations are f32, row-major; index arrays (slots, positions, token ids, rows) are int32 in
+// backend memory too. copy_to_host() returns when the bytes are on the host (a device backend synchronizes there).
+// Threading: one caller thread at a time (the rank's engine thread); ops may use the backend's own threads.
+// Errors: std::runtime_error naming the op and the bad value; out of memory names the bytes asked for.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "hpcinfer/tensor.hpp"
+
+namespace hpcinfer {
+
+// A layer's KV cache on one rank, for K and for V alike: [slots, kv_heads, max_ctx, head_dim] floats, so one head's
+// cached rows of one sequence are contiguous (attention streams them).
+struct KvCacheShape {
+  int64_t slots = 0;
+  int64_t kv_heads = 0;  // this rank's
+  int64_t max_ctx = 0;
+  int64_t head_dim = 0;
+  size_t floats() const { return size_t(slots) * size_t(kv_heads) * size_t(max_ctx) * size_t(head_dim); }
+};
+
+// Causal attention of n query tokens over the KV cache. Query head h of this rank is global head q_head_begin + h;
+// it reads global kv head (q_head_begin + h) / group, which is cache head that minus kv_head_begin.
+struct AttentionParams {
+  int64_t n_heads = 0;        // query heads in q and out (this rank's)
+  int64_t q_head_begin = 0;   // global index of this rank's first query head
+  int64_t kv_head_begin = 0;  // global index of this rank's first cached kv head
+  int64_t group = 1;          // query heads per kv head, model-wide (n_heads / n_kv_heads)
+  int64_t window = 0;         // > 0: token at position p attends to positions (p - window, p] only
+  float scale = 1.0f;         // applied to q.k before the softmax (1/sqrt(head_dim) for plain attention)
+  KvCacheShape cache;
+};
+
+// RoPE tables in backend memory: cos/sin [max_pos, rotary_dim / 2] (already scaled, e.g. YaRN's attention factor).
+struct RopeTables {
+  const float* cos = nullptr;
+  const float* sin = nullptr;
+  int64_t rotary_dim = 0;   // the first rotary_dim values of every head rotate; the rest pass through
+  int64_t max_pos = 0;
+  bool interleaved = false; // false: pairs (i, i + rotary_dim/2); true: pairs (2i, 2i + 1)
+};
+
+struct BackendInit {
+  int threads = 0;  // host threads for CPU backends; 0 = every core this process may use
+  int device = -1;  // device index for device backends (the rank's local rank); -1 = the first
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Called once, first (a plugin's create() takes no arguments). Throws std::runtime_error when the device is not
+  // there ("cuda: no GPU visible (cudaGetDeviceCount: ...)").
+  virtual void init(const BackendInit& init) = 0;
+
+  virtual std::string name() const = 0;              // what YAML's `device:` names: "cpu", "cuda"
+  virtual MemorySpace memory_space() const = 0;
+  virtual std::string description() const = 0;       // one line for logs and env.json (the device, its threads)
+  // CPU backends: the thread team their kernels and weight formats run on. Device backends: nullptr.
+  virtual Executor* host_threads() { return nullptr; }
+  // Device backends: their native context (e.g. a stream and library handles; a struct their own header defines),
+  // for weight formats that pack for them. CPU: nullptr.
+  virtual void* device_context() { return nullptr; }
+
+  // ---- memory ----
+  // Zero-filled, 64-byte aligned, never nullptr (throws naming the bytes when out of memory). bytes may be 0.
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void free(void* p) noexcept = 0;
+  virtual void copy_to_device(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // both in backend memory; may not overlap
+  virtual void synchronize() = 0;  // returns when every op issued so far is done
+
+  // ---- ops (pointers in backend memory; shapes in floats) ----
+  // out[rows, dim] = x / sqrt(mean(x^2) + eps) * w[dim], each row on its own (out may alias x).
+  virtual void rmsnorm(const float* x, const float* w, int64_t rows, int64_t dim, float eps, float* out) = 0;
+  // x[count] += y[count]
+  virtual void add(float* x, const float* y, int64_t count) = 0;
+  // x[rows, cols] += b[cols]
+  virtual void add_bias(float* x, const float* b, int64_t rows, int64_t cols) = 0;
+  // out[count] = silu(gate) * up   (out may alias gate)
+  virtual void swiglu(const float* gate, const float* up, int64_t count, float* out) = 0;
+  // In place on x[n, heads, head_dim]: token i's heads rotate by position pos[i] (< t.max_pos).
+  virtual void rope(float* x, int64_t n, int64_t heads, int64_t head_dim, const int* pos, const RopeTables& t) = 0;
+  // Writes token i's k[i, kv_heads*head_dim] and v[i, ...] into both caches at (slot[i], pos[i]).
+  virtual void kv_store(const float* k, const float* v, int64_t n, const int* slot, const int* pos,
+                        const KvCacheShape& c, float* k_cache, float* v_cache) = 0;
+  // out[n, n_heads*head_dim]: token i (its keys/values already stored) attends to positions [0, pos[i]] of slot[i]
+  // (the window's part of them): softmax(scale q.k) v per query head.
+  virtual void attention(const float* q, int64_t n, const int* slot, const int* pos, const float* k_cache,
+                         const float* v_cache, const AttentionParams& p, float* out) = 0;
+  // out[m, cols] = x[rows[j], cols] for j < m.
+  virtual void select_rows(const float* x, int64_t cols, const int* rows, int64_t m, float* out) = 0;
+  // out[r] = index of the largest of x[r, cols] (the first on ties), for r < rows.
+  virtual void argmax(const float* x, int64_t rows, int64_t cols, int* out) = 0;
+};
+
+}  // namespace hpcinfer
