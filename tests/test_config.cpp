@@ -73,7 +73,7 @@ TEST(Config, LoadsEveryKeyFromAFile) {
   EXPECT_EQ(c.generation.top_k, 40);
   EXPECT_EQ(c.generation.seed, 18446744073709551615ull);
   EXPECT_EQ(c.generation.stop, (std::vector<std::string>{"\n\n", "User:"}));
-  EXPECT_FALSE(c.generation.add_bos);
+  EXPECT_EQ(c.generation.add_bos, "false");
   EXPECT_EQ(c.batching.micro_batches, 4);
   EXPECT_TRUE(c.outputs.keep_logits);
   EXPECT_EQ(c.outputs.logprobs, 5);

@@ -10,6 +10,7 @@
 
 #include "core/cli/cli_util.hpp"
 #include "core/cli/single_process.hpp"
+#include "core/tokenizer/prompt_ids.hpp"
 #include "core/runtime/requests.hpp"
 
 namespace hpcinfer::cli {
@@ -70,8 +71,7 @@ int cmd_agree(const Args& args) {
     auto probe = describe_rank(c, LaunchEnv{});
     auto tok = open_tokenizer(a.tokenizer, *probe->model);
     for (Request& r : reqs) {
-      r.prompt_ids = tok->encode(r.prompt, tok->bos_id() >= 0 && tok->add_bos(), false);
-      if (r.prompt_ids.empty()) r.prompt_ids.push_back(std::max(tok->bos_id(), 0));
+      if (r.prompt_ids.empty()) r.prompt_ids = prompt_ids(*tok, r.prompt, {});
       longest = std::max(longest, r.prompt_ids.size());
     }
   }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cli/cli_util.hpp"
+#include "core/tokenizer/prompt_ids.hpp"
 #include "core/cli/eval_commands.hpp"
 #include "core/cli/single_process.hpp"
 #include "core/eval/fallback_corpus.hpp"
@@ -72,7 +73,7 @@ int cmd_eval_ppl(const Args& args) {
                  model_ctx);
   const auto t0 = std::chrono::steady_clock::now();
   const Tokenizer& tok = *s->tokenizer;
-  std::vector<int> tokens = tok.encode(text, tok.bos_id() >= 0 && tok.add_bos(), false);
+  std::vector<int> tokens = prompt_ids(tok, text, {"auto", false, /*corpus=*/true});
   const double tokenize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const long long tokens_in_text = static_cast<long long>(tokens.size());
   if (limit_tokens > 0 && limit_tokens < tokens_in_text) tokens.resize(size_t(limit_tokens));

@@ -4,7 +4,7 @@
 #include "core/cli/cli_util.hpp"
 #include "core/cli/single_process.hpp"
 #include "core/runtime/pipeline_engine.hpp"
-#include "core/tokenizer/chat_template.hpp"
+#include "core/tokenizer/prompt_ids.hpp"
 
 namespace hpcinfer::cli {
 
@@ -25,6 +25,9 @@ int cmd_generate(const Args& args) {
   app.add_option("--seed", opt.seed, "random seed");
   app.add_option("--stop", opt.stop_strings, "stop string (repeatable)");
   app.add_flag("--chat", chat, "wrap the prompt in the tokenizer's chat template");
+  std::string add_bos = "auto";
+  app.add_option("--add-bos", add_bos, "auto (the model files' setting) | true | false")
+      ->check(CLI::IsMember({"auto", "true", "false"}));
   if (auto rc = parse_args(app, args)) return *rc;
 
   // Open the tokenizer first to size the context from the prompt.
@@ -35,19 +38,16 @@ int cmd_generate(const Args& args) {
     return c;
   }(), LaunchEnv{});
   auto tok = open_tokenizer(mo.tokenizer, *probe->model);
-  std::string text = prompt;
-  if (chat) text = apply_chat_template({{"user", prompt}}, detect_chat_family(*tok), true);
   Request r;
   r.id = "0";
   r.prompt = prompt;
-  r.prompt_ids = tok->encode(text, tok->bos_id() >= 0 && tok->add_bos(), chat);
-  if (r.prompt_ids.empty()) r.prompt_ids.push_back(tok->bos_id() >= 0 ? tok->bos_id() : 0);
+  r.prompt_ids = prompt_ids(*tok, prompt, {add_bos, chat, false});
   probe.reset();
 
   auto s = open_single_process(mo, 1, int(r.prompt_ids.size()) + n + 1, false);
   opt.max_new_tokens = n;
   opt.stop_ids = tok->stop_ids();
-  PipelineEngine engine(*s->stage, nullptr, *tok, opt);
+  PipelineEngine engine(*s->stage, nullptr, tok.get(), opt);
   std::string out;
   engine.run({r}, [&](const Completion& c) { out = c.text; });
   std::fwrite(out.data(), 1, out.size(), stdout);

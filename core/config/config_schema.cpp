@@ -151,6 +151,8 @@ std::string check_range(const std::string& path, const ExperimentConfig& c) {
   if (path == "world.timeout_s") return at_least("", c.world.timeout_s, 1);
   if (path == "device" && !one_of(c.device, {"cpu", "cuda"})) return "must be cpu or cuda; got '" + c.device + "'";
   if (path == "threads") return at_least(" (0 = all cores)", c.threads, 0);
+  if (path == "generation.add_bos" && !one_of(c.generation.add_bos, {"auto", "true", "false"}))
+    return "must be auto, true or false; got '" + c.generation.add_bos + "'";
   if (path == "inputs.on_bad_line" && !one_of(c.inputs.on_bad_line, {"stop", "skip"}))
     return "must be stop or skip; got '" + c.inputs.on_bad_line + "'";
   if (path == "generation.max_new_tokens") return at_least("", c.generation.max_new_tokens, 0);

@@ -53,7 +53,7 @@ struct ExperimentConfig {
     float min_p = 0.0f;
     uint64_t seed = 0;
     std::vector<std::string> stop;   // stop strings
-    bool add_bos = true;
+    std::string add_bos = "auto";    // auto (the model files' setting) | true | false
   } generation;
 
   struct Batching {

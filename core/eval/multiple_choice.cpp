@@ -4,17 +4,18 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/tokenizer/prompt_ids.hpp"
+
 namespace hpcinfer::eval {
 
 TokenizedItem tokenize_item(const McItem& item, const Tokenizer& tok, int max_ctx) {
-  const bool bos = tok.bos_id() >= 0 && tok.add_bos();
-  const std::vector<int> ctx = tok.encode(item.context, bos, false);
+  const PromptOptions text{"auto", false, /*corpus=*/true};
+  const std::vector<int> ctx = prompt_ids(tok, item.context, text);
   TokenizedItem out;
   out.gold = item.gold;
   for (const std::string& ending : item.endings) {
     ScoredSequence s;
-    s.ids = tok.encode(item.context + ending, bos, false);
-    if (s.ids.empty()) s.ids.push_back(std::max(tok.bos_id(), 0));
+    s.ids = prompt_ids(tok, item.context + ending, text);
     size_t common = 0;
     while (common < ctx.size() && common < s.ids.size() && ctx[common] == s.ids[common]) ++common;
     // At least one ending token, and never the first token (it has no context).

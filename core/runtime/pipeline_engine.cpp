@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -14,10 +17,15 @@ constexpr uint32_t kTagBackward = 2;  // last -> first: sampled tokens
 constexpr int kData = 0, kShutdown = 1;
 }  // namespace
 
-PipelineEngine::PipelineEngine(ModelStage& stage, Communicator* comm, const Tokenizer& tok, EngineOptions opt)
+PipelineEngine::PipelineEngine(ModelStage& stage, Communicator* comm, const Tokenizer* tok, EngineOptions opt)
     : stage_(stage), comm_(comm), tok_(tok), opt_(std::move(opt)) {
   if (opt_.batch_size < 1 || opt_.micro_batches < 1 || opt_.micro_batches > opt_.batch_size)
     throw std::invalid_argument("batching: need 1 <= micro_batches <= batch_size");
+  if (!tok_ && !opt_.stop_strings.empty()) throw std::invalid_argument("stop strings need a tokenizer");
+}
+
+PipelineEngine::~PipelineEngine() {
+  for (auto& [index, f] : logit_files_) std::fclose(f);
 }
 
 // Test hook for failure tests: HPCINFER_FAULT_RANK=r HPCINFER_FAULT_AFTER_PASSES=n makes world rank r vanish
@@ -166,14 +174,27 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
     const Batch& b, const std::function<void(const Completion&)>& done) {
   const double t = now(), ar = stage_.allreduce_s();
   const int64_t V = stage_.desc().vocab;
-  std::vector<float> logits(b.sample_rows.size() * size_t(V));
-  stage_.head(b.sample_rows, logits.data());
+  // keep_logits: every row of the batch through the head (every tp rank alike: the head may gather), else the
+  // sampled rows only.
+  const bool keep = !opt_.logits_dir.empty();
+  std::vector<int> rows = b.sample_rows;
+  if (keep) {
+    rows.resize(size_t(b.tokens.size()));
+    for (int r = 0; r < b.tokens.size(); ++r) rows[size_t(r)] = r;
+  }
+  std::vector<float> logits(rows.size() * size_t(V));
+  stage_.head(rows, logits.data());
   std::vector<Sampled> out;
   const bool reporter = stage_.plan().world.tp_rank() == 0;
   for (size_t i = 0; i < b.sample_rows.size(); ++i) {
     Live& l = live_[size_t(b.sample_requests[i])];
     const int row = b.sample_rows[i];
-    const int token = l.sampler.sample(logits.data() + i * size_t(V), V);
+    const float* row_logits = logits.data() + (keep ? size_t(row) : i) * size_t(V);
+    if (keep && reporter) {  // this request's rows of the batch: after the previous sampled row, up to this one
+      const int first = i == 0 ? 0 : b.sample_rows[i - 1] + 1;
+      write_logits(b.sample_requests[i], logits.data() + size_t(first) * size_t(V), size_t(row - first + 1) * size_t(V));
+    }
+    const int token = l.sampler.sample(row_logits, V);
     const double tn = now();
     if (l.first_token_at < 0) l.first_token_at = tn;
     bool finished = false;
@@ -182,9 +203,9 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
       finished = true;
     } else {
       if (opt_.logprobs > 0 && reporter)  // the distribution `token` was drawn from, before it is overwritten
-        l.c.logprobs.push_back(token_logprobs(logits.data() + i * size_t(V), V, token, opt_.logprobs));
+        l.c.logprobs.push_back(token_logprobs(row_logits, V, token, opt_.logprobs));
       l.c.token_ids.push_back(token);
-      l.c.text += tok_.decode_token(l.prev_token, token);
+      if (tok_) l.c.text += tok_->decode_token(l.prev_token, token);
       l.prev_token = token;
       ++stats_.generated_tokens;
       for (const std::string& s : opt_.stop_strings) {
@@ -206,6 +227,10 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
       l.c.latency_s = tn - t0_;
       l.c.tpot_s = l.c.token_ids.size() > 1 ? (tn - l.first_token_at) / double(l.c.token_ids.size() - 1) : 0.0;
       if (reporter) done(l.c);
+      if (auto f = logit_files_.find(l.c.index); f != logit_files_.end()) {
+        std::fclose(f->second);
+        logit_files_.erase(f);
+      }
     }
     out.push_back({b.tokens.slot[size_t(row)], token, finished ? 1 : 0});
   }
@@ -213,6 +238,18 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
   stats_.compute_s += te - t;
   spans_.add("head", t - t0_, te - t0_, b.group, int(b.sample_rows.size()), stage_.allreduce_s() - ar);
   return out;
+}
+
+void PipelineEngine::write_logits(int request, const float* rows, size_t count) {
+  FILE*& f = logit_files_[request];
+  const std::string path = opt_.logits_dir + "/" + std::to_string(request) + ".f32";
+  if (!f) {
+    std::filesystem::create_directories(opt_.logits_dir);
+    f = std::fopen(path.c_str(), "wb");
+    if (!f) throw std::runtime_error(path + ": cannot write logits: " + std::strerror(errno));
+  }
+  if (std::fwrite(rows, sizeof(float), count, f) != count || std::fflush(f) != 0)
+    throw std::runtime_error(path + ": writing logits failed: " + std::strerror(errno));
 }
 
 // ---- messages between neighbouring stages ----

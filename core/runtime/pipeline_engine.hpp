@@ -11,7 +11,9 @@
 // stage's backend memory.
 #pragma once
 
+#include <cstdio>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "core/runtime/model_stage.hpp"
@@ -33,6 +35,10 @@ struct EngineOptions {
   std::vector<std::string> stop_strings;
   std::vector<int> stop_ids;  // EOS / end-of-turn
   int logprobs = 0;           // > 0: each completion carries the top-k logprobs of every generated token
+  // Non-empty: the last stage's tp rank 0 writes <logits_dir>/<request index>.f32, float32 [positions, vocab]: row t
+  // is the distribution after token t of prompt + completion (every prompt position, then each generated token but
+  // the last), appended as computed and closed when the request ends (outputs.keep_logits).
+  std::string logits_dir;
 };
 
 struct EngineStats {
@@ -48,8 +54,10 @@ struct EngineStats {
 
 class PipelineEngine {
  public:
-  // comm may be null when the world has one rank. The tokenizer is used by the last stage for stop strings/text.
-  PipelineEngine(ModelStage& stage, Communicator* comm, const Tokenizer& tok, EngineOptions opt);
+  // comm may be null when the world has one rank. The tokenizer is used by the last stage for stop strings/text;
+  // null when the prompts are ids and the model has none (completions then carry ids and no text).
+  PipelineEngine(ModelStage& stage, Communicator* comm, const Tokenizer* tok, EngineOptions opt);
+  ~PipelineEngine();
   // Runs every request to completion. on_complete runs on the last stage's tp rank 0, as each one finishes.
   void run(const std::vector<Request>& requests, const std::function<void(const Completion&)>& on_complete);
   const EngineStats& stats() const { return stats_; }
@@ -90,12 +98,14 @@ class PipelineEngine {
   void send_shutdown(int dst);
   void send_results(const std::vector<Sampled>& r, int group, int dst);
   std::vector<Sampled> recv_results(int group, int src);
+  void write_logits(int request, const float* rows, size_t count);  // appends to the request's logits file
   double now() const;
   void maybe_inject_fault() const;
 
   ModelStage& stage_;
   Communicator* comm_;
-  const Tokenizer& tok_;
+  const Tokenizer* tok_;
+  std::map<int, FILE*> logit_files_;  // request index -> its open logits file (keep_logits)
   EngineOptions opt_;
   EngineStats stats_;
   SpanLog spans_;

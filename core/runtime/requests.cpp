@@ -1,12 +1,21 @@
 #include "core/runtime/requests.hpp"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
 namespace hpcinfer {
+namespace {
+bool valid_ids(const nlohmann::json& a) {
+  if (!a.is_array() || a.empty()) return false;
+  for (const auto& v : a)
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX) return false;
+  return true;
+}
+}  // namespace
 
 std::vector<Request> read_prompts_jsonl(const std::string& path, const std::string& on_bad_line,
                                         std::vector<std::string>* warnings) {
@@ -21,12 +30,16 @@ std::vector<Request> read_prompts_jsonl(const std::string& path, const std::stri
     std::string err;
     try {
       auto j = nlohmann::json::parse(line);
+      const bool has_ids = j.is_object() && j.contains("prompt_ids");
       if (!j.is_object()) err = "not a JSON object";
-      else if (!j.contains("prompt") || !j["prompt"].is_string()) err = "missing string field \"prompt\"";
+      else if (has_ids && !valid_ids(j["prompt_ids"])) err = "field \"prompt_ids\" must be a non-empty list of token ids (integers >= 0)";
+      else if (j.contains("prompt") && !j["prompt"].is_string()) err = "field \"prompt\" must be a string";
+      else if (!has_ids && !j.contains("prompt")) err = "missing string field \"prompt\" (or a \"prompt_ids\" list)";
       else {
         Request r;
         r.index = int(out.size());
-        r.prompt = j["prompt"].get<std::string>();
+        if (j.contains("prompt")) r.prompt = j["prompt"].get<std::string>();
+        if (has_ids) r.prompt_ids = j["prompt_ids"].get<std::vector<int>>(), r.ids_given = true;
         if (j.contains("id")) r.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
         else r.id = std::to_string(lineno);
         out.push_back(std::move(r));

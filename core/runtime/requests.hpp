@@ -14,11 +14,14 @@ struct Request {
   int index = 0;                // position in the input, the scheduling order
   std::string id;               // "id" from the file, or the line number
   std::string prompt;
-  std::vector<int> prompt_ids;  // filled by the caller (tokenizer)
+  std::vector<int> prompt_ids;  // from the file ("prompt_ids"), else filled by the caller (core/tokenizer/prompt_ids)
+  bool ids_given = false;       // prompt_ids came from the file: replayed exactly, no tokenizer involved
 };
 
-// One {"prompt": ..., "id": ...} object per line; blank lines skipped. A broken line: with on_bad_line "stop",
-// throws std::runtime_error "FILE:LINE: ..."; with "skip", appends that text to *warnings and goes on.
+// One {"prompt": ..., "id": ...} object per line, or {"prompt_ids": [ids], ...} for models without a tokenizer and
+// exact replays (both: the ids are used, the prompt is kept as the label); blank lines skipped. A broken line: with
+// on_bad_line "stop", throws std::runtime_error "FILE:LINE: ..."; with "skip", appends that text to *warnings and
+// goes on.
 std::vector<Request> read_prompts_jsonl(const std::string& path, const std::string& on_bad_line,
                                         std::vector<std::string>* warnings);
 

@@ -18,7 +18,7 @@
 #include "core/runtime/pipeline_engine.hpp"
 #include "core/runtime/progress.hpp"
 #include "core/runtime/rank_session.hpp"
-#include "core/tokenizer/chat_template.hpp"
+#include "core/tokenizer/prompt_ids.hpp"
 
 namespace hpcinfer {
 
@@ -71,20 +71,24 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   auto session = describe_rank(cfg, env);
   RankSession& s = *session;
   const auto t_tok = std::chrono::steady_clock::now();
-  s.tokenizer = open_tokenizer(cfg.model.tokenizer, *s.model);
   if (cfg.inputs.prompts.empty()) throw std::runtime_error("inputs.prompts is not set: nothing to run");
   std::vector<std::string> warnings;
   std::vector<Request> requests = read_prompts_jsonl(cfg.inputs.prompts, cfg.inputs.on_bad_line, &warnings);
   for (const auto& w : warnings) log_line(env, "warning: " + w);
-  const bool bos = cfg.generation.add_bos && s.tokenizer->bos_id() >= 0;
+  // The tokenizer, unless every prompt comes as ids and none is found (models saved without one).
+  const bool all_ids = std::all_of(requests.begin(), requests.end(), [](const Request& r) { return r.ids_given; });
+  if (!all_ids || !cfg.model.tokenizer.empty() || !s.model->tokenizer_path().empty())
+    s.tokenizer = open_tokenizer(cfg.model.tokenizer, *s.model);
+  if (!s.tokenizer && !cfg.generation.stop.empty())
+    throw std::runtime_error("generation.stop needs a tokenizer (set model.tokenizer): the prompts are ids only");
   int longest = 1;
+  const int64_t vocab = s.model->desc().vocab;
   for (Request& r : requests) {
-    if (cfg.inputs.chat)  // instruct models: the tokenizer's chat template, special tokens parsed
-      r.prompt_ids = s.tokenizer->encode(
-          apply_chat_template({{"user", r.prompt}}, detect_chat_family(*s.tokenizer), true), bos, true);
-    else
-      r.prompt_ids = s.tokenizer->encode(r.prompt, bos);
-    if (r.prompt_ids.empty()) r.prompt_ids.push_back(std::max(0, s.tokenizer->bos_id()));
+    if (!r.ids_given) r.prompt_ids = prompt_ids(*s.tokenizer, r.prompt, {cfg.generation.add_bos, cfg.inputs.chat, false});
+    for (int id : r.prompt_ids)
+      if (id >= vocab)
+        throw std::runtime_error(cfg.inputs.prompts + ": request " + r.id + ": prompt id " + std::to_string(id) +
+                                 " outside the model's vocabulary of " + std::to_string(vocab));
     longest = std::max(longest, int(r.prompt_ids.size()));
   }
   const double tokenize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_tok).count();
@@ -106,9 +110,10 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   opt.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p, cfg.generation.min_p};
   opt.seed = cfg.generation.seed;
   opt.stop_strings = cfg.generation.stop;
-  opt.stop_ids = s.tokenizer->stop_ids();
+  opt.stop_ids = s.tokenizer ? s.tokenizer->stop_ids() : std::vector<int>{s.model->desc().eos_id};
   opt.logprobs = cfg.outputs.logprobs;
-  PipelineEngine engine(*s.stage, s.comm.get(), *s.tokenizer, opt);
+  if (cfg.outputs.keep_logits) opt.logits_dir = (fs::path(cfg.outputs.dir) / "logits").string();
+  PipelineEngine engine(*s.stage, s.comm.get(), s.tokenizer.get(), opt);
 
   std::unique_ptr<CompletionWriter> writer;
   if (s.plan.has_head && s.plan.world.tp_rank() == 0)

@@ -1,0 +1,177 @@
+// Models saved by Hugging Face transformers 5 (../shared/data/reference/hf: config.json in transformers 5's form,
+// RoPE under rope_parameters) against transformers' own float32 logits and greedy ids, read through `hpcinfer run`
+// with prompt_ids (the models have no tokenizer) and outputs.keep_logits:
+//   llama3-gqa-ropescaled  GQA 8/2, rope_theta 500000, llama3 RoPE scaling, untied head, bf16 weights
+//   qwen2-bias-tied        q/k/v biases, tied embeddings, rope_theta 1e6, f32 weights
+// on every weights plugin exact for the checkpoint's dtype (f32 always; bf16 for bf16 weights), in a single process,
+// as a 2-stage pipeline (pp) and with tensor parallelism (tp_pp, tp=2, vocab-parallel head) over gloo.
+// Tolerance: 1e-4 on every logit of every prompt position (measured when written: <= 5.1e-6); greedy ids exact (the
+// smallest top-1/top-2 gap on transformers' greedy path is 0.0068 and 0.0039, far above the tolerance).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.hpp"
+
+namespace hpcinfer {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_command;
+using test::shell_quote;
+
+constexpr double kLogitTol = 1e-4;
+
+struct Reference {
+  std::vector<int> tokens, greedy;
+  std::vector<float> logits;  // [tokens, vocab]
+  int64_t vocab = 0;
+};
+
+Reference read_reference(const std::string& name) {
+  const fs::path hf = test::shared_data() / "reference/hf";
+  const auto j = nlohmann::json::parse(test::read_file(hf / (name + "_logits.json")));
+  Reference r;
+  r.tokens = j.at("tokens").get<std::vector<int>>();
+  r.greedy = j.at("greedy24").get<std::vector<int>>();
+  r.vocab = j.at("shape")[1].get<int64_t>();
+  const std::string raw = test::read_file(hf / (name + "_logits.f32"));
+  r.logits.resize(raw.size() / sizeof(float));
+  std::memcpy(r.logits.data(), raw.data(), r.logits.size() * sizeof(float));
+  return r;
+}
+
+struct World {
+  const char* name;
+  int tp, pp;
+  const char* strategy;
+};
+
+// Runs `model_dir` on the reference prompt in `world`; returns (generated ids, logits of the prompt positions).
+std::pair<std::vector<int>, std::vector<float>> run_world(const test::ScratchDir& dir, const std::string& model_dir,
+                                                          const std::string& weights, const World& w,
+                                                          const Reference& ref) {
+  nlohmann::json prompt{{"id", "ref"}, {"prompt_ids", ref.tokens}};
+  dir.write("prompts.jsonl", prompt.dump() + "\n");
+  const fs::path out = dir / (std::string(w.name) + "_" + weights);
+  dir.write("run.yaml", "model:\n  path: " + model_dir + "\nplugins:\n  comm: gloo\n  weights: " + weights +
+                            "\n  strategy: " + w.strategy + "\nworld:\n  tp: " + std::to_string(w.tp) +
+                            "\n  pp: " + std::to_string(w.pp) + "\n  timeout_s: 60\nthreads: 1\ninputs:\n  prompts: " +
+                            (dir / "prompts.jsonl").string() +
+                            "\ngeneration:\n  max_new_tokens: 24\n  temperature: 0\noutputs:\n  dir: " + out.string() +
+                            "\n  keep_logits: true\n");
+  const auto r = run_command(test::bin() + " launch -n " + std::to_string(w.tp * w.pp) + " " +
+                             shell_quote((dir / "run.yaml").string()) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::vector<int> ids;
+  std::ifstream c(out / "completions.jsonl");
+  for (std::string line; std::getline(c, line);)
+    if (!line.empty()) ids = nlohmann::json::parse(line).at("token_ids").get<std::vector<int>>();
+  const std::string raw = test::read_file(out / "logits/0.f32");
+  std::vector<float> logits(raw.size() / sizeof(float));
+  std::memcpy(logits.data(), raw.data(), logits.size() * sizeof(float));
+  return {ids, logits};
+}
+
+struct Case {
+  const char* model;
+  std::vector<const char*> weights;
+};
+
+class HfReference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(HfReference, LogitsAndGreedyIdsOfTransformersInEveryWorld) {
+  const Case& c = GetParam();
+  HPCINFER_REQUIRE_DATA(std::string("reference/hf/") + c.model + "/config.json");
+  const Reference ref = read_reference(c.model);
+  const std::string model_dir = (test::shared_data() / "reference/hf" / c.model).string();
+  const size_t prompt_values = ref.tokens.size() * size_t(ref.vocab);
+  ASSERT_EQ(ref.logits.size(), prompt_values);
+  const World worlds[] = {{"single", 1, 1, "pp"}, {"pp2", 1, 2, "pp"}, {"tp2", 2, 1, "tp_pp"}};
+  test::ScratchDir dir;
+  for (const char* weights : c.weights)
+    for (const World& w : worlds) {
+      SCOPED_TRACE(std::string(c.model) + " weights " + weights + " world " + w.name);
+      auto [ids, logits] = run_world(dir, model_dir, weights, w, ref);
+      EXPECT_EQ(ids, ref.greedy);
+      // Rows: every prompt position, then each generated token but the last.
+      ASSERT_EQ(logits.size(), prompt_values + (ref.greedy.size() - 1) * size_t(ref.vocab));
+      double worst = 0;
+      for (size_t i = 0; i < prompt_values; ++i) worst = std::max(worst, std::abs(double(logits[i]) - ref.logits[i]));
+      EXPECT_LE(worst, kLogitTol);
+      std::printf("%s %s %s: max |logit - transformers| = %.3g\n", c.model, weights, w.name, worst);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Transformers5, HfReference,
+                         ::testing::Values(Case{"llama3-gqa-ropescaled", {"f32", "bf16"}},
+                                           Case{"qwen2-bias-tied", {"f32"}}),
+                         [](const auto& info) {
+                           std::string n = info.param.model;
+                           for (char& ch : n)
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return n;
+                         });
+
+// The same checkpoint with its RoPE settings in transformers 4's form (top-level rope_theta + rope_scaling) gives the
+// same logits; with the RoPE keys dropped it would not (the default theta 10000: the silent error this guards).
+TEST(HfConfigForms, Transformers4And5FormsReadAlikeAndUnknownRopeKeysAreErrors) {
+  HPCINFER_REQUIRE_DATA("reference/hf/llama3-gqa-ropescaled/config.json");
+  const fs::path src = test::shared_data() / "reference/hf/llama3-gqa-ropescaled";
+  const Reference ref = read_reference("llama3-gqa-ropescaled");
+  test::ScratchDir dir;
+  auto cfg = nlohmann::json::parse(test::read_file(src / "config.json"));
+  nlohmann::json rp = cfg.at("rope_parameters");
+  auto make = [&](const std::string& name, const nlohmann::json& config) {
+    fs::create_directories(dir / name);
+    fs::create_symlink(src / "model.safetensors", dir / name / "model.safetensors");
+    std::ofstream(dir / name / "config.json") << config.dump(2);
+    return (dir / name).string();
+  };
+  auto logits_of = [&](const std::string& model) {
+    std::string toks;
+    for (int t : ref.tokens) toks += (toks.empty() ? "" : ",") + std::to_string(t);
+    const auto r = run_command(test::bin() + " logits --model " + shell_quote(model) + " --weights f32 --tokens " + toks +
+                               " --out " + shell_quote((dir / "l.f32").string()) + " 2>&1");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string raw = test::read_file(dir / "l.f32");
+    std::vector<float> l(raw.size() / sizeof(float));
+    std::memcpy(l.data(), raw.data(), l.size() * sizeof(float));
+    return l;
+  };
+  auto worst = [&](const std::vector<float>& l) {
+    double w = 0;
+    for (size_t i = 0; i < ref.logits.size() && i < l.size(); ++i) w = std::max(w, std::abs(double(l[i]) - ref.logits[i]));
+    return l.size() == ref.logits.size() ? w : 1e30;
+  };
+  nlohmann::json v4 = cfg;
+  v4.erase("rope_parameters");
+  v4["rope_theta"] = rp.at("rope_theta");
+  v4["rope_scaling"] = rp;
+  v4["rope_scaling"].erase("rope_theta");
+  EXPECT_LE(worst(logits_of(make("v4", v4))), kLogitTol);
+  EXPECT_LE(worst(logits_of(make("v5", cfg))), kLogitTol);
+  nlohmann::json bare = cfg;
+  bare.erase("rope_parameters");
+  EXPECT_GT(worst(logits_of(make("bare", bare))), 10 * kLogitTol);  // theta 10000, no scaling: measurably wrong
+
+  nlohmann::json odd = cfg;
+  odd["rope_parameters"]["rope_wobble"] = 2;
+  const std::string odd_dir = make("odd", odd);
+  const auto r = run_command(test::bin() + " logits --model " + shell_quote(odd_dir) + " --tokens 1,2 --out " +
+                             shell_quote((dir / "x.f32").string()) + " 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("rope_parameters.rope_wobble"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("config.json"), std::string::npos) << r.output;
+  nlohmann::json both = cfg;
+  both["rope_scaling"] = rp;
+  const auto r2 = run_command(test::bin() + " logits --model " + shell_quote(make("both", both)) +
+                              " --tokens 1,2 --out " + shell_quote((dir / "x.f32").string()) + " 2>&1");
+  EXPECT_NE(r2.exit_code, 0);
+  EXPECT_NE(r2.output.find("rope_scaling"), std::string::npos) << r2.output;
+}
+
+}  // namespace
+}  // namespace hpcinfer
