@@ -148,6 +148,49 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"mpi_pp2_stories", "mpi", 1, 2, "stories"}, Case{"mpi_tp2_gqa", "mpi", 2, 1, "tiny-gqa"}),
     case_name);
 
+// Vocab-parallel embedding and head (tp_pp's default): each tp rank holds vocab / tp rows of both; the lookup's
+// partial rows are summed, the head's logit columns gathered. A rank's logits are then the unsplit head's, exactly:
+// tokens and logprobs equal world.vocab_parallel: false bitwise, and tp=1 within 1e-5 (what remains is the layers'
+// all-reduce order). stories260K: tied embeddings (the head reuses the embedding's shard); tiny-odd: a prime vocab
+// (509 over 3 ranks: 169 / 170 / 170 rows, an uneven gather) and one kv head replicated over tp = 3.
+TEST(VocabParallel, ShardedHeadAndEmbeddingGiveTheUnshardedTokensAndLogprobs) {
+  HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");
+  const fs::path tok = shared_data() / "models/stories260K/tok512.bin";
+  ScratchDir dir;
+  auto r = run_command(bin() + " make-model --preset tiny-odd --out " + (dir / "odd").string() + " --seed 3");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  struct Model { std::string path; int tp; const char* extra; };
+  const Model models[] = {{(shared_data() / "models/stories260K/stories260K.bin").string(), 2, ""},
+                          {(dir / "odd").string(), 3, " --set world.replicate_kv_heads=true"}};
+  for (const Model& m : models) {
+    SCOPED_TRACE(m.path);
+    const std::string cfg = write_config(dir, m.path, tok.string(), 16);
+    const std::string tp = " --set plugins.strategy=tp_pp --set world.tp=" + std::to_string(m.tp) + m.extra;
+    auto single = run_command(bin() + " run " + cfg + " --set outputs.dir=" + (dir / "single").string());
+    ASSERT_EQ(single.exit_code, 0) << single.output;
+    auto whole = run_command(bin() + " launch -n " + std::to_string(m.tp) + " " + cfg + tp +
+                             " --set world.vocab_parallel=false --set outputs.dir=" + (dir / "whole").string());
+    ASSERT_EQ(whole.exit_code, 0) << whole.output;
+    auto split = run_command(bin() + " launch -n " + std::to_string(m.tp) + " " + cfg + tp +
+                             " --set outputs.dir=" + (dir / "split").string());
+    ASSERT_EQ(split.exit_code, 0) << split.output;
+    const Completions c1 = read_completions(dir / "single/completions.jsonl");
+    ASSERT_EQ(c1.size(), 8u);
+    EXPECT_EQ(read_completions(dir / "split/completions.jsonl"), c1);
+    EXPECT_EQ(read_completions(dir / "whole/completions.jsonl"), c1);
+    const TopLogprobs ls = read_top_logprobs(dir / "split/completions.jsonl");
+    expect_logprobs_near(read_top_logprobs(dir / "whole/completions.jsonl"), ls, 0.0, kTopLogprobs);
+    expect_logprobs_near(read_top_logprobs(dir / "single/completions.jsonl"), ls, 1e-5, kTopLogprobs);
+    // Each rank holds a share of the embedding/head: less than the replicated run's ranks.
+    for (int k = 0; k < m.tp; ++k) {
+      const std::string f = "metrics/rank_" + std::to_string(k) + ".json";
+      const auto a = nlohmann::json::parse(read_file(dir / "split" / f)), b = nlohmann::json::parse(read_file(dir / "whole" / f));
+      EXPECT_LT(a["weight_bytes"].get<double>(), b["weight_bytes"].get<double>()) << k;
+    }
+    for (const char* d : {"single", "whole", "split"}) fs::remove_all(dir / d);
+  }
+}
+
 // Bytes that left a namespace through its veth, as tests/scripts/two_hosts_netns.sh prints them.
 long long veth_tx_bytes(const std::string& script_output, const std::string& host) {
   const std::string key = "veth_tx_bytes " + host + " ";
