@@ -145,6 +145,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"gloo_tp2_stories", "gloo", 2, 1, "stories"}, Case{"gloo_tp2pp2_stories", "gloo", 2, 2, "stories"},
                       Case{"gloo_pp2_gqa_odd_layers", "gloo", 1, 2, "tiny-gqa"},
                       Case{"gloo_tp2_gqa", "gloo", 2, 1, "tiny-gqa"}, Case{"gloo_tp2pp2_gqa", "gloo", 2, 2, "tiny-gqa"},
+                      Case{"gloo_tp2pp2_qwen3", "gloo", 2, 2, "tiny-qwen3"},
                       Case{"mpi_pp2_stories", "mpi", 1, 2, "stories"}, Case{"mpi_tp2_gqa", "mpi", 2, 1, "tiny-gqa"}),
     case_name);
 

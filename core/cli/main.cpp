@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/cli/commands.hpp"
+#include "core/config/config_error.hpp"
 #include "hpcinfer/plugin.hpp"
 
 namespace {
@@ -62,6 +63,9 @@ int main(int argc, char** argv) {
     hpcinfer::cli::Args args(argv + 2, argv + argc);
     try {
       return c.fn(args);
+    } catch (const hpcinfer::ConfigError& e) {  // found after loading: e.g. a device / weights / transport mismatch
+      std::fprintf(stderr, "%s\n", e.what());
+      return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "hpcinfer %s: error: %s\n", c.name, e.what());
       return 1;

@@ -34,7 +34,7 @@ std::string loader_message(const std::string& what) {
 }
 
 bool valid_kind(PluginKind k) {
-  return k == PluginKind::comm || k == PluginKind::weights || k == PluginKind::strategy;
+  return k == PluginKind::comm || k == PluginKind::weights || k == PluginKind::strategy || k == PluginKind::backend;
 }
 
 // `opened` says whether dlopen succeeded (then the library stays loaded and the entry is cached).

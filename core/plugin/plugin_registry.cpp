@@ -110,7 +110,7 @@ const std::vector<PluginEntry>& PluginRegistry::builtins() {
     std::vector<PluginEntry> out;
     for (const PluginInfo* info : {&cpu_backend_plugin_info()}) {
       PluginEntry e;
-      e.path = "(built in)";
+      e.path = "built in";
       e.loaded = true;
       e.kind = plugin_kind_name(info->kind);
       e.name = info->name;

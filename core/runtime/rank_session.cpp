@@ -66,12 +66,15 @@ namespace {
 // The device, the weight format and the transport must work together; refused here, before any weights move.
 void check_combination(RankSession& s) {
   const ExperimentConfig& cfg = s.cfg;
-  try {
-    s.backend = s.registry->create_backend(cfg.device);
-  } catch (const PluginError& e) {
-    throw ConfigError(config_message(cfg, "device", e.what()));
-  }
-  s.weights = s.registry->create_weights(s.weights_plugin);
+  auto named = [&](const char* key, auto make) {  // a plugin that cannot be had is the key's fault
+    try {
+      return make();
+    } catch (const PluginError& e) {
+      throw ConfigError(config_message(cfg, key, e.what()));
+    }
+  };
+  s.backend = named("device", [&] { return s.registry->create_backend(cfg.device); });
+  s.weights = named("plugins.weights", [&] { return s.registry->create_weights(s.weights_plugin); });
   if (cfg.plugins.weights_group_size >= 0) {
     try {
       s.weights->set_option("group_size", std::to_string(cfg.plugins.weights_group_size));
@@ -79,11 +82,8 @@ void check_combination(RankSession& s) {
       throw ConfigError(config_message(cfg, "plugins.weights_group_size", e.what()));
     }
   }
-  if (!s.weights->supports_backend(s.backend->name()))
-    throw ConfigError(config_message(cfg, "plugins.weights", "weights plugin '" + s.weights_plugin +
-                                                                 "' does not pack for device '" + cfg.device + "'"));
   if (s.env.size > 1) {
-    const auto comm = s.registry->create_comm(cfg.plugins.comm);
+    const auto comm = named("plugins.comm", [&] { return s.registry->create_comm(cfg.plugins.comm); });
     if (comm->memory_space() != s.backend->memory_space())
       throw ConfigError(config_message(
           cfg, "plugins.comm",
@@ -91,6 +91,9 @@ void check_combination(RankSession& s) {
               " memory, but device '" + cfg.device + "' computes in " + memory_space_name(s.backend->memory_space()) +
               " memory (" + (s.backend->memory_space() == MemorySpace::host ? "gloo or mpi" : "nccl") + " fits it)"));
   }
+  if (!s.weights->supports_backend(s.backend->name()))
+    throw ConfigError(config_message(cfg, "plugins.weights", "weights plugin '" + s.weights_plugin +
+                                                                 "' does not pack for device '" + cfg.device + "'"));
 }
 
 }  // namespace
