@@ -16,6 +16,8 @@ CTEST_JOBS=${CTEST_JOBS:-2}
 bash scripts/setup.sh
 # The Slurm packages for the real-cluster test (ctest label "slurm"); without them (no root, no sudo) it skips.
 bash scripts/setup_slurm.sh || echo "test.sh: the Slurm packages could not be installed: the slurm test will skip" >&2
+# matplotlib for `hpcinfer report`'s PNG plots (the sweep/report test checks them).
+bash scripts/setup_report.sh || echo "test.sh: matplotlib could not be installed: the report's PNG check will skip" >&2
 
 # Open MPI refuses to run as root and to oversubscribe cores unless told; the mpi tests run 2-4 ranks on 2 cores.
 if [ "$(id -u)" -eq 0 ]; then
