@@ -12,7 +12,7 @@ ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 PROMPT=${PROMPT:-512}
 WEIGHTS=${WEIGHTS:-bf16 int8}
-: "${BIN_A:?set BIN_A to the baseline build's hpcinfer}"
+: "${BIN_A:?set BIN_A to the hpcinfer binary of the baseline build}"
 BIN_B=${BIN_B:-build/bin/hpcinfer}
 [ -f "$MODEL/config.json" ] || "$BIN_B" make-model --preset tinyllama-1.1b --seed 7 --out "$MODEL"
 out=$(mktemp -d)
