@@ -3,6 +3,8 @@
 // with prompt_ids (the models have no tokenizer) and outputs.keep_logits:
 //   llama3-gqa-ropescaled  GQA 8/2, rope_theta 500000, llama3 RoPE scaling, untied head, bf16 weights
 //   qwen2-bias-tied        q/k/v biases, tied embeddings, rope_theta 1e6, f32 weights
+//   mixtral-tiny           MoE: 4 experts, softmax top-2 (renormalised), f32 weights
+//   qwen3-moe-tiny         MoE: 8 experts top-2 with norm_topk_prob, per-head q/k norms, bf16 weights
 // on every weights plugin exact for the checkpoint's dtype (f32 always; bf16 for bf16 weights), in a single process,
 // as a 2-stage pipeline (pp) and with tensor parallelism (tp_pp, tp=2, vocab-parallel head) over gloo.
 // Tolerance: 1e-4 on every logit of every prompt position (measured when written: <= 5.1e-6); greedy ids exact (the
@@ -23,6 +25,12 @@ using test::run_command;
 using test::shell_quote;
 
 constexpr double kLogitTol = 1e-4;
+// qwen3-moe-tiny's reference logits drift from an exact forward pass with the position (2e-7 at position 0, 2.2e-4 at
+// 19): the script that made them (reference/hf/make_moe.py) cast the model to bf16 and back to f32, which also
+// rounded the rotary embedding's inv_freq buffer to bf16. A float64 forward pass with bf16-rounded frequencies
+// matches transformers to 2.2e-7; hpcinfer (exact frequencies) matches the float64 pass with exact frequencies to
+// 1.1e-7 (measured when written). So this model's tolerance covers the reference's RoPE rounding, not ours.
+constexpr double kQwen3MoeTol = 3e-4;
 
 struct Reference {
   std::vector<int> tokens, greedy;
@@ -78,6 +86,7 @@ std::pair<std::vector<int>, std::vector<float>> run_world(const test::ScratchDir
 struct Case {
   const char* model;
   std::vector<const char*> weights;
+  double tol = kLogitTol;
 };
 
 class HfReference : public ::testing::TestWithParam<Case> {};
@@ -100,14 +109,16 @@ TEST_P(HfReference, LogitsAndGreedyIdsOfTransformersInEveryWorld) {
       ASSERT_EQ(logits.size(), prompt_values + (ref.greedy.size() - 1) * size_t(ref.vocab));
       double worst = 0;
       for (size_t i = 0; i < prompt_values; ++i) worst = std::max(worst, std::abs(double(logits[i]) - ref.logits[i]));
-      EXPECT_LE(worst, kLogitTol);
+      EXPECT_LE(worst, c.tol);
       std::printf("%s %s %s: max |logit - transformers| = %.3g\n", c.model, weights, w.name, worst);
     }
 }
 
 INSTANTIATE_TEST_SUITE_P(Transformers5, HfReference,
                          ::testing::Values(Case{"llama3-gqa-ropescaled", {"f32", "bf16"}},
-                                           Case{"qwen2-bias-tied", {"f32"}}),
+                                           Case{"qwen2-bias-tied", {"f32"}}, Case{"mixtral-tiny", {"f32"}},
+                                           // See kQwen3MoeTol.
+                                           Case{"qwen3-moe-tiny", {"f32", "bf16"}, kQwen3MoeTol}),
                          [](const auto& info) {
                            std::string n = info.param.model;
                            for (char& ch : n)

@@ -1,6 +1,7 @@
 #include "core/backend/cpu_backend.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -117,7 +118,8 @@ void CpuBackend::attention(const float* q, int64_t n, const int* slot, const int
       const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos[i] + 1 - p.window) : 0;
       const size_t base = cache_row(p.cache, slot[i], kv - p.kv_head_begin, first);
       kernels::attend_heads(q + i * q_width + (g0 - qb) * hd, g1 - g0, k_cache + base, v_cache + base,
-                            pos[i] + 1 - first, hd, hd, p.scale, scores.data(), out + i * q_width + (g0 - qb) * hd);
+                            pos[i] + 1 - first, hd, hd, p.scale, scores.data(), out + i * q_width + (g0 - qb) * hd,
+                            p.sinks ? p.sinks + (g0 - qb) : nullptr);
     }
   };
   if (ctx_sum * nh * hd < (int64_t(1) << 16))
@@ -132,6 +134,109 @@ void CpuBackend::select_rows(const float* x, int64_t cols, const int* rows, int6
 
 void CpuBackend::argmax(const float* x, int64_t rows, int64_t cols, int* out) {
   for (int64_t r = 0; r < rows; ++r) out[r] = int(kernels::argmax(x + r * cols, cols));
+}
+
+void CpuBackend::scatter_add_rows(const float* src, int64_t m, int64_t cols, const int* rows, const float* scale,
+                                  float* dst) {
+  for (int64_t j = 0; j < m; ++j) {
+    float* d = dst + int64_t(rows[j]) * cols;
+    const float* x = src + j * cols;
+    const float w = scale[j];
+    for (int64_t c = 0; c < cols; ++c) d[c] += w * x[c];
+  }
+}
+
+void CpuBackend::zero(void* p, size_t bytes) { std::memset(p, 0, bytes); }
+
+void CpuBackend::linear_f32(const float* x, const float* w, int64_t n, int64_t rows, int64_t cols, float* y) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t r = 0; r < rows; ++r) {
+      float acc = 0.0f;
+      for (int64_t c = 0; c < cols; ++c) acc += x[i * cols + c] * w[r * cols + c];
+      y[i * rows + r] = acc;
+    }
+}
+
+namespace {
+// The k largest of v (ties: the lower index), returned in ascending index order.
+std::vector<int> top_k_indices(const std::vector<float>& v, int k) {
+  std::vector<int> idx(v.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = int(i);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int a, int b) {
+    return v[size_t(a)] > v[size_t(b)] || (v[size_t(a)] == v[size_t(b)] && a < b);
+  });
+  idx.resize(size_t(k));
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+}  // namespace
+
+void CpuBackend::moe_route(const float* logits, int64_t n, const RouterSpec& r, const float* correction, int* ids,
+                           float* weights) {
+  const int E = r.n_experts, K = r.top_k;
+  if (K < 1 || K > E) throw std::runtime_error("cpu moe_route: top_k " + std::to_string(K) + " of " + std::to_string(E));
+  std::vector<float> p(static_cast<size_t>(E));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* l = logits + i * E;
+    std::vector<int> chosen;
+    std::vector<double> w(static_cast<size_t>(K));
+    if (r.kind == "softmax_topk") {  // softmax over all experts (f32, as transformers), then the top k
+      float mx = l[0];
+      for (int e = 1; e < E; ++e) mx = std::max(mx, l[e]);
+      double sum = 0;
+      for (int e = 0; e < E; ++e) sum += (p[size_t(e)] = std::exp(l[e] - mx));
+      for (int e = 0; e < E; ++e) p[size_t(e)] = float(p[size_t(e)] / sum);
+      chosen = top_k_indices(p, K);
+      for (int k = 0; k < K; ++k) w[size_t(k)] = p[size_t(chosen[size_t(k)])];
+    } else if (r.kind == "topk_softmax") {  // the top k logits, softmax over them
+      p.assign(l, l + E);
+      chosen = top_k_indices(p, K);
+      float mx = l[chosen[0]];
+      for (int e : chosen) mx = std::max(mx, l[e]);
+      double sum = 0;
+      for (int k = 0; k < K; ++k) sum += (w[size_t(k)] = std::exp(double(l[chosen[size_t(k)]] - mx)));
+      for (double& x : w) x /= sum;
+    } else if (r.kind == "sigmoid_group") {
+      std::vector<float> score(static_cast<size_t>(E)), choice(static_cast<size_t>(E));
+      for (int e = 0; e < E; ++e) {
+        score[size_t(e)] = 1.0f / (1.0f + std::exp(-l[e]));
+        choice[size_t(e)] = score[size_t(e)] + (correction ? correction[e] : 0.0f);
+      }
+      const int G = r.n_group, per = E / G;
+      std::vector<float> group_score(static_cast<size_t>(G));
+      for (int g = 0; g < G; ++g) {  // a group's score: the sum of its two best choice scores
+        std::vector<float> in(choice.begin() + g * per, choice.begin() + (g + 1) * per);
+        const std::vector<int> best = top_k_indices(in, std::min(2, per));
+        float s = 0;
+        for (int b : best) s += in[size_t(b)];
+        group_score[size_t(g)] = s;
+      }
+      const std::vector<int> groups = top_k_indices(group_score, r.topk_group);
+      std::vector<float> masked(static_cast<size_t>(E), 0.0f);  // experts of other groups score 0 (as transformers)
+      for (int g : groups)
+        for (int e = g * per; e < (g + 1) * per; ++e) masked[size_t(e)] = choice[size_t(e)];
+      chosen = top_k_indices(masked, K);
+      for (int k = 0; k < K; ++k) w[size_t(k)] = score[size_t(chosen[size_t(k)])];
+    } else {
+      throw std::runtime_error("cpu moe_route: unknown router kind '" + r.kind + "'");
+    }
+    if (r.norm_topk_prob) {
+      double sum = 1e-20 * (r.kind == "sigmoid_group");
+      for (double x : w) sum += x;
+      for (double& x : w) x /= sum;
+    }
+    for (int k = 0; k < K; ++k) {
+      ids[i * K + k] = chosen[size_t(k)];
+      weights[i * K + k] = float(w[size_t(k)] * r.routed_scaling_factor);
+    }
+  }
+}
+
+void CpuBackend::swiglu_oai(const float* gate, const float* up, int64_t count, float alpha, float limit, float* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float g = std::min(gate[i], limit), u = std::clamp(up[i], -limit, limit);
+    out[i] = (u + 1.0f) * (g / (1.0f + std::exp(-alpha * g)));
+  }
 }
 
 namespace {

@@ -40,6 +40,13 @@ class CpuBackend : public Backend {
                  const float* v_cache, const AttentionParams& p, float* out) override;
   void select_rows(const float* x, int64_t cols, const int* rows, int64_t m, float* out) override;
   void argmax(const float* x, int64_t rows, int64_t cols, int* out) override;
+  void scatter_add_rows(const float* src, int64_t m, int64_t cols, const int* rows, const float* scale,
+                        float* dst) override;
+  void zero(void* p, size_t bytes) override;
+  void linear_f32(const float* x, const float* w, int64_t n, int64_t rows, int64_t cols, float* y) override;
+  void moe_route(const float* logits, int64_t n, const RouterSpec& r, const float* correction, int* ids,
+                 float* weights) override;
+  void swiglu_oai(const float* gate, const float* up, int64_t count, float alpha, float limit, float* out) override;
 
  private:
   std::unique_ptr<ThreadPool> pool_;

@@ -51,7 +51,7 @@ Plan plan_tensors(const ModelDesc& d, const std::function<DType(const std::strin
   for (const LogicalTensor& t : stored_tensors(d)) {
     const std::string& c = t.name;
     TensorSpec s;
-    s.name = hf_tensor_name(c);
+    s.name = hf_tensor_name(c, d.arch);
     s.dtype = dtype_of(c);
     s.shape = t.is_vector() ? std::vector<int64_t>{t.cols} : std::vector<int64_t>{t.rows, t.cols};
     p.canonical[s.name] = c;

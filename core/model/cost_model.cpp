@@ -1,6 +1,9 @@
 #include "core/model/cost_model.hpp"
 
 #include <algorithm>
+#include <map>
+
+#include "core/model/model_layout.hpp"
 
 #include "core/model/blocks/block.hpp"
 
@@ -8,13 +11,17 @@ namespace hpcinfer {
 
 RankCost rank_cost(const ModelDesc& m, const RankPlan& p, const WeightFormat* fmt) {
   RankCost c;
+  std::map<std::string, const LogicalTensor*> by_name;  // what each shard is a part of
+  const ModelLayout layout = model_layout(m);
+  for (const LogicalTensor& t : layout.tensors) by_name[t.name] = &t;
   c.has_layers = p.layer_end > p.layer_begin;
   const WeightShard* emb = p.shard("tok_embeddings");
   for (const WeightShard& s : p.shards) {
     ShardCost sc{s, 0, false};
-    const bool vector = s.rows.size() == 1 && s.tensor != "tok_embeddings" && s.tensor != "output";
-    if (vector)
-      sc.bytes = 4.0 * double(s.cols.size());
+    const auto t = by_name.find(s.tensor);
+    const bool vector = t != by_name.end() && t->second->is_vector();
+    if (vector || (t != by_name.end() && t->second->f32))
+      sc.bytes = 4.0 * double(s.rows.size()) * double(s.cols.size());
     else
       sc.bytes = fmt ? double(fmt->bytes(s.rows.size(), s.cols.size())) : 4.0 * double(s.rows.size()) * double(s.cols.size());
     sc.shared = s.tensor == "output" && m.tied_embeddings && emb && emb->rows == s.rows && emb->cols == s.cols;

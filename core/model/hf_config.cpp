@@ -5,6 +5,7 @@
 // understand is an error naming it, never ignored (a wrong theta silently gives wrong logits).
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <stdexcept>
@@ -159,7 +160,96 @@ json rope_scaling_json(const RopeSpec& s) {
 
 }  // namespace
 
-const char* hf_architectures_supported() { return "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM"; }
+namespace {
+
+// What each architecture adds to the common keys: its family name (ModelDesc::arch) and its layers' specs.
+// `l` arrives with the common attention / FFN keys read; the reader may change each layer after uniform_layers.
+struct ArchReader {
+  const char* hf_name;   // architectures[0]
+  const char* model_type;
+  const char* family;
+  void (*read)(const json& j, const std::string& file, ModelDesc& d);
+};
+
+void no_attention_bias(const json& j, const std::string& file, const char* what) {
+  if (get_or<bool>(j, "attention_bias", false, file))
+    throw std::runtime_error(file + ": key attention_bias: " + what + " attention biases (q/k/v/o) are not supported");
+}
+
+void read_llama(const json& j, const std::string& file, ModelDesc& d) {
+  no_attention_bias(j, file, "Llama");
+  for (LayerSpec& l : d.layers) l.attn.sliding_window = get_or<int>(j, "sliding_window", 0, file);  // Mistral 7B v0.1
+}
+
+void no_qwen_window(const json& j, const std::string& file) {
+  if (get_or<bool>(j, "use_sliding_window", false, file))
+    throw std::runtime_error(file + ": key use_sliding_window: Qwen sliding-window layers are not supported");
+}
+
+void read_qwen2(const json& j, const std::string& file, ModelDesc& d) {
+  no_qwen_window(j, file);
+  for (LayerSpec& l : d.layers) l.attn.qkv_bias = true;
+}
+
+void read_qwen3(const json& j, const std::string& file, ModelDesc& d) {
+  no_qwen_window(j, file);
+  for (LayerSpec& l : d.layers) {
+    l.attn.qkv_bias = get_or<bool>(j, "attention_bias", false, file);
+    l.attn.qk_norm = true;
+  }
+}
+
+// Routed experts with softmax over all experts, then the top k (Mixtral, Qwen3-MoE).
+FfnSpec softmax_moe(const json& j, const std::string& file, int64_t hidden, bool renormalise) {
+  FfnSpec f;
+  f.kind = "moe";
+  f.hidden_dim = hidden;
+  f.router.kind = "softmax_topk";
+  f.router.n_experts = j.contains("num_experts") ? get<int>(j, "num_experts", file) : get<int>(j, "num_local_experts", file);
+  f.router.top_k = get<int>(j, "num_experts_per_tok", file);
+  f.router.norm_topk_prob = renormalise;
+  return f;
+}
+
+void read_mixtral(const json& j, const std::string& file, ModelDesc& d) {
+  no_attention_bias(j, file, "Mixtral");
+  const FfnSpec moe = softmax_moe(j, file, get<int64_t>(j, "intermediate_size", file), true);  // always renormalised
+  for (LayerSpec& l : d.layers) {
+    l.attn.sliding_window = get_or<int>(j, "sliding_window", 0, file);
+    l.ffn = moe;
+  }
+}
+
+void read_qwen3_moe(const json& j, const std::string& file, ModelDesc& d) {
+  read_qwen3(j, file, d);
+  const FfnSpec moe = softmax_moe(j, file, get<int64_t>(j, "moe_intermediate_size", file),
+                                  get_or<bool>(j, "norm_topk_prob", false, file));
+  const int step = get_or<int>(j, "decoder_sparse_step", 1, file);
+  std::vector<int> dense_layers;
+  if (j.contains("mlp_only_layers") && !j["mlp_only_layers"].is_null()) dense_layers = get<std::vector<int>>(j, "mlp_only_layers", file);
+  if (step < 1) throw std::runtime_error(file + ": key decoder_sparse_step: must be >= 1, got " + std::to_string(step));
+  for (int i = 0; i < d.n_layers(); ++i) {  // transformers: MoE where not listed and (i + 1) % step == 0
+    const bool dense = std::find(dense_layers.begin(), dense_layers.end(), i) != dense_layers.end() || (i + 1) % step;
+    if (!dense) d.layers[size_t(i)].ffn = moe;
+  }
+}
+
+const ArchReader kArchitectures[] = {
+    {"LlamaForCausalLM", "llama", "llama", &read_llama},
+    {"MistralForCausalLM", "mistral", "llama", &read_llama},
+    {"Qwen2ForCausalLM", "qwen2", "qwen2", &read_qwen2},
+    {"Qwen3ForCausalLM", "qwen3", "qwen3", &read_qwen3},
+    {"MixtralForCausalLM", "mixtral", "mixtral", &read_mixtral},
+    {"Qwen3MoeForCausalLM", "qwen3_moe", "qwen3_moe", &read_qwen3_moe},
+};
+
+}  // namespace
+
+std::string hf_architectures_supported() {
+  std::string s;
+  for (const ArchReader& a : kArchitectures) s += (s.empty() ? "" : ", ") + std::string(a.hf_name);
+  return s;
+}
 
 ModelDesc parse_hf_config(const json& j, const std::string& file) {
   if (!j.is_object()) throw std::runtime_error(file + ": expected a JSON object");
@@ -169,27 +259,18 @@ ModelDesc parse_hf_config(const json& j, const std::string& file) {
     arch = j["architectures"][0].is_string() ? j["architectures"][0].get<std::string>() : "";
   else
     arch = get_or<std::string>(j, "model_type", "", file);
-  LayerSpec l;
-  if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "llama" || arch == "mistral") {
-    d.arch = "llama";
-    if (get_or<bool>(j, "attention_bias", false, file))
-      throw std::runtime_error(file + ": key attention_bias: Llama attention biases (q/k/v/o) are not supported");
-    l.attn.sliding_window = get_or<int>(j, "sliding_window", 0, file);  // Mistral 7B v0.1: 4096
-  } else if (arch == "Qwen2ForCausalLM" || arch == "qwen2" || arch == "Qwen3ForCausalLM" || arch == "qwen3") {
-    const bool qwen3 = arch == "Qwen3ForCausalLM" || arch == "qwen3";
-    d.arch = qwen3 ? "qwen3" : "qwen2";
-    l.attn.qkv_bias = qwen3 ? get_or<bool>(j, "attention_bias", false, file) : true;
-    l.attn.qk_norm = qwen3;
-    if (get_or<bool>(j, "use_sliding_window", false, file))
-      throw std::runtime_error(file + ": key use_sliding_window: Qwen sliding-window layers are not supported");
-  } else {
+  const ArchReader* reader = nullptr;
+  for (const ArchReader& a : kArchitectures)
+    if (arch == a.hf_name || arch == a.model_type) reader = &a;
+  if (!reader)
     throw std::runtime_error(file + ": key architectures: unsupported architecture '" + arch +
                              "' (supported: " + hf_architectures_supported() + ")");
-  }
+  d.arch = reader->family;
   if (get_or<bool>(j, "mlp_bias", false, file))
     throw std::runtime_error(file + ": key mlp_bias: FFN biases are not supported");
   if (const std::string act = get_or<std::string>(j, "hidden_act", "silu", file); act != "silu")
     throw std::runtime_error(file + ": key hidden_act: '" + act + "' is not supported (silu)");
+  LayerSpec l;
   d.dim = get<int64_t>(j, "hidden_size", file);
   const int n_layers = get<int>(j, "num_hidden_layers", file);
   l.ffn.hidden_dim = get<int64_t>(j, "intermediate_size", file);
@@ -202,9 +283,11 @@ ModelDesc parse_hf_config(const json& j, const std::string& file) {
   d.tied_embeddings = get_or<bool>(j, "tie_word_embeddings", false, file);
   d.bos_id = token_id(j, "bos_token_id", 1, file);
   d.eos_id = token_id(j, "eos_token_id", 2, file);
-  if (n_layers <= 0) throw std::runtime_error(file + ": key num_hidden_layers: must be positive, got " + std::to_string(n_layers));
+  if (n_layers <= 0 || n_layers > (1 << 16))
+    throw std::runtime_error(file + ": key num_hidden_layers: must be in [1, 65536], got " + std::to_string(n_layers));
   d.layers = uniform_layers(n_layers, l);
-  const std::vector<RopeSpec> rope = read_rope(j, n_layers, l.attn.head_dim, file);
+  reader->read(j, file, d);
+  const std::vector<RopeSpec> rope = read_rope(j, n_layers, d.layers[0].attn.head_dim, file);
   for (int i = 0; i < n_layers; ++i) d.layers[size_t(i)].attn.rope = rope[size_t(i)];
   validate_desc(d, file);
   return d;

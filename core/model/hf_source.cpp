@@ -72,7 +72,7 @@ HfSource::HfSource(const std::string& dir) {
 
   for (const LogicalTensor& lt : stored_tensors(desc_)) {
     const std::string& canonical = lt.name;
-    const std::string hf = hf_tensor_name(canonical);
+    const std::string hf = hf_tensor_name(canonical, desc_.arch);
     auto w = where.find(hf);
     if (w == where.end()) {
       const std::string holder = fs::exists(index) ? index.string() : (d / "model.safetensors").string();
@@ -100,7 +100,7 @@ HfSource::HfSource(const std::string& dir) {
 
 }  // namespace
 
-std::string hf_tensor_name(const std::string& c) {
+std::string hf_tensor_name(const std::string& c, const std::string& family) {
   if (c == "tok_embeddings") return "model.embed_tokens.weight";
   if (c == "norm") return "model.norm.weight";
   if (c == "output") return "lm_head.weight";
@@ -112,9 +112,27 @@ std::string hf_tensor_name(const std::string& c) {
         {"wq", "self_attn.q_proj.weight"},       {"wk", "self_attn.k_proj.weight"},
         {"wv", "self_attn.v_proj.weight"},       {"wo", "self_attn.o_proj.weight"},
         {"bq", "self_attn.q_proj.bias"},         {"bk", "self_attn.k_proj.bias"},
-        {"bv", "self_attn.v_proj.bias"},         {"q_norm", "self_attn.q_norm.weight"},
-        {"k_norm", "self_attn.k_norm.weight"},   {"w_gate", "mlp.gate_proj.weight"},
-        {"w_up", "mlp.up_proj.weight"},          {"w_down", "mlp.down_proj.weight"}};
+        {"bv", "self_attn.v_proj.bias"},         {"bo", "self_attn.o_proj.bias"},
+        {"q_norm", "self_attn.q_norm.weight"},   {"k_norm", "self_attn.k_norm.weight"},
+        {"sinks", "self_attn.sinks"},            {"w_gate", "mlp.gate_proj.weight"},
+        {"w_up", "mlp.up_proj.weight"},          {"w_down", "mlp.down_proj.weight"},
+        {"router", "mlp.gate.weight"},           {"score_bias", "mlp.gate.e_score_correction_bias"},
+        {"shared.w_gate", "mlp.shared_experts.gate_proj.weight"},
+        {"shared.w_up", "mlp.shared_experts.up_proj.weight"},
+        {"shared.w_down", "mlp.shared_experts.down_proj.weight"}};
+    // Mixtral keeps its released names: block_sparse_moe.{gate, experts.N.w1 (gate) / w3 (up) / w2 (down)}.
+    const bool mixtral = family == "mixtral";
+    if (mixtral && w == "router") return pre + "block_sparse_moe.gate.weight";
+    if (w.rfind("experts.", 0) == 0) {
+      const size_t at = w.find('.', 8);
+      const std::string e = w.substr(8, at - 8), what = w.substr(at + 1);
+      static const std::map<std::string, std::pair<const char*, const char*>> kExpert = {
+          {"w_gate", {"w1", "gate_proj"}}, {"w_up", {"w3", "up_proj"}}, {"w_down", {"w2", "down_proj"}}};
+      auto it = kExpert.find(what);
+      if (it != kExpert.end())
+        return pre + (mixtral ? "block_sparse_moe.experts." + e + "." + it->second.first
+                              : "mlp.experts." + e + "." + it->second.second) + ".weight";
+    }
     auto it = kMap.find(w);
     if (it != kMap.end()) return pre + it->second;
   }

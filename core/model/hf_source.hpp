@@ -22,12 +22,14 @@
 namespace hpcinfer {
 
 // config.json -> description. Errors name `file` and the key.
-const char* hf_architectures_supported();
+std::string hf_architectures_supported();
 ModelDesc parse_hf_config(const nlohmann::json& config, const std::string& file);
 // Description -> config.json (the keys above in transformers 4's form, plus model_type and torch_dtype).
 nlohmann::json hf_config_json(const ModelDesc& d, const std::string& torch_dtype = "bfloat16");
-// Canonical name -> Hugging Face name, e.g. layers.3.wq -> model.layers.3.self_attn.q_proj.weight.
-std::string hf_tensor_name(const std::string& canonical);
+// Canonical name -> Hugging Face name in a family's checkpoints (ModelDesc::arch), e.g. layers.3.wq ->
+// model.layers.3.self_attn.q_proj.weight, layers.3.experts.5.w_gate -> model.layers.3.mlp.experts.5.gate_proj.weight
+// (mixtral: model.layers.3.block_sparse_moe.experts.5.w1.weight).
+std::string hf_tensor_name(const std::string& canonical, const std::string& family = "llama");
 
 std::unique_ptr<ModelSource> open_hf_model(const std::string& dir);
 

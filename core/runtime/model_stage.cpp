@@ -48,6 +48,18 @@ class ModelStage::Builder final : public BlockBuilder {
     st_.weight_bytes_ += out.bytes();
     return out;
   }
+  DeviceBuffer f32_matrix(const std::string& name) override {
+    const WeightShard& s = shard(name);
+    const TensorView v = src_.tensor(source_name(name));
+    std::vector<float> host(size_t(s.rows.size() * s.cols.size()));
+    for (int64_t r = 0; r < s.rows.size(); ++r)
+      kernels::dequantize_row(v.dtype, v.row_ptr(s.rows.begin + r), s.cols.begin, s.cols.size(),
+                              host.data() + r * s.cols.size());
+    DeviceBuffer out(st_.be_, host.size() * sizeof(float));
+    st_.be_.copy_to_device(out.get(), host.data(), out.bytes());
+    st_.weight_bytes_ += out.bytes();
+    return out;
+  }
   RopeTables rope_tables(const RopeSpec& r, int64_t head_dim) override {
     const RopeTablesHost t = make_rope_tables(r, head_dim, st_.max_ctx_);
     // Same spec, same tables: key on everything the tables depend on.

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "hpcinfer/model.hpp"
 #include "hpcinfer/tensor.hpp"
 
 namespace hpcinfer {
@@ -39,6 +40,7 @@ struct AttentionParams {
   int64_t group = 1;          // query heads per kv head, model-wide (n_heads / n_kv_heads)
   int64_t window = 0;         // > 0: token at position p attends to positions (p - window, p] only
   float scale = 1.0f;         // applied to q.k before the softmax (1/sqrt(head_dim) for plain attention)
+  const float* sinks = nullptr;  // [n_heads] or null: one more logit per head in the softmax's denominator only
   KvCacheShape cache;
 };
 
@@ -101,6 +103,20 @@ class Backend {
                          const float* v_cache, const AttentionParams& p, float* out) = 0;
   // out[m, cols] = x[rows[j], cols] for j < m.
   virtual void select_rows(const float* x, int64_t cols, const int* rows, int64_t m, float* out) = 0;
+  // dst[rows[j], cols] += scale[j] * src[j, cols] for j < m, in order of j (rows may repeat).
+  virtual void scatter_add_rows(const float* src, int64_t m, int64_t cols, const int* rows, const float* scale,
+                                float* dst) = 0;
+  // bytes of zeros at p.
+  virtual void zero(void* p, size_t bytes) = 0;
+  // y[n, rows] = x[n, cols] w[rows, cols]^T in f32, for small matrices kept as plain f32 (routers).
+  virtual void linear_f32(const float* x, const float* w, int64_t n, int64_t rows, int64_t cols, float* y) = 0;
+  // Routing of n tokens over r.n_experts experts (RouterSpec in model.hpp): logits[n, n_experts] in,
+  // ids[n, top_k] (ascending expert index within a token) and weights[n, top_k] out. correction: [n_experts] or
+  // null (sigmoid_group's e_score_correction_bias). Ties go to the lower expert index.
+  virtual void moe_route(const float* logits, int64_t n, const RouterSpec& r, const float* correction, int* ids,
+                         float* weights) = 0;
+  // gpt-oss's clamped SwiGLU: out = (clamp(up, -limit, limit) + 1) * g * sigmoid(alpha * g), g = min(gate, limit).
+  virtual void swiglu_oai(const float* gate, const float* up, int64_t count, float alpha, float limit, float* out) = 0;
   // out[r] = index of the largest of x[r, cols] (the first on ties), for r < rows.
   virtual void argmax(const float* x, int64_t rows, int64_t cols, int* out) = 0;
 };

@@ -49,14 +49,40 @@ struct AttentionSpec {
   int n_kv_heads = 0;        // GQA/MQA when < n_heads; divides n_heads
   int64_t head_dim = 0;
   bool qkv_bias = false;     // q/k/v projections carry biases (Qwen2)
+  bool o_bias = false;       // the output projection carries a bias (gpt-oss)
   bool qk_norm = false;      // per-head RMSNorm of q and k before RoPE (Qwen3)
+  bool sinks = false;        // one learned logit per head in the softmax denominator only (gpt-oss)
   int sliding_window = 0;    // > 0: a token attends to the last `sliding_window` positions only (itself included)
   RopeSpec rope;
 };
 
+// How a token picks its experts and their weights.
+struct RouterSpec {
+  // softmax_topk  softmax over all experts, the top k, renormalised when norm_topk_prob (Mixtral, Qwen3-MoE)
+  // topk_softmax  the top k logits, softmax over those k (gpt-oss)
+  // sigmoid_group sigmoid scores; choice by score + correction bias within the best topk_group of n_group groups
+  //               (groups ranked by the sum of their top-2); weights the unbiased scores, renormalised when
+  //               norm_topk_prob, times routed_scaling_factor (DeepSeek-V3)
+  std::string kind = "softmax_topk";
+  int n_experts = 0;
+  int top_k = 0;
+  bool norm_topk_prob = false;
+  bool bias = false;                  // the router linear has a bias (gpt-oss)
+  bool score_correction_bias = false; // sigmoid_group: e_score_correction_bias, used only to choose
+  int n_group = 1, topk_group = 1;
+  float routed_scaling_factor = 1.0f;
+};
+
 struct FfnSpec {
-  std::string kind = "swiglu";  // block kind: "swiglu" = w_down(silu(w_gate x) * w_up x)
-  int64_t hidden_dim = 0;       // inner size
+  std::string kind = "swiglu";  // block kind: "swiglu" = w_down(silu(w_gate x) * w_up x); "moe" = routed experts
+  int64_t hidden_dim = 0;       // inner size (moe: of each routed expert)
+  // moe:
+  RouterSpec router;
+  int64_t shared_hidden_dim = 0;  // > 0: a shared expert of this inner size every token also goes through
+  std::string activation = "silu";  // silu | swiglu_oai: (clamp(up, +-limit) + 1) * g * sigmoid(alpha g), g =
+                                    // min(gate, limit) (gpt-oss)
+  float swiglu_alpha = 1.702f, swiglu_limit = 7.0f;
+  bool expert_bias = false;       // experts' gate/up/down projections carry biases (gpt-oss)
 };
 
 struct LayerSpec {

@@ -32,6 +32,7 @@ struct LogicalTensor {
   int64_t rows = 0;  // logical shape [rows, cols]; vectors are [1, n]
   int64_t cols = 0;
   ShardRule shard;
+  bool f32 = false;  // kept as plain f32 whatever the weights plugin (small matrices routing depends on: routers)
   bool is_vector() const { return rows == 1; }
 };
 

@@ -52,6 +52,18 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+void softmax_with_sink(float* x, int64_t n, float sink) {
+  float mx = sink;
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  double sum = std::exp(double(sink) - mx);
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
 int64_t argmax(const float* x, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
@@ -83,7 +95,7 @@ inline __attribute__((always_inline)) float finish_dot(v8f acc, const float* q, 
 template <int NQ>
 inline __attribute__((always_inline)) void attend_group(const float* q, const float* keys, const float* values,
                                                         int64_t n_ctx, int64_t stride, int64_t head_dim,
-                                                        float scale, float* scores, float* out) {
+                                                        float scale, float* scores, float* out, const float* sinks) {
   const int64_t dv = head_dim / 8 * 8;
   int64_t j = 0;
   for (; j + 4 <= n_ctx; j += 4) {
@@ -114,7 +126,10 @@ inline __attribute__((always_inline)) void attend_group(const float* q, const fl
       scores[g * n_ctx + j] = finish_dot(a, qg, k, dv, head_dim) * scale;
     }
   }
-  for (int g = 0; g < NQ; ++g) softmax(scores + g * n_ctx, n_ctx);
+  for (int g = 0; g < NQ; ++g) {
+    if (sinks) softmax_with_sink(scores + g * n_ctx, n_ctx, sinks[g]);
+    else softmax(scores + g * n_ctx, n_ctx);
+  }
   constexpr int64_t kBlock = 32;  // output values per head held in registers: 4 x 8 lanes
   int64_t d0 = 0;
   for (; d0 + kBlock <= head_dim; d0 += kBlock) {
@@ -142,16 +157,16 @@ inline __attribute__((always_inline)) void attend_group(const float* q, const fl
 
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
-                  int64_t head_dim, float scale, float* scores, float* out) {
+                  int64_t head_dim, float scale, float* scores, float* out, const float* sinks) {
   // Up to 4 heads share each loaded key and value; more are done 4 at a time.
   for (int64_t g = 0; g < n_q; g += 4) {
     const float* qg = q + g * head_dim;
     float* og = out + g * head_dim;
     switch (std::min<int64_t>(4, n_q - g)) {
-      case 1: attend_group<1>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
-      case 2: attend_group<2>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
-      case 3: attend_group<3>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
-      default: attend_group<4>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og); break;
+      case 1: attend_group<1>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og, sinks ? sinks + g : nullptr); break;
+      case 2: attend_group<2>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og, sinks ? sinks + g : nullptr); break;
+      case 3: attend_group<3>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og, sinks ? sinks + g : nullptr); break;
+      default: attend_group<4>(qg, keys, values, n_ctx, stride, head_dim, scale, scores, og, sinks ? sinks + g : nullptr); break;
     }
   }
 }

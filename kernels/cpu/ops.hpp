@@ -31,8 +31,10 @@ void attend_one_head(const float* q, const float* keys, const float* values, int
                      int64_t head_dim, float scale, float* scores, float* out);
 // n_q query heads sharing the same keys/values (grouped-query attention), each row read once for up to 4 of them:
 //   q[n_q][head_dim], scores scratch [min(n_q, 4)][n_ctx], out[n_q][head_dim]; each head's result is bitwise
-//   attend_one_head's.
+//   attend_one_head's. sinks: [n_q] or null: head g's softmax also counts exp(sinks[g]) in its denominator.
 void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
-                  int64_t head_dim, float scale, float* scores, float* out);
+                  int64_t head_dim, float scale, float* scores, float* out, const float* sinks = nullptr);
+// In place: x[n] = exp(x - m) / (sum exp(x - m) + exp(sink - m)), m = max(x, sink).
+void softmax_with_sink(float* x, int64_t n, float sink);
 
 }  // namespace hpcinfer::kernels

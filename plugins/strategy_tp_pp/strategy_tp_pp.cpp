@@ -4,7 +4,7 @@
 //   q_head   whole query heads, evenly (tp must divide the heads);
 //   kv_head  whole key/value heads, evenly when tp divides them; when tp > n_kv_heads and tp is a multiple of them,
 //            each rank keeps the kv head its query heads use (replication) if world.replicate_kv_heads allows;
-//   ffn      FFN rows, evenly (any size);
+//   ffn      FFN rows, evenly (any size); expert_ffn / shared_ffn: every routed / the shared expert's rows alike;
 //   vocab    embedding and output-head rows, evenly (world.vocab_parallel, default on; off: replicated, so every tp
 //            rank holds vocab x dim of each).
 // Where a cut leaves ranks with partial results (an anchor the block kind declares over a cut unit) the plan has a
@@ -58,7 +58,8 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
                                     (opt.replicate_kv_heads ? "" : " (more with world.replicate_kv_heads: true)"));
     }
     const hpcinfer::plugins::UnitSplit split = [&](int layer, const std::string& unit, int64_t units, int part) -> Range {
-      if (unit == "q_head" || unit == "ffn") return even_slice(units, tp, part);
+      if (unit == "q_head" || unit == "ffn" || unit == "expert_ffn" || unit == "shared_ffn")
+        return even_slice(units, tp, part);
       if (unit == "vocab") return opt.vocab_parallel ? even_slice(units, tp, part) : Range{0, units};
       if (unit == "kv_head") {
         if (units % tp == 0) return even_slice(units, tp, part);
@@ -67,7 +68,7 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
         return {first_q / group, first_q / group + 1};
       }
       throw std::invalid_argument("strategy 'tp_pp' cannot split unit '" + unit + "' (layer " + std::to_string(layer) +
-                                  "); it splits q_head, kv_head, ffn and vocab");
+                                  "); it splits q_head, kv_head, ffn, expert_ffn, shared_ffn and vocab");
     };
     hpcinfer::RankPlan p;
     hpcinfer::plugins::fill_pipeline(w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);

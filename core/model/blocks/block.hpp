@@ -100,6 +100,8 @@ class BlockBuilder {
   // That shard packed by the weight format on the backend / as an f32 vector on the backend (norms, biases).
   virtual std::unique_ptr<PackedMatrix> matrix(const std::string& name) = 0;
   virtual DeviceBuffer vector(const std::string& name) = 0;
+  // That shard as a plain f32 [rows, cols] matrix on the backend (small matrices every rank keeps exact: routers).
+  virtual DeviceBuffer f32_matrix(const std::string& name) = 0;
   // RoPE tables for this spec and head size, shared by every block that asks for the same (backend memory).
   virtual RopeTables rope_tables(const RopeSpec& spec, int64_t head_dim) = 0;
 };

@@ -7,5 +7,6 @@ namespace hpcinfer {
 
 const BlockKind& gqa_attention_kind();  // attention_gqa.cpp
 const BlockKind& swiglu_ffn_kind();     // ffn_swiglu.cpp
+const BlockKind& moe_ffn_kind();        // ffn_moe.cpp
 
 }  // namespace hpcinfer

@@ -1,0 +1,234 @@
+// FFN kind "moe": routed experts (Mixtral, Qwen3-MoE, gpt-oss, DeepSeek-V3), optionally with a shared expert.
+//   xn = rmsnorm(x, ffn_norm)                                   [n, dim]
+//   logits = router xn (+ router_bias), f32                      [n, E]
+//   ids, w = route(logits) (RouterSpec: softmax_topk | topk_softmax | sigmoid_group)   [n, k] each
+//   for each expert e, ascending, over the m tokens routed to it (one grouped matmul per expert):
+//     h = act(w_gate xs (+ b_gate), w_up xs (+ b_up))           [m, hidden_local]
+//     out[token] += w[token, e] * (w_down h (+ b_down))          [m, dim]
+//   out += shared(xn)                                            (shared_hidden_dim > 0)
+//   x += out                                                     anchor layers.{i}.ffn.out (partial over expert_ffn)
+// A token's sum runs over its experts in ascending index, whatever else is in the batch: batch-invariant.
+// Tensor parallelism: every expert's gate/up rows and down columns by its inner rows (unit "expert_ffn"), the shared
+// expert's by "shared_ffn"; the router is whole on every rank; a down bias is added by the rank holding column 0.
+#include <stdexcept>
+
+#include "core/model/blocks/block.hpp"
+#include "core/model/blocks/block_registry.hpp"
+
+namespace hpcinfer {
+namespace {
+
+using Axis = ShardRule::Axis;
+
+std::string expert_tensor(int layer, int e, const char* what) {
+  return layer_tensor(layer, ("experts." + std::to_string(e) + "." + what).c_str());
+}
+
+class MoeBlock final : public Block {
+ public:
+  MoeBlock(BlockBuilder& b, int layer) : be_(b.backend()), ws_(b.workspace()), anchors_(b.anchors()) {
+    const ModelDesc& m = b.model();
+    spec_ = m.layers[size_t(layer)].ffn;
+    dim_ = m.dim;
+    eps_ = m.norm_eps;
+    ffn_norm_ = b.vector(layer_tensor(layer, "ffn_norm"));
+    router_ = b.f32_matrix(layer_tensor(layer, "router"));
+    if (spec_.router.bias) router_bias_ = b.vector(layer_tensor(layer, "router_bias"));
+    if (spec_.router.score_correction_bias) score_bias_ = b.vector(layer_tensor(layer, "score_bias"));
+    for (int e = 0; e < spec_.router.n_experts; ++e) {
+      Expert x;
+      x.w_gate = b.matrix(expert_tensor(layer, e, "w_gate"));
+      x.w_up = b.matrix(expert_tensor(layer, e, "w_up"));
+      x.w_down = b.matrix(expert_tensor(layer, e, "w_down"));
+      if (spec_.expert_bias) {
+        x.b_gate = b.vector(expert_tensor(layer, e, "b_gate"));
+        x.b_up = b.vector(expert_tensor(layer, e, "b_up"));
+        if (b.shard(expert_tensor(layer, e, "w_down")).cols.begin == 0) x.b_down = b.vector(expert_tensor(layer, e, "b_down"));
+      }
+      experts_.push_back(std::move(x));
+    }
+    local_ = experts_.empty() ? 0 : experts_[0].w_gate->rows();
+    if (spec_.shared_hidden_dim > 0) {
+      shared_.w_gate = b.matrix(layer_tensor(layer, "shared.w_gate"));
+      shared_.w_up = b.matrix(layer_tensor(layer, "shared.w_up"));
+      shared_.w_down = b.matrix(layer_tensor(layer, "shared.w_down"));
+    }
+    out_anchor_ = anchors_.bind(layer_tensor(layer, "ffn.out"));
+  }
+
+  void forward(float* x, const StageBatch& b) override {
+    const int64_t n = b.n, E = spec_.router.n_experts, K = spec_.router.top_k;
+    float* xn = ws_.get(0, size_t(n * dim_));
+    float* logits = ws_.get(1, size_t(n * E));
+    float* out = ws_.get(2, size_t(n * dim_));
+    be_.rmsnorm(x, ffn_norm_.f32(), n, dim_, eps_, xn);
+    be_.linear_f32(xn, router_.f32(), n, E, dim_, logits);  // [n, E]
+    if (router_bias_.get()) be_.add_bias(logits, router_bias_.f32(), n, E);
+    ids_.reserve(be_, size_t(n * K) * sizeof(int));
+    wts_.reserve(be_, size_t(n * K) * sizeof(float));
+    be_.moe_route(logits, n, spec_.router, score_bias_.get() ? score_bias_.f32() : nullptr, ids_.i32(), wts_.f32());
+    // The routing to the host: which tokens go to which expert (small: n x k).
+    std::vector<int> ids(size_t(n * K));
+    std::vector<float> wts(size_t(n * K));
+    be_.copy_to_host(ids.data(), ids_.get(), ids.size() * sizeof(int));
+    be_.copy_to_host(wts.data(), wts_.get(), wts.size() * sizeof(float));
+    std::vector<std::vector<int>> rows(static_cast<size_t>(E));
+    std::vector<std::vector<float>> scale(static_cast<size_t>(E));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        const int e = ids[size_t(i * K + k)];
+        rows[size_t(e)].push_back(int(i));
+        scale[size_t(e)].push_back(wts[size_t(i * K + k)]);
+      }
+    be_.zero(out, size_t(n * dim_) * sizeof(float));
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t m = int64_t(rows[size_t(e)].size());
+      if (m == 0) continue;
+      const Expert& ex = experts_[size_t(e)];
+      rows_.reserve(be_, size_t(m) * sizeof(int));
+      scale_.reserve(be_, size_t(m) * sizeof(float));
+      be_.copy_to_device(rows_.get(), rows[size_t(e)].data(), size_t(m) * sizeof(int));
+      be_.copy_to_device(scale_.get(), scale[size_t(e)].data(), size_t(m) * sizeof(float));
+      float* xs = ws_.get(3, size_t(m * dim_));
+      float* gate = ws_.get(4, size_t(m * local_));
+      float* up = ws_.get(5, size_t(m * local_));
+      float* y = ws_.get(6, size_t(m * dim_));
+      be_.select_rows(xn, dim_, rows_.i32(), m, xs);  // [m, dim]
+      ex.w_gate->matmul(xs, m, gate);               // [m, local]
+      ex.w_up->matmul(xs, m, up);
+      if (ex.b_gate.get()) {
+        be_.add_bias(gate, ex.b_gate.f32(), m, local_);
+        be_.add_bias(up, ex.b_up.f32(), m, local_);
+      }
+      if (spec_.activation == "swiglu_oai")
+        be_.swiglu_oai(gate, up, m * local_, spec_.swiglu_alpha, spec_.swiglu_limit, gate);
+      else
+        be_.swiglu(gate, up, m * local_, gate);
+      ex.w_down->matmul(gate, m, y);  // [m, dim]: a partial sum when the expert's rows are split
+      if (ex.b_down.get()) be_.add_bias(y, ex.b_down.f32(), m, dim_);
+      be_.scatter_add_rows(y, m, dim_, rows_.i32(), scale_.f32(), out);
+    }
+    if (shared_.w_gate) {
+      const int64_t s = shared_.w_gate->rows();
+      float* gate = ws_.get(4, size_t(n * s));
+      float* up = ws_.get(5, size_t(n * s));
+      float* y = ws_.get(6, size_t(n * dim_));
+      shared_.w_gate->matmul(xn, n, gate);
+      shared_.w_up->matmul(xn, n, up);
+      be_.swiglu(gate, up, n * s, gate);
+      shared_.w_down->matmul(gate, n, y);
+      be_.add(out, y, n * dim_);
+    }
+    be_.add(x, anchors_.run(out_anchor_, out, n, dim_), n * dim_);
+  }
+
+  size_t weight_bytes() const override {
+    size_t b = ffn_norm_.bytes() + router_.bytes() + router_bias_.bytes() + score_bias_.bytes();
+    for (const Expert& e : experts_) b += e.bytes();
+    return b + shared_.bytes();
+  }
+  size_t cache_bytes() const override { return 0; }
+
+ private:
+  struct Expert {
+    std::unique_ptr<PackedMatrix> w_gate, w_up;  // [local, dim]
+    std::unique_ptr<PackedMatrix> w_down;        // [dim, local]
+    DeviceBuffer b_gate, b_up, b_down;           // [local] x2, [dim] (expert_bias)
+    size_t bytes() const {
+      if (!w_gate) return 0;
+      return w_gate->bytes() + w_up->bytes() + w_down->bytes() + b_gate.bytes() + b_up.bytes() + b_down.bytes();
+    }
+  };
+  Backend& be_;
+  Workspace& ws_;
+  Anchors& anchors_;
+  FfnSpec spec_;
+  int64_t dim_ = 0, local_ = 0;
+  float eps_ = 0;
+  DeviceBuffer ffn_norm_, router_, router_bias_, score_bias_;  // [dim], [E, dim] f32, [E], [E]
+  std::vector<Expert> experts_;
+  Expert shared_;
+  DeviceBuffer ids_, wts_, rows_, scale_;  // routing scratch
+  int out_anchor_ = -1;
+};
+
+class MoeKind final : public BlockKind {
+ public:
+  std::string name() const override { return "moe"; }
+  void validate(const ModelDesc& m, int layer) const override {
+    const FfnSpec& f = m.layers[size_t(layer)].ffn;
+    const RouterSpec& r = f.router;
+    auto need = [&](bool ok, const std::string& field, const std::string& why) {
+      if (!ok) throw std::invalid_argument("layer " + std::to_string(layer) + " moe: " + field + ": " + why);
+    };
+    need(f.hidden_dim > 0, "moe_intermediate_size", "must be positive, got " + std::to_string(f.hidden_dim));
+    need(r.n_experts > 0, "n_experts", "must be positive, got " + std::to_string(r.n_experts));
+    need(r.top_k > 0 && r.top_k <= r.n_experts, "num_experts_per_tok",
+         std::to_string(r.top_k) + " must be in [1, " + std::to_string(r.n_experts) + "]");
+    need(r.kind == "softmax_topk" || r.kind == "topk_softmax" || r.kind == "sigmoid_group", "router",
+         "'" + r.kind + "' is not one of softmax_topk, topk_softmax, sigmoid_group");
+    if (r.kind == "sigmoid_group") {
+      need(r.n_group > 0 && r.n_experts % r.n_group == 0, "n_group",
+           std::to_string(r.n_group) + " must divide the " + std::to_string(r.n_experts) + " experts");
+      need(r.topk_group > 0 && r.topk_group <= r.n_group, "topk_group",
+           std::to_string(r.topk_group) + " must be in [1, n_group " + std::to_string(r.n_group) + "]");
+      need(r.top_k <= r.topk_group * (r.n_experts / r.n_group), "num_experts_per_tok",
+           "more experts than the kept groups hold");
+    }
+    need(f.activation == "silu" || f.activation == "swiglu_oai", "activation",
+         "'" + f.activation + "' is not one of silu, swiglu_oai");
+  }
+  void declare(const ModelDesc& m, int i, ModelLayout& out) const override {
+    const FfnSpec& f = m.layers[size_t(i)].ffn;
+    const int64_t D = m.dim, H = f.hidden_dim, E = f.router.n_experts;
+    auto add = [&](const std::string& name, int64_t rows, int64_t cols, const ShardRule& r) {
+      out.tensors.push_back({name, i, rows, cols, r});
+    };
+    add(layer_tensor(i, "ffn_norm"), 1, D, {});
+    add(layer_tensor(i, "router"), E, D, {});
+    out.tensors.back().f32 = true;
+    if (f.router.bias) add(layer_tensor(i, "router_bias"), 1, E, {});
+    if (f.router.score_correction_bias) add(layer_tensor(i, "score_bias"), 1, E, {});
+    const ShardRule rows{Axis::rows, "expert_ffn", 1}, cols{Axis::cols, "expert_ffn", 1};
+    for (int e = 0; e < E; ++e) {
+      add(expert_tensor(i, e, "w_gate"), H, D, rows);
+      add(expert_tensor(i, e, "w_up"), H, D, rows);
+      add(expert_tensor(i, e, "w_down"), D, H, cols);
+      if (f.expert_bias) {
+        add(expert_tensor(i, e, "b_gate"), 1, H, cols);
+        add(expert_tensor(i, e, "b_up"), 1, H, cols);
+        add(expert_tensor(i, e, "b_down"), 1, D, {});
+      }
+    }
+    if (f.shared_hidden_dim > 0) {
+      const int64_t S = f.shared_hidden_dim;
+      add(layer_tensor(i, "shared.w_gate"), S, D, {Axis::rows, "shared_ffn", 1});
+      add(layer_tensor(i, "shared.w_up"), S, D, {Axis::rows, "shared_ffn", 1});
+      add(layer_tensor(i, "shared.w_down"), D, S, {Axis::cols, "shared_ffn", 1});
+    }
+    out.anchors.push_back({layer_tensor(i, "ffn.out"), i, AnchorDecl::Combine::sum, "expert_ffn"});
+  }
+  double cache_bytes_per_token(const ModelDesc&, int, const RankPlan&) const override { return 0; }
+  std::vector<double> scratch_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {
+    const FfnSpec& f = m.layers[size_t(i)].ffn;
+    const WeightShard* s = p.shard(expert_tensor(i, 0, "w_gate"));
+    const double local = double(s ? s->rows.size() : f.hidden_dim);
+    const WeightShard* sh = p.shard(layer_tensor(i, "shared.w_gate"));
+    const double shared = double(sh ? sh->rows.size() : f.shared_hidden_dim);
+    // Every token may go to the same expert: the gathered rows are bounded by the batch.
+    const double inner = std::max(local, shared);
+    return {double(m.dim), double(f.router.n_experts), double(m.dim), double(m.dim), inner, inner, double(m.dim)};
+  }
+  std::unique_ptr<Block> build(BlockBuilder& b, int layer) const override {
+    return std::make_unique<MoeBlock>(b, layer);
+  }
+};
+
+}  // namespace
+
+const BlockKind& moe_ffn_kind() {
+  static const MoeKind kind;
+  return kind;
+}
+
+}  // namespace hpcinfer
