@@ -5,6 +5,9 @@
 //   qwen2-bias-tied        q/k/v biases, tied embeddings, rope_theta 1e6, f32 weights
 //   mixtral-tiny           MoE: 4 experts, softmax top-2 (renormalised), f32 weights
 //   qwen3-moe-tiny         MoE: 8 experts top-2 with norm_topk_prob, per-head q/k norms, bf16 weights
+//   gpt-oss-tiny           sinks, sliding-window (8) / full layers, YaRN (truncate false), q/k/v/o biases, a biased
+//                          router (softmax over the top 2), clamped SwiGLU with expert biases, experts stored fused
+//                          [E, in, 2 ff] with gate/up interleaved, bf16 weights
 // on every weights plugin exact for the checkpoint's dtype (f32 always; bf16 for bf16 weights), in a single process,
 // as a 2-stage pipeline (pp) and with tensor parallelism (tp_pp, tp=2, vocab-parallel head) over gloo.
 // Tolerance: 1e-4 on every logit of every prompt position (measured when written: <= 5.1e-6); greedy ids exact (the
@@ -117,6 +120,7 @@ TEST_P(HfReference, LogitsAndGreedyIdsOfTransformersInEveryWorld) {
 INSTANTIATE_TEST_SUITE_P(Transformers5, HfReference,
                          ::testing::Values(Case{"llama3-gqa-ropescaled", {"f32", "bf16"}},
                                            Case{"qwen2-bias-tied", {"f32"}}, Case{"mixtral-tiny", {"f32"}},
+                                           Case{"gpt-oss-tiny", {"f32", "bf16"}},
                                            // See kQwen3MoeTol.
                                            Case{"qwen3-moe-tiny", {"f32", "bf16"}, kQwen3MoeTol}),
                          [](const auto& info) {

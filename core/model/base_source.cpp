@@ -31,9 +31,19 @@ void BaseSource::add(const std::string& canonical, const TensorView& v, const st
     throw std::runtime_error(file + ": tensor " + canonical + " (" + file_name + "): shape [" + std::to_string(v.rows) +
                              ", " + std::to_string(v.cols) + "] does not fit the model description: expected [" +
                              std::to_string(rows) + ", " + std::to_string(cols) + "]");
-  Entry e{v, file, file_name, permute_heads, 0};
-  if (permute_heads > 0) e.head_dim = rows / permute_heads;
+  Entry e{v, file, file_name, nullptr};
+  if (permute_heads > 0)
+    e.derive = [v, permute_heads, head_dim = rows / permute_heads](std::vector<uint8_t>& out) {
+      permute_interleaved_to_half(v, permute_heads, head_dim, out);
+    };
   e.view.name = canonical;
+  entries_[canonical] = std::move(e);
+}
+
+void BaseSource::add_derived(const std::string& canonical, DType dtype, const std::string& file,
+                             const std::string& file_name, std::function<void(std::vector<uint8_t>&)> derive) {
+  auto [rows, cols] = tensor_shape(desc_, canonical);
+  Entry e{TensorView{canonical, dtype, nullptr, rows, cols}, file, file_name, std::move(derive)};
   entries_[canonical] = std::move(e);
 }
 
@@ -49,12 +59,16 @@ TensorView BaseSource::tensor(const std::string& canonical) const {
   if (it == entries_.end())
     throw std::runtime_error(path_ + ": tensor " + canonical + ": not in this model (" + format() + ")");
   const Entry& e = it->second;
-  if (e.permute_heads == 0) return e.view;
-  auto p = permuted_.find(canonical);
-  if (p == permuted_.end()) {
+  if (!e.derive) return e.view;
+  auto p = derived_.find(canonical);
+  if (p == derived_.end()) {
     std::vector<uint8_t> buf;
-    permute_interleaved_to_half(e.view, e.permute_heads, e.head_dim, buf);
-    p = permuted_.emplace(canonical, std::move(buf)).first;
+    e.derive(buf);
+    const size_t want = dtype_row_bytes(e.view.dtype, e.view.cols) * size_t(e.view.rows);
+    if (buf.size() != want)
+      throw std::logic_error(path_ + ": tensor " + canonical + ": derived " + std::to_string(buf.size()) +
+                             " bytes, expected " + std::to_string(want));
+    p = derived_.emplace(canonical, std::move(buf)).first;
   }
   TensorView v = e.view;
   v.data = p->second.data();

@@ -19,7 +19,8 @@ namespace hpcinfer {
 // Whole rows move, so any row-major dtype (also block-quantized) works. out gets rows * row_bytes bytes.
 void permute_interleaved_to_half(const TensorView& in, int n_heads, int64_t head_dim, std::vector<uint8_t>& out);
 
-// A loader's tensor table: canonical name -> view in the mapping, plus which need the RoPE permutation.
+// A loader's tensor table: canonical name -> view in the mapping, or a derived tensor made on first access (the
+// RoPE row permutation, an expert cut out of a fused tensor) into an owned, cached copy.
 class BaseSource : public ModelSource {
  public:
   const ModelDesc& desc() const override { return desc_; }
@@ -33,12 +34,17 @@ class BaseSource : public ModelSource {
     TensorView view;        // view.name: the canonical name
     std::string file;       // the file that holds it (shards differ)
     std::string file_name;  // its name in that file
-    int permute_heads = 0;  // > 0: interleaved RoPE layout with this many heads, permuted on first access
-    int64_t head_dim = 0;   // of those heads
+    // Non-null: the tensor's bytes (rows x dtype_row_bytes(cols)) are made by this on first access.
+    std::function<void(std::vector<uint8_t>&)> derive;
   };
   // Registers a tensor after checking its shape against desc_ (error: "<file>: tensor <canonical> (<name>): ...").
+  // permute_heads > 0: the file holds Q/K rows in the interleaved RoPE layout of that many heads (permuted on first
+  // access).
   void add(const std::string& canonical, const TensorView& v, const std::string& file, const std::string& file_name,
            int permute_heads = 0);
+  // A tensor of `dtype` and the canonical shape whose bytes `derive` makes (from views it holds) on first access.
+  void add_derived(const std::string& canonical, DType dtype, const std::string& file, const std::string& file_name,
+                   std::function<void(std::vector<uint8_t>&)> derive);
   // Throws "<file>: tensor <canonical> (<file_name(canonical)>): missing" for the first one not registered.
   void require_all(const std::string& file, const std::function<std::string(const std::string&)>& file_name) const;
 
@@ -47,7 +53,7 @@ class BaseSource : public ModelSource {
   std::map<std::string, Entry> entries_;
 
  private:
-  mutable std::map<std::string, std::vector<uint8_t>> permuted_;  // canonical -> owned rotate-half copy
+  mutable std::map<std::string, std::vector<uint8_t>> derived_;  // canonical -> owned bytes of a derived tensor
 };
 
 }  // namespace hpcinfer

@@ -234,6 +234,38 @@ void read_qwen3_moe(const json& j, const std::string& file, ModelDesc& d) {
   }
 }
 
+// gpt-oss: q/k/v/o biases, sinks, sliding-window and full layers (layer_types), MoE with a biased router (softmax
+// over the top k logits), the clamped SwiGLU with expert biases.
+void read_gpt_oss(const json& j, const std::string& file, ModelDesc& d) {
+  FfnSpec f;
+  f.kind = "moe";
+  f.hidden_dim = get<int64_t>(j, "intermediate_size", file);
+  f.router.kind = "topk_softmax";
+  f.router.n_experts = get<int>(j, "num_local_experts", file);
+  f.router.top_k = get<int>(j, "num_experts_per_tok", file);
+  f.router.bias = true;
+  f.activation = "swiglu_oai";
+  f.swiglu_alpha = get_or<float>(j, "swiglu_alpha", 1.702f, file);
+  f.swiglu_limit = get_or<float>(j, "swiglu_limit", 7.0f, file);
+  f.expert_bias = true;
+  const int window = get_or<int>(j, "sliding_window", 0, file);
+  std::vector<std::string> types(size_t(d.n_layers()), "full_attention");
+  if (j.contains("layer_types") && !j["layer_types"].is_null()) types = get<std::vector<std::string>>(j, "layer_types", file);
+  if (int(types.size()) != d.n_layers())
+    throw std::runtime_error(file + ": key layer_types: " + std::to_string(types.size()) + " entries for " +
+                             std::to_string(d.n_layers()) + " layers");
+  for (int i = 0; i < d.n_layers(); ++i) {
+    LayerSpec& l = d.layers[size_t(i)];
+    l.attn.qkv_bias = l.attn.o_bias = get_or<bool>(j, "attention_bias", true, file);
+    l.attn.sinks = true;
+    if (types[size_t(i)] == "sliding_attention") l.attn.sliding_window = window;
+    else if (types[size_t(i)] != "full_attention")
+      throw std::runtime_error(file + ": key layer_types[" + std::to_string(i) + "]: '" + types[size_t(i)] +
+                               "' is not sliding_attention or full_attention");
+    l.ffn = f;
+  }
+}
+
 const ArchReader kArchitectures[] = {
     {"LlamaForCausalLM", "llama", "llama", &read_llama},
     {"MistralForCausalLM", "mistral", "llama", &read_llama},
@@ -241,6 +273,7 @@ const ArchReader kArchitectures[] = {
     {"Qwen3ForCausalLM", "qwen3", "qwen3", &read_qwen3},
     {"MixtralForCausalLM", "mixtral", "mixtral", &read_mixtral},
     {"Qwen3MoeForCausalLM", "qwen3_moe", "qwen3_moe", &read_qwen3_moe},
+    {"GptOssForCausalLM", "gpt_oss", "gpt_oss", &read_gpt_oss},
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "core/formats/safetensors.hpp"
 #include "core/model/base_source.hpp"
+#include "core/model/fused_experts.hpp"
 #include "core/model/model_layout.hpp"
 
 namespace fs = std::filesystem;
@@ -72,6 +73,31 @@ HfSource::HfSource(const std::string& dir) {
 
   for (const LogicalTensor& lt : stored_tensors(desc_)) {
     const std::string& canonical = lt.name;
+    FusedExpertPart part;
+    if (desc_.arch == "gpt_oss" && fused_expert_part(canonical, part)) {  // cut out of the layer's fused tensor
+      auto w = where.find(part.fused_name);
+      if (w == where.end())
+        throw std::runtime_error((fs::exists(index) ? index.string() : (d / "model.safetensors").string()) +
+                                 ": tensor " + canonical + " (" + part.fused_name + "): missing");
+      SafetensorsFile& f = open_file(w->second);
+      const SafetensorsTensorInfo* t = f.find(part.fused_name);
+      if (!t) throw std::runtime_error(f.path() + ": tensor " + part.fused_name + ": missing (the index names this file)");
+      const int layer = std::stoi(canonical.substr(7));
+      const FfnSpec& ffn = desc_.layers[size_t(layer)].ffn;
+      std::vector<int64_t> want = fused_shape(part.part, ffn.router.n_experts, desc_.dim, ffn.hidden_dim);
+      if (t->shape != want) {
+        std::string got, exp;
+        for (int64_t x : t->shape) got += (got.empty() ? "" : ", ") + std::to_string(x);
+        for (int64_t x : want) exp += (exp.empty() ? "" : ", ") + std::to_string(x);
+        throw std::runtime_error(f.path() + ": tensor " + part.fused_name + ": shape [" + got +
+                                 "] does not fit the model description: expected [" + exp + "]");
+      }
+      const TensorView fused = f.view(*t);
+      const int64_t dim = desc_.dim, ff = ffn.hidden_dim;
+      add_derived(canonical, fused.dtype, f.path(), part.fused_name,
+                  [fused, part, dim, ff](std::vector<uint8_t>& out) { cut_fused_expert(fused, part, dim, ff, out); });
+      continue;
+    }
     const std::string hf = hf_tensor_name(canonical, desc_.arch);
     auto w = where.find(hf);
     if (w == where.end()) {
@@ -123,6 +149,8 @@ std::string hf_tensor_name(const std::string& c, const std::string& family) {
     // Mixtral keeps its released names: block_sparse_moe.{gate, experts.N.w1 (gate) / w3 (up) / w2 (down)}.
     const bool mixtral = family == "mixtral";
     if (mixtral && w == "router") return pre + "block_sparse_moe.gate.weight";
+    if (family == "gpt_oss" && w == "router") return pre + "mlp.router.weight";
+    if (family == "gpt_oss" && w == "router_bias") return pre + "mlp.router.bias";
     if (w.rfind("experts.", 0) == 0) {
       const size_t at = w.find('.', 8);
       const std::string e = w.substr(8, at - 8), what = w.substr(at + 1);

@@ -98,9 +98,10 @@ inline void fill_pipeline(const World& w, const std::vector<int>& layers, RankPl
   if (w.pp > 1 && p.has_embedding) p.steps.push_back({K::recv_tokens, "tokens.in", "", {w.rank_of(w.tp_rank(), w.pp - 1)}, {}});
 }
 
-// The split units of a layout: for each (layer, unit) how many units the cut axis holds and values per unit, read
-// from the tensors that declare it (layer -1: the model-level tensors). Tensors of one layer that disagree are an
-// error naming them.
+// The split units of a layout: for each (layer, unit) how many units there are (and the values per unit of the
+// first tensor that declares it), read from the tensors that declare it (layer -1: the model-level tensors). Tensors
+// of one layer that disagree on the count are an error naming them; their unit sizes may differ (a head is head_dim
+// rows of wq and one value of the sinks).
 struct UnitCount {
   int64_t units = 0;
   int64_t unit_size = 1;
@@ -116,7 +117,7 @@ inline std::map<UnitKey, UnitCount> unit_counts(const ModelLayout& m) {
                                   t.shard.unit + " units of " + std::to_string(t.shard.unit_size));
     const UnitCount c{extent / t.shard.unit_size, t.shard.unit_size};
     auto [it, fresh] = out.emplace(UnitKey{t.layer, t.shard.unit}, c);
-    if (!fresh && (it->second.units != c.units || it->second.unit_size != c.unit_size))
+    if (!fresh && it->second.units != c.units)
       throw std::invalid_argument("tensor " + t.name + ": " + std::to_string(c.units) + " " + t.shard.unit +
                                   " units, but other tensors of its layer have " + std::to_string(it->second.units));
   }
@@ -144,7 +145,8 @@ inline void fill_shards(const ModelLayout& m, RankPlan& p, const UnitSplit& spli
     if (t.shard.axis != ShardRule::Axis::none) {
       const UnitCount& c = counts.at({t.layer, t.shard.unit});
       const Range u = split(t.layer, t.shard.unit, c.units, part);
-      (t.shard.axis == ShardRule::Axis::rows ? s.rows : s.cols) = {u.begin * c.unit_size, u.end * c.unit_size};
+      const int64_t size = t.shard.unit_size;
+      (t.shard.axis == ShardRule::Axis::rows ? s.rows : s.cols) = {u.begin * size, u.end * size};
     }
     p.shards.push_back(s);
   }

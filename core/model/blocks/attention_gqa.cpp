@@ -1,7 +1,8 @@
 // Attention kind "gqa": multi-head attention whose query heads share key/value heads in groups (GQA; MQA when one
-// kv head; plain MHA when as many kv heads as query heads). Optional q/k/v biases (Qwen2), optional per-head q/k
-// RMSNorm before RoPE (Qwen3), optional sliding window. Its KV cache: [slots, kv heads of this rank, max_ctx,
-// head_dim] per layer for K and for V (f32).
+// kv head; plain MHA when as many kv heads as query heads). Optional q/k/v biases (Qwen2) and o bias (gpt-oss),
+// optional per-head q/k RMSNorm before RoPE (Qwen3), optional sliding window, optional sinks (one learned logit per
+// head in the softmax denominator, gpt-oss). Its KV cache: [slots, kv heads of this rank, max_ctx, head_dim] per layer
+// for K and for V (f32).
 //
 //   xn = rmsnorm(x, attn_norm)                          [n, dim]
 //   q = wq xn (+ bq), k = wk xn (+ bk), v = wv xn (+ bv) [n, q_local], [n, kv_local] x2
@@ -9,7 +10,7 @@
 //   q, k = rope(q, k, pos)
 //   cache[slot, :, pos] = k, v
 //   o = attention(q, cache)                             [n, q_local]
-//   x += wo o                                           [n, dim]; anchor layers.{i}.attn.out (partial over q heads)
+//   x += wo o (+ bo after the anchor)                   [n, dim]; anchor layers.{i}.attn.out (partial over q heads)
 // Tensor parallelism: wq/wk/wv rows and wo columns by whole heads (q_head, kv_head units); the strategy decides
 // which heads a rank holds, the block reads that from its shards.
 #include <cmath>
@@ -56,6 +57,11 @@ class GqaBlock final : public Block {
       q_norm_ = b.vector(layer_tensor(layer, "q_norm"));
       k_norm_ = b.vector(layer_tensor(layer, "k_norm"));
     }
+    if (a.o_bias) bo_ = b.vector(layer_tensor(layer, "bo"));
+    if (a.sinks) {
+      sinks_ = b.vector(layer_tensor(layer, "sinks"));
+      params_.sinks = sinks_.f32();
+    }
     rope_ = b.rope_tables(a.rope, hd_);
     k_cache_ = DeviceBuffer(be_, params_.cache.floats() * sizeof(float));
     v_cache_ = DeviceBuffer(be_, params_.cache.floats() * sizeof(float));
@@ -90,12 +96,14 @@ class GqaBlock final : public Block {
     be_.kv_store(k, v, n, b.slot, b.pos, params_.cache, k_cache_.f32(), v_cache_.f32());
     be_.attention(q, n, b.slot, b.pos, k_cache_.f32(), v_cache_.f32(), params_, o);
     wo_->matmul(o, n, proj);  // [n, dim]: a partial sum when the heads are split
-    be_.add(x, anchors_.run(out_anchor_, proj, n, dim_), n * dim_);
+    float* whole = anchors_.run(out_anchor_, proj, n, dim_);
+    if (bo_.get()) be_.add_bias(whole, bo_.f32(), n, dim_);
+    be_.add(x, whole, n * dim_);
   }
 
   size_t weight_bytes() const override {
     size_t b = wq_->bytes() + wk_->bytes() + wv_->bytes() + wo_->bytes() + attn_norm_.bytes();
-    for (const DeviceBuffer* v : {&bq_, &bk_, &bv_, &q_norm_, &k_norm_}) b += v->bytes();
+    for (const DeviceBuffer* v : {&bq_, &bk_, &bv_, &q_norm_, &k_norm_, &bo_, &sinks_}) b += v->bytes();
     return b;
   }
   size_t cache_bytes() const override { return k_cache_.bytes() + v_cache_.bytes(); }
@@ -109,6 +117,7 @@ class GqaBlock final : public Block {
   AttentionParams params_;
   RopeTables rope_;
   DeviceBuffer attn_norm_, bq_, bk_, bv_, q_norm_, k_norm_;  // [dim], [q_local], [kv_local] x2, [head_dim] x2
+  DeviceBuffer bo_, sinks_;                                   // [dim], [local heads]
   std::unique_ptr<PackedMatrix> wq_, wk_, wv_;                // [q_local, dim], [kv_local, dim] x2
   std::unique_ptr<PackedMatrix> wo_;                          // [dim, q_local]
   DeviceBuffer k_cache_, v_cache_;                            // [slots, kv_local heads, max_ctx, head_dim]
@@ -158,7 +167,9 @@ class GqaKind final : public BlockKind {
       add("q_norm", 1, hd, whole);
       add("k_norm", 1, hd, whole);
     }
+    if (a.sinks) add("sinks", 1, a.n_heads, {Axis::cols, "q_head", 1});
     add("wo", D, q, q_cols);
+    if (a.o_bias) add("bo", 1, D, whole);
     out.anchors.push_back({layer_tensor(i, "attn.out"), i, AnchorDecl::Combine::sum, "q_head"});
   }
 
