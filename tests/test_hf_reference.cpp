@@ -8,6 +8,9 @@
 //   gpt-oss-tiny           sinks, sliding-window (8) / full layers, YaRN (truncate false), q/k/v/o biases, a biased
 //                          router (softmax over the top 2), clamped SwiGLU with expert biases, experts stored fused
 //                          [E, in, 2 ff] with gate/up interleaved, bf16 weights
+//   deepseek-v3-tiny       MLA (q_lora 48, kv_lora 32, nope 16 + rope 8, v 16; absorbed, latent KV cache), YaRN
+//                          with mscale, a dense first layer, 8 experts top-2 by sigmoid group-limited routing with
+//                          a correction bias, routed_scaling_factor 2.5, a shared expert, bf16 weights
 // on every weights plugin exact for the checkpoint's dtype (f32 always; bf16 for bf16 weights), in a single process,
 // as a 2-stage pipeline (pp) and with tensor parallelism (tp_pp, tp=2, vocab-parallel head) over gloo.
 // Tolerance: 1e-4 on every logit of every prompt position (measured when written: <= 5.1e-6); greedy ids exact (the
@@ -121,6 +124,7 @@ INSTANTIATE_TEST_SUITE_P(Transformers5, HfReference,
                          ::testing::Values(Case{"llama3-gqa-ropescaled", {"f32", "bf16"}},
                                            Case{"qwen2-bias-tied", {"f32"}}, Case{"mixtral-tiny", {"f32"}},
                                            Case{"gpt-oss-tiny", {"f32", "bf16"}},
+                                           Case{"deepseek-v3-tiny", {"f32", "bf16"}},
                                            // See kQwen3MoeTol.
                                            Case{"qwen3-moe-tiny", {"f32", "bf16"}, kQwen3MoeTol}),
                          [](const auto& info) {

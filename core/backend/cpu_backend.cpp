@@ -148,6 +148,10 @@ void CpuBackend::scatter_add_rows(const float* src, int64_t m, int64_t cols, con
 
 void CpuBackend::zero(void* p, size_t bytes) { std::memset(p, 0, bytes); }
 
+void CpuBackend::copy_cols(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_ld, src + r * src_ld, size_t(cols) * sizeof(float));
+}
+
 void CpuBackend::linear_f32(const float* x, const float* w, int64_t n, int64_t rows, int64_t cols, float* y) {
   for (int64_t i = 0; i < n; ++i)
     for (int64_t r = 0; r < rows; ++r) {

@@ -43,6 +43,7 @@ class CpuBackend : public Backend {
   void scatter_add_rows(const float* src, int64_t m, int64_t cols, const int* rows, const float* scale,
                         float* dst) override;
   void zero(void* p, size_t bytes) override;
+  void copy_cols(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int64_t rows, int64_t cols) override;
   void linear_f32(const float* x, const float* w, int64_t n, int64_t rows, int64_t cols, float* y) override;
   void moe_route(const float* logits, int64_t n, const RouterSpec& r, const float* correction, int* ids,
                  float* weights) override;

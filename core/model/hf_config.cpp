@@ -266,6 +266,51 @@ void read_gpt_oss(const json& j, const std::string& file, ModelDesc& d) {
   }
 }
 
+// DeepSeek-V3 / V3.1: MLA attention (interleaved RoPE on the rope part; YaRN's mscale_all_dim squared in the softmax
+// scale), dense FFNs for the first first_k_dense_replace layers, then MoE: sigmoid scores with a correction bias,
+// group-limited top-k, a shared expert.
+void read_deepseek_v3(const json& j, const std::string& file, ModelDesc& d) {
+  if (const std::string sf = get_or<std::string>(j, "scoring_func", "sigmoid", file); sf != "sigmoid")
+    throw std::runtime_error(file + ": key scoring_func: '" + sf + "' is not implemented (sigmoid)");
+  if (const std::string tm = get_or<std::string>(j, "topk_method", "noaux_tc", file); tm != "noaux_tc")
+    throw std::runtime_error(file + ": key topk_method: '" + tm + "' is not implemented (noaux_tc)");
+  no_attention_bias(j, file, "DeepSeek-V3");
+  AttentionSpec a = d.layers[0].attn;
+  a.kind = "mla";
+  a.q_lora_rank = get_or<int64_t>(j, "q_lora_rank", 0, file);
+  a.kv_lora_rank = get<int64_t>(j, "kv_lora_rank", file);
+  a.qk_nope_head_dim = get<int64_t>(j, "qk_nope_head_dim", file);
+  a.qk_rope_head_dim = get<int64_t>(j, "qk_rope_head_dim", file);
+  a.v_head_dim = get<int64_t>(j, "v_head_dim", file);
+  a.head_dim = a.qk_rope_head_dim;  // what RoPE rotates
+  a.rope.interleaved = get_or<bool>(j, "rope_interleave", true, file);
+  a.rope.rotary_dim = 0;
+  float scale = 1.0f / std::sqrt(float(a.qk_nope_head_dim + a.qk_rope_head_dim));
+  if (a.rope.type == "yarn" && a.rope.mscale_all_dim > 0 && a.rope.factor > 1) {
+    const float m = 0.1f * a.rope.mscale_all_dim * std::log(a.rope.factor) + 1.0f;
+    scale *= m * m;
+  }
+  a.softmax_scale = scale;
+  FfnSpec moe;
+  moe.kind = "moe";
+  moe.hidden_dim = get<int64_t>(j, "moe_intermediate_size", file);
+  moe.router.kind = "sigmoid_group";
+  moe.router.n_experts = get<int>(j, "n_routed_experts", file);
+  moe.router.top_k = get<int>(j, "num_experts_per_tok", file);
+  moe.router.norm_topk_prob = get_or<bool>(j, "norm_topk_prob", true, file);
+  moe.router.score_correction_bias = true;
+  moe.router.n_group = get_or<int>(j, "n_group", 1, file);
+  moe.router.topk_group = get_or<int>(j, "topk_group", 1, file);
+  moe.router.routed_scaling_factor = get_or<float>(j, "routed_scaling_factor", 1.0f, file);
+  moe.shared_hidden_dim = moe.hidden_dim * get_or<int64_t>(j, "n_shared_experts", 0, file);
+  const int dense = get_or<int>(j, "first_k_dense_replace", 0, file);
+  for (int i = 0; i < d.n_layers(); ++i) {
+    LayerSpec& l = d.layers[size_t(i)];
+    l.attn = a;
+    if (i >= dense) l.ffn = moe;
+  }
+}
+
 const ArchReader kArchitectures[] = {
     {"LlamaForCausalLM", "llama", "llama", &read_llama},
     {"MistralForCausalLM", "mistral", "llama", &read_llama},
@@ -274,6 +319,7 @@ const ArchReader kArchitectures[] = {
     {"MixtralForCausalLM", "mixtral", "mixtral", &read_mixtral},
     {"Qwen3MoeForCausalLM", "qwen3_moe", "qwen3_moe", &read_qwen3_moe},
     {"GptOssForCausalLM", "gpt_oss", "gpt_oss", &read_gpt_oss},
+    {"DeepseekV3ForCausalLM", "deepseek_v3", "deepseek_v3", &read_deepseek_v3},
 };
 
 }  // namespace
@@ -319,9 +365,9 @@ ModelDesc parse_hf_config(const json& j, const std::string& file) {
   if (n_layers <= 0 || n_layers > (1 << 16))
     throw std::runtime_error(file + ": key num_hidden_layers: must be in [1, 65536], got " + std::to_string(n_layers));
   d.layers = uniform_layers(n_layers, l);
-  reader->read(j, file, d);
-  const std::vector<RopeSpec> rope = read_rope(j, n_layers, d.layers[0].attn.head_dim, file);
+  const std::vector<RopeSpec> rope = read_rope(j, n_layers, l.attn.head_dim, file);
   for (int i = 0; i < n_layers; ++i) d.layers[size_t(i)].attn.rope = rope[size_t(i)];
+  reader->read(j, file, d);  // after RoPE: a reader may derive from it (DeepSeek's softmax scale)
   validate_desc(d, file);
   return d;
 }

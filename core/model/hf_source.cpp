@@ -10,6 +10,7 @@
 #include "core/formats/safetensors.hpp"
 #include "core/model/base_source.hpp"
 #include "core/model/fused_experts.hpp"
+#include "core/model/mla_tensors.hpp"
 #include "core/model/model_layout.hpp"
 
 namespace fs = std::filesystem;
@@ -98,6 +99,29 @@ HfSource::HfSource(const std::string& dir) {
                   [fused, part, dim, ff](std::vector<uint8_t>& out) { cut_fused_expert(fused, part, dim, ff, out); });
       continue;
     }
+    if (const std::string mla = mla_part(canonical); !mla.empty()) {  // cut out of kv_a_proj / kv_b_proj
+      const int layer = std::stoi(canonical.substr(7));
+      const std::string name = "model.layers." + std::to_string(layer) + ".self_attn." + mla_source(mla);
+      auto w = where.find(name);
+      if (w == where.end())
+        throw std::runtime_error((fs::exists(index) ? index.string() : (d / "model.safetensors").string()) +
+                                 ": tensor " + canonical + " (" + name + "): missing");
+      SafetensorsFile& f = open_file(w->second);
+      const SafetensorsTensorInfo* t = f.find(name);
+      if (!t) throw std::runtime_error(f.path() + ": tensor " + name + ": missing (the index names this file)");
+      const AttentionSpec a = desc_.layers[size_t(layer)].attn;
+      const int64_t rows = mla == "wkv_a" || mla == "wk_pe" ? a.kv_lora_rank + a.qk_rope_head_dim
+                                                              : a.n_heads * (a.qk_nope_head_dim + a.v_head_dim);
+      const int64_t cols = mla == "wkv_a" || mla == "wk_pe" ? desc_.dim : a.kv_lora_rank;
+      const TensorView src = f.view(*t);
+      if (src.rows != rows || src.cols != cols)
+        throw std::runtime_error(f.path() + ": tensor " + name + ": shape [" + std::to_string(src.rows) + ", " +
+                                 std::to_string(src.cols) + "] does not fit the model description: expected [" +
+                                 std::to_string(rows) + ", " + std::to_string(cols) + "]");
+      add_derived(canonical, src.dtype, f.path(), name,
+                  [src, mla, a](std::vector<uint8_t>& out) { cut_mla(src, mla, a, out); });
+      continue;
+    }
     const std::string hf = hf_tensor_name(canonical, desc_.arch);
     auto w = where.find(hf);
     if (w == where.end()) {
@@ -145,7 +169,9 @@ std::string hf_tensor_name(const std::string& c, const std::string& family) {
         {"router", "mlp.gate.weight"},           {"score_bias", "mlp.gate.e_score_correction_bias"},
         {"shared.w_gate", "mlp.shared_experts.gate_proj.weight"},
         {"shared.w_up", "mlp.shared_experts.up_proj.weight"},
-        {"shared.w_down", "mlp.shared_experts.down_proj.weight"}};
+        {"shared.w_down", "mlp.shared_experts.down_proj.weight"},
+        {"wq_a", "self_attn.q_a_proj.weight"},   {"q_a_norm", "self_attn.q_a_layernorm.weight"},
+        {"wq_b", "self_attn.q_b_proj.weight"},   {"kv_a_norm", "self_attn.kv_a_layernorm.weight"}};
     // Mixtral keeps its released names: block_sparse_moe.{gate, experts.N.w1 (gate) / w3 (up) / w2 (down)}.
     const bool mixtral = family == "mixtral";
     if (mixtral && w == "router") return pre + "block_sparse_moe.gate.weight";

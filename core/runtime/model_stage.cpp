@@ -34,6 +34,15 @@ class ModelStage::Builder final : public BlockBuilder {
     st_.weight_bytes_ += p->bytes();
     return p;
   }
+  std::unique_ptr<PackedMatrix> matrix_rows(const std::string& name, Range sub) override {
+    const WeightShard& s = shard(name);
+    if (sub.begin < 0 || sub.end > s.rows.size() || sub.begin >= sub.end)
+      throw std::runtime_error(src_.path() + ": rows [" + std::to_string(sub.begin) + ", " + std::to_string(sub.end) +
+                               ") outside this rank's " + std::to_string(s.rows.size()) + " rows of tensor " + name);
+    auto p = fmt_.pack(src_.tensor(source_name(name)), {s.rows.begin + sub.begin, s.rows.begin + sub.end}, s.cols, st_.be_);
+    st_.weight_bytes_ += p->bytes();
+    return p;
+  }
   DeviceBuffer vector(const std::string& name) override {
     const WeightShard& s = shard(name);
     const TensorView v = src_.tensor(source_name(name));

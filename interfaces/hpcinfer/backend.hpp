@@ -108,6 +108,8 @@ class Backend {
                                 float* dst) = 0;
   // bytes of zeros at p.
   virtual void zero(void* p, size_t bytes) = 0;
+  // dst[r, 0:cols] = src[r, 0:cols] for r < rows, rows src_ld / dst_ld floats apart (a strided block copy).
+  virtual void copy_cols(const float* src, int64_t src_ld, float* dst, int64_t dst_ld, int64_t rows, int64_t cols) = 0;
   // y[n, rows] = x[n, cols] w[rows, cols]^T in f32, for small matrices kept as plain f32 (routers).
   virtual void linear_f32(const float* x, const float* w, int64_t n, int64_t rows, int64_t cols, float* y) = 0;
   // Routing of n tokens over r.n_experts experts (RouterSpec in model.hpp): logits[n, n_experts] in,

@@ -44,7 +44,8 @@ struct RopeSpec {
 };
 
 struct AttentionSpec {
-  std::string kind = "gqa";  // block kind: "gqa" = multi-head attention with grouped (GQA) / multi-query (MQA) KV
+  std::string kind = "gqa";  // block kind: "gqa" = multi-head attention with grouped (GQA) / multi-query (MQA) KV;
+                             // "mla" = multi-head latent attention (DeepSeek-V2/V3)
   int n_heads = 0;
   int n_kv_heads = 0;        // GQA/MQA when < n_heads; divides n_heads
   int64_t head_dim = 0;
@@ -53,6 +54,11 @@ struct AttentionSpec {
   bool qk_norm = false;      // per-head RMSNorm of q and k before RoPE (Qwen3)
   bool sinks = false;        // one learned logit per head in the softmax denominator only (gpt-oss)
   int sliding_window = 0;    // > 0: a token attends to the last `sliding_window` positions only (itself included)
+  float softmax_scale = 0;   // q.k multiplier; 0 = 1/sqrt(the q.k head size)
+  // mla: q through a low-rank q_lora_rank (0 = a plain q projection); keys/values from a kv_lora_rank latent plus a
+  // shared qk_rope_head_dim RoPE key; per head qk_nope_head_dim + qk_rope_head_dim for q.k, v_head_dim for values.
+  // head_dim is unused by mla.
+  int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
   RopeSpec rope;
 };
 

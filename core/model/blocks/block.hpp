@@ -99,6 +99,8 @@ class BlockBuilder {
   virtual const WeightShard& shard(const std::string& name) const = 0;
   // That shard packed by the weight format on the backend / as an f32 vector on the backend (norms, biases).
   virtual std::unique_ptr<PackedMatrix> matrix(const std::string& name) = 0;
+  // Rows [sub.begin, sub.end) of that shard (relative to the shard), packed alone: a per-head piece of a matrix.
+  virtual std::unique_ptr<PackedMatrix> matrix_rows(const std::string& name, Range sub) = 0;
   virtual DeviceBuffer vector(const std::string& name) = 0;
   // That shard as a plain f32 [rows, cols] matrix on the backend (small matrices every rank keeps exact: routers).
   virtual DeviceBuffer f32_matrix(const std::string& name) = 0;
