@@ -61,6 +61,8 @@ struct World {
   const char* name;
   int tp, pp;
   const char* strategy;
+  std::string extra = "";   // more YAML under world:
+  const char* comm = "gloo";
 };
 
 // Runs `model_dir` on the reference prompt in `world`; returns (generated ids, logits of the prompt positions).
@@ -70,14 +72,17 @@ std::pair<std::vector<int>, std::vector<float>> run_world(const test::ScratchDir
   nlohmann::json prompt{{"id", "ref"}, {"prompt_ids", ref.tokens}};
   dir.write("prompts.jsonl", prompt.dump() + "\n");
   const fs::path out = dir / (std::string(w.name) + "_" + weights);
-  dir.write("run.yaml", "model:\n  path: " + model_dir + "\nplugins:\n  comm: gloo\n  weights: " + weights +
+  dir.write("run.yaml", "model:\n  path: " + model_dir + "\nplugins:\n  comm: " + w.comm + "\n  weights: " + weights +
                             "\n  strategy: " + w.strategy + "\nworld:\n  tp: " + std::to_string(w.tp) +
-                            "\n  pp: " + std::to_string(w.pp) + "\n  timeout_s: 60\nthreads: 1\ninputs:\n  prompts: " +
+                            "\n  pp: " + std::to_string(w.pp) + "\n  timeout_s: 60\n" + w.extra + "threads: 1\ninputs:\n  prompts: " +
                             (dir / "prompts.jsonl").string() +
                             "\ngeneration:\n  max_new_tokens: 24\n  temperature: 0\noutputs:\n  dir: " + out.string() +
                             "\n  keep_logits: true\n");
-  const auto r = run_command(test::bin() + " launch -n " + std::to_string(w.tp * w.pp) + " " +
-                             shell_quote((dir / "run.yaml").string()) + " 2>&1");
+  const std::string n = std::to_string(w.tp * w.pp), yaml = shell_quote((dir / "run.yaml").string());
+  const auto r = run_command(std::string(w.comm) == "mpi"
+                                 ? "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --allow-run-as-root "
+                                   "--oversubscribe -n " + n + " " + test::bin() + " run " + yaml + " 2>&1"
+                                 : test::bin() + " launch -n " + n + " " + yaml + " 2>&1");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   std::vector<int> ids;
   std::ifstream c(out / "completions.jsonl");
@@ -133,6 +138,54 @@ INSTANTIATE_TEST_SUITE_P(Transformers5, HfReference,
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            return n;
                          });
+
+// Expert parallelism (world.expert_parallel): the tp ranks of a stage split the experts whole (the attention stays
+// tensor-parallel) and the MoE output is all-reduced. Tokens equal the single process's and the logits of every
+// prompt position are within 1e-5 of them (the experts' partial sums are added in another order), at tp = 2 over
+// gloo and mpi, tp = 2 with pp = 2, and tp = 4 (kv heads replicated where the model has fewer than 4).
+TEST(HfReferenceExpertParallel, TokensAndLogitsEqualTheSingleProcess) {
+  HPCINFER_REQUIRE_DATA("reference/hf/mixtral-tiny/config.json");
+  const bool have_mpirun = run_command("command -v mpirun").exit_code == 0;
+  for (const char* model : {"mixtral-tiny", "qwen3-moe-tiny", "gpt-oss-tiny", "deepseek-v3-tiny"}) {
+    const Reference ref = read_reference(model);
+    const std::string model_dir = (test::shared_data() / "reference/hf" / model).string();
+    test::ScratchDir dir;
+    auto [single_ids, single_logits] = run_world(dir, model_dir, "f32", {"single", 1, 1, "pp"}, ref);
+    const std::string ep = "  expert_parallel: true\n  replicate_kv_heads: true\n";
+    const World worlds[] = {{"ep2", 2, 1, "tp_pp", ep}, {"ep2_pp2", 2, 2, "tp_pp", ep}, {"ep4", 4, 1, "tp_pp", ep},
+                            {"ep2_mpi", 2, 1, "tp_pp", ep, "mpi"}};
+    for (const World& w : worlds) {
+      if (std::string(w.comm) == "mpi" && !have_mpirun) continue;
+      SCOPED_TRACE(std::string(model) + " " + w.name);
+      auto [ids, logits] = run_world(dir, model_dir, "f32", w, ref);
+      EXPECT_EQ(ids, single_ids);
+      ASSERT_EQ(logits.size(), single_logits.size());
+      double worst = 0;
+      for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::abs(double(logits[i]) - single_logits[i]));
+      EXPECT_LE(worst, 1e-5);
+      std::printf("%s %s: max |logit - single process| = %.3g\n", model, w.name, worst);
+    }
+  }
+}
+
+// `plan --show` names each rank's experts; an expert count the ranks cannot share evenly is refused by name.
+TEST(HfReferenceExpertParallel, PlanShowsExpertsAndRefusesUnevenSplits) {
+  HPCINFER_REQUIRE_DATA("reference/hf/qwen3-moe-tiny/config.json");
+  test::ScratchDir dir;
+  const std::string model = (test::shared_data() / "reference/hf/qwen3-moe-tiny").string();
+  dir.write("p.yaml", "model:\n  path: " + model + "\nplugins:\n  strategy: tp_pp\nworld:\n  tp: 2\n"
+                      "  expert_parallel: true\n");
+  auto r = run_command(test::bin() + " plan --show " + shell_quote((dir / "p.yaml").string()) + " --json 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto ranks = nlohmann::json::parse(r.output);
+  ASSERT_EQ(ranks.size(), 2u);
+  EXPECT_EQ(ranks[0].at("experts").at("0"), nlohmann::json({0, 1, 2, 3}));
+  EXPECT_EQ(ranks[1].at("experts").at("1"), nlohmann::json({4, 5, 6, 7}));
+  r = run_command(test::bin() + " plan --show " + shell_quote((dir / "p.yaml").string()) +
+                  " --set world.tp=3 --set world.replicate_kv_heads=true 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("8 experts, not divisible by the 3 ranks of world.tp"), std::string::npos) << r.output;
+}
 
 // The same checkpoint with its RoPE settings in transformers 4's form (top-level rope_theta + rope_scaling) gives the
 // same logits; with the RoPE keys dropped it would not (the default theta 10000: the silent error this guards).

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <thread>
 #include <nlohmann/json.hpp>
@@ -139,6 +140,13 @@ int cmd_plan(const Args& args) {
       if (!c.group.empty()) steps.back()["group"] = c.group;
       if (!c.sizes.empty()) steps.back()["sizes"] = c.sizes;
     }
+    // Experts this rank holds, per MoE layer (from its shards: layers.<i>.experts.<e>.w_gate).
+    std::map<int, std::vector<int>> experts;
+    for (const WeightShard& w : p.shards)
+      if (const size_t at = w.tensor.find(".experts."); at != std::string::npos && w.tensor.ends_with(".w_gate"))
+        experts[std::stoi(w.tensor.substr(7))].push_back(std::stoi(w.tensor.substr(at + 9)));
+    nlohmann::json experts_json = nlohmann::json::object();
+    for (const auto& [layer, ids] : experts) experts_json[std::to_string(layer)] = ids;
     nlohmann::json groups = nlohmann::json::array();
     for (const CommGroup& g : p.groups) groups.push_back({{"name", g.name}, {"ranks", g.ranks}});
     out.push_back({{"rank", r}, {"tp_rank", p.world.tp_rank()}, {"pp_rank", p.world.pp_rank()},
@@ -146,7 +154,8 @@ int cmd_plan(const Args& args) {
                    {"weights_plugin", s->weights_plugin}, {"device", cfg.device},
                    {"weight_bytes", mem.weights}, {"kv_cache_bytes", mem.kv_cache}, {"kv_context", ctx},
                    {"activation_bytes", mem.activations}, {"workspace_bytes", mem.workspace},
-                   {"total_bytes", mem.total()}, {"shards", shards}, {"groups", groups}, {"steps", steps}});
+                   {"total_bytes", mem.total()}, {"experts", experts_json}, {"shards", shards}, {"groups", groups},
+                   {"steps", steps}});
     if (device_gb > 0) {
       out.back()["device_memory_bytes"] = device_bytes;
       out.back()["fits"] = fits;
@@ -165,6 +174,15 @@ int cmd_plan(const Args& args) {
         std::printf("  rank %d: %s in %s of device memory (%s needed, %s %s)\n", r, fits ? "FITS" : "DOES NOT FIT",
                     gb(device_bytes).c_str(), gb(mem.total()).c_str(), gb(std::abs(device_bytes - mem.total())).c_str(),
                     fits ? "to spare" : "short");
+      if (!experts.empty()) {
+        std::string line;
+        for (const auto& [layer, ids] : experts) {
+          std::string list;
+          for (int e : ids) list += (list.empty() ? "" : ",") + std::to_string(e);
+          line += (line.empty() ? "" : "; ") + std::to_string(layer) + ": " + list;
+        }
+        std::printf("  experts by layer: %s\n", line.c_str());
+      }
       for (const ShardCost& c : cost.shards) {
         const WeightShard& w = c.shard;
         std::printf("    %-24s rows [%lld, %lld) cols [%lld, %lld)  %s%s\n", w.tensor.c_str(), (long long)w.rows.begin,

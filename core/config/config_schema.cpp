@@ -65,6 +65,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("world.interface", world.interface),
       HPCINFER_LEAF("world.replicate_kv_heads", world.replicate_kv_heads),
       HPCINFER_LEAF("world.vocab_parallel", world.vocab_parallel),
+      HPCINFER_LEAF("world.expert_parallel", world.expert_parallel),
       HPCINFER_LEAF("device", device),
       HPCINFER_LEAF("threads", threads),
       HPCINFER_LEAF("inputs.prompts", inputs.prompts),

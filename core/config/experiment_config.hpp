@@ -34,6 +34,7 @@ struct ExperimentConfig {
     std::string interface;           // gloo: network interface to bind (eth0, ib0); "" = this host name's address
     bool replicate_kv_heads = false; // tp_pp: allow tp > n_kv_heads by replicating KV heads
     bool vocab_parallel = true;      // tp_pp: embedding and output head split by vocabulary rows over the tp ranks
+    bool expert_parallel = false;    // tp_pp: the tp ranks split the experts (whole) instead of slicing each
   } world;
 
   std::string device = "cpu";        // backend: cpu (built in) | cuda (plugin)

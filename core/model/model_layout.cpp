@@ -12,7 +12,7 @@ ModelLayout model_layout(const ModelDesc& d) {
   out.n_layers = d.n_layers();
   const ShardRule vocab_rows{ShardRule::Axis::rows, "vocab", 1};
   out.tensors.push_back({"tok_embeddings", -1, d.vocab, d.dim, vocab_rows});
-  out.anchors.push_back({"embed.out", -1, AnchorDecl::Combine::sum, "vocab"});
+  out.anchors.push_back({"embed.out", -1, AnchorDecl::Combine::sum, {"vocab"}});
   for (int i = 0; i < d.n_layers(); ++i) {
     const LayerSpec& l = d.layers[size_t(i)];
     block_kind("attention", l.attn.kind).declare(d, i, out);
@@ -20,7 +20,7 @@ ModelLayout model_layout(const ModelDesc& d) {
   }
   out.tensors.push_back({"norm", -1, 1, d.dim, {}});
   out.tensors.push_back({"output", -1, d.vocab, d.dim, vocab_rows});
-  out.anchors.push_back({"head.logits", -1, AnchorDecl::Combine::concat_cols, "vocab"});
+  out.anchors.push_back({"head.logits", -1, AnchorDecl::Combine::concat_cols, {"vocab"}});
   return out;
 }
 

@@ -24,6 +24,7 @@ class ModelStage::Builder final : public BlockBuilder {
     if (!s) throw std::runtime_error(src_.path() + ": the plan holds no shard of tensor " + name + " on this rank");
     return *s;
   }
+  bool holds(const std::string& name) const override { return st_.plan_.shard(name) != nullptr; }
   // The head of a tied model reads the embedding table.
   std::string source_name(const std::string& name) const {
     return name == "output" && st_.m_.tied_embeddings ? "tok_embeddings" : name;

@@ -54,6 +54,7 @@ StrategyOptions strategy_options(const ExperimentConfig& cfg) {
   opt.layer_split = cfg.world.layer_split;
   opt.replicate_kv_heads = cfg.world.replicate_kv_heads;
   opt.vocab_parallel = cfg.world.vocab_parallel;
+  opt.expert_parallel = cfg.world.expert_parallel;
   return opt;
 }
 

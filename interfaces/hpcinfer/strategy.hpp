@@ -32,11 +32,15 @@ struct LogicalTensor {
   int64_t rows = 0;  // logical shape [rows, cols]; vectors are [1, n]
   int64_t cols = 0;
   ShardRule shard;
+  // >= 0: the whole tensor belongs to unit number select_index of select_unit (e.g. expert 5 of "expert"); a rank
+  // holds it only when the strategy gives it that unit (expert parallelism), and then cut by `shard` as usual.
+  std::string select_unit;
+  int64_t select_index = -1;
   bool f32 = false;  // kept as plain f32 whatever the weights plugin (small matrices routing depends on: routers)
   bool is_vector() const { return rows == 1; }
 };
 
-// A point of the forward pass where ranks that hold different units of `unit` have partial results to combine.
+// A point of the forward pass where ranks that hold different units of `units` have partial results to combine.
 struct AnchorDecl {
   enum class Combine : uint32_t {
     sum,          // each rank holds a partial sum of the whole [rows, cols] (a row-parallel matmul's output)
@@ -45,7 +49,7 @@ struct AnchorDecl {
   std::string name;  // e.g. "layers.3.attn.out", "embed.out", "head.logits"
   int layer = -1;
   Combine combine = Combine::sum;
-  std::string unit;
+  std::vector<std::string> units;  // a split of any of these leaves partial results here (concat_cols: one unit)
 };
 
 // What a strategy sees of a model.
@@ -72,6 +76,7 @@ struct StrategyOptions {
   std::vector<int> layer_split;     // explicit layers per stage (sums to n_layers); empty = balanced by cost
   bool replicate_kv_heads = false;  // tp_pp: allow tp > n_kv_heads by replicating KV heads
   bool vocab_parallel = true;       // tp_pp: embedding and output head split by vocabulary rows across tp ranks
+  bool expert_parallel = false;     // tp_pp: the tp ranks split the experts (whole) instead of slicing every expert
 };
 
 // One tensor this rank holds: rows/cols are logical ranges of the full tensor.

@@ -109,6 +109,11 @@ struct UnitCount {
 using UnitKey = std::pair<int, std::string>;
 inline std::map<UnitKey, UnitCount> unit_counts(const ModelLayout& m) {
   std::map<UnitKey, UnitCount> out;
+  for (const LogicalTensor& t : m.tensors)  // selection units: as many as the largest index + 1
+    if (t.select_index >= 0) {
+      UnitCount& c = out[{t.layer, t.select_unit}];
+      c.units = std::max(c.units, t.select_index + 1);
+    }
   for (const LogicalTensor& t : m.tensors) {
     if (t.shard.axis == ShardRule::Axis::none) continue;
     const int64_t extent = t.shard.axis == ShardRule::Axis::rows ? t.rows : t.cols;
@@ -141,6 +146,10 @@ inline void fill_shards(const ModelLayout& m, RankPlan& p, const UnitSplit& spli
   p.shards.clear();
   for (const LogicalTensor& t : m.tensors) {
     if (!runs(p, t.layer, t.name)) continue;
+    if (t.select_index >= 0) {  // a member of a selection unit (an expert): held whole by the ranks given it
+      const Range u = split(t.layer, t.select_unit, counts.at({t.layer, t.select_unit}).units, part);
+      if (t.select_index < u.begin || t.select_index >= u.end) continue;
+    }
     WeightShard s{t.name, {0, t.rows}, {0, t.cols}};
     if (t.shard.axis != ShardRule::Axis::none) {
       const UnitCount& c = counts.at({t.layer, t.shard.unit});
@@ -161,14 +170,16 @@ inline void fill_collectives(const ModelLayout& m, RankPlan& p, const CommGroup&
   std::vector<CommStep> collectives;
   for (const AnchorDecl& a : m.anchors) {
     if (!runs(p, a.layer, a.name)) continue;
-    auto c = counts.find({a.layer, a.unit});
-    if (c == counts.end()) continue;  // nothing of this layer is cut by that unit
     bool whole = true;
-    std::vector<int64_t> sizes;
-    for (int r = 0; r < int(group.ranks.size()); ++r) {
-      const Range u = split(a.layer, a.unit, c->second.units, r);
-      whole = whole && u.begin == 0 && u.end == c->second.units;
-      sizes.push_back(u.size() * c->second.unit_size);
+    std::vector<int64_t> sizes;  // concat_cols: the columns of its (one) unit each group rank holds
+    for (const std::string& unit : a.units) {
+      auto c = counts.find({a.layer, unit});
+      if (c == counts.end()) continue;  // nothing of this layer is cut by that unit
+      for (int r = 0; r < int(group.ranks.size()); ++r) {
+        const Range u = split(a.layer, unit, c->second.units, r);
+        whole = whole && u.begin == 0 && u.end == c->second.units;
+        if (a.units.size() == 1) sizes.push_back(u.size() * c->second.unit_size);
+      }
     }
     if (whole) continue;
     if (a.combine == AnchorDecl::Combine::sum)

@@ -6,7 +6,9 @@
 //            each rank keeps the kv head its query heads use (replication) if world.replicate_kv_heads allows;
 //   ffn      FFN rows, evenly (any size); expert_ffn / shared_ffn: every routed / the shared expert's rows alike;
 //   vocab    embedding and output-head rows, evenly (world.vocab_parallel, default on; off: replicated, so every tp
-//            rank holds vocab x dim of each).
+//            rank holds vocab x dim of each);
+//   expert   with world.expert_parallel: whole experts, evenly (the expert count must divide by tp), and then
+//            expert_ffn stays whole; without: every rank has every expert, each sliced by expert_ffn.
 // Where a cut leaves ranks with partial results (an anchor the block kind declares over a cut unit) the plan has a
 // collective over the stage's tp group ("tp.stage<k>"): all-reduce for partial sums (after the row-parallel o and
 // down projections: two per layer; after a vocab-split embedding lookup), all-gather of columns for the vocab-split
@@ -46,6 +48,11 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
       auto it = counts.find({layer, unit});
       return it == counts.end() ? 0 : it->second.units;
     };
+    for (int l = 0; l < m.n_layers; ++l)  // experts must split evenly over the ranks that share them out
+      if (const int64_t experts = count(l, "expert"); opt.expert_parallel && experts % tp)
+        throw std::invalid_argument("world.expert_parallel: layer " + std::to_string(l) + " has " +
+                                    std::to_string(experts) + " experts, not divisible by the " + std::to_string(tp) +
+                                    " ranks of world.tp");
     for (int l = 0; l < m.n_layers; ++l) {  // heads must split: say which tp values would
       const int64_t heads = count(l, "q_head"), kv = count(l, "kv_head");
       if (heads == 0) continue;
@@ -58,8 +65,16 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
                                     (opt.replicate_kv_heads ? "" : " (more with world.replicate_kv_heads: true)"));
     }
     const hpcinfer::plugins::UnitSplit split = [&](int layer, const std::string& unit, int64_t units, int part) -> Range {
-      if (unit == "q_head" || unit == "ffn" || unit == "expert_ffn" || unit == "shared_ffn")
+      if (unit == "q_head" || unit == "ffn" || unit == "shared_ffn") return even_slice(units, tp, part);
+      if (unit == "expert_ffn") return opt.expert_parallel ? Range{0, units} : even_slice(units, tp, part);
+      if (unit == "expert") {
+        if (!opt.expert_parallel) return Range{0, units};
+        if (units % tp)
+          throw std::invalid_argument("world.expert_parallel: layer " + std::to_string(layer) + " has " +
+                                      std::to_string(units) + " experts, not divisible by the " + std::to_string(tp) +
+                                      " ranks of world.tp");
         return even_slice(units, tp, part);
+      }
       if (unit == "vocab") return opt.vocab_parallel ? even_slice(units, tp, part) : Range{0, units};
       if (unit == "kv_head") {
         if (units % tp == 0) return even_slice(units, tp, part);
@@ -68,7 +83,7 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
         return {first_q / group, first_q / group + 1};
       }
       throw std::invalid_argument("strategy 'tp_pp' cannot split unit '" + unit + "' (layer " + std::to_string(layer) +
-                                  "); it splits q_head, kv_head, ffn, expert_ffn, shared_ffn and vocab");
+                                  "); it splits q_head, kv_head, ffn, expert, expert_ffn, shared_ffn and vocab");
     };
     hpcinfer::RankPlan p;
     hpcinfer::plugins::fill_pipeline(w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);

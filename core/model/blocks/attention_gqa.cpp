@@ -170,7 +170,7 @@ class GqaKind final : public BlockKind {
     if (a.sinks) add("sinks", 1, a.n_heads, {Axis::cols, "q_head", 1});
     add("wo", D, q, q_cols);
     if (a.o_bias) add("bo", 1, D, whole);
-    out.anchors.push_back({layer_tensor(i, "attn.out"), i, AnchorDecl::Combine::sum, "q_head"});
+    out.anchors.push_back({layer_tensor(i, "attn.out"), i, AnchorDecl::Combine::sum, {"q_head"}});
   }
 
   double cache_bytes_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {

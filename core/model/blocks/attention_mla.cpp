@@ -176,7 +176,7 @@ class MlaKind final : public BlockKind {
     add("w_uk_t", H * a.kv_lora_rank, a.qk_nope_head_dim, {Axis::rows, "q_head", a.kv_lora_rank});
     add("w_uv", H * a.v_head_dim, a.kv_lora_rank, {Axis::rows, "q_head", a.v_head_dim});
     add("wo", D, H * a.v_head_dim, {Axis::cols, "q_head", a.v_head_dim});
-    out.anchors.push_back({layer_tensor(i, "attn.out"), i, AnchorDecl::Combine::sum, "q_head"});
+    out.anchors.push_back({layer_tensor(i, "attn.out"), i, AnchorDecl::Combine::sum, {"q_head"}});
   }
   double cache_bytes_per_token(const ModelDesc& m, int i, const RankPlan&) const override {
     const AttentionSpec& a = m.layers[size_t(i)].attn;

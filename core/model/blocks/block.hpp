@@ -97,6 +97,8 @@ class BlockBuilder {
   virtual int max_ctx() const = 0;  // positions per sequence
   // The plan's shard of tensor `name` (throws naming the tensor when the plan holds none).
   virtual const WeightShard& shard(const std::string& name) const = 0;
+  // Whether the plan gives this rank any of tensor `name` (expert parallelism leaves other ranks' experts out).
+  virtual bool holds(const std::string& name) const = 0;
   // That shard packed by the weight format on the backend / as an f32 vector on the backend (norms, biases).
   virtual std::unique_ptr<PackedMatrix> matrix(const std::string& name) = 0;
   // Rows [sub.begin, sub.end) of that shard (relative to the shard), packed alone: a per-head piece of a matrix.

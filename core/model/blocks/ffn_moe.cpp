@@ -10,6 +10,9 @@
 // A token's sum runs over its experts in ascending index, whatever else is in the batch: batch-invariant.
 // Tensor parallelism: every expert's gate/up rows and down columns by its inner rows (unit "expert_ffn"), the shared
 // expert's by "shared_ffn"; the router is whole on every rank; a down bias is added by the rank holding column 0.
+// Expert parallelism: each expert's tensors are unit number e of "expert" (LogicalTensor::select_*): a rank holds the
+// experts the strategy gives it, whole, runs them for the tokens routed to them, and the anchor's sum (an all-reduce
+// over the tp group) adds the other ranks' experts.
 #include <stdexcept>
 
 #include "core/model/blocks/block.hpp"
@@ -37,6 +40,8 @@ class MoeBlock final : public Block {
     if (spec_.router.score_correction_bias) score_bias_ = b.vector(layer_tensor(layer, "score_bias"));
     for (int e = 0; e < spec_.router.n_experts; ++e) {
       Expert x;
+      experts_.emplace_back();
+      if (!b.holds(expert_tensor(layer, e, "w_gate"))) continue;  // another rank's expert (expert parallelism)
       x.w_gate = b.matrix(expert_tensor(layer, e, "w_gate"));
       x.w_up = b.matrix(expert_tensor(layer, e, "w_up"));
       x.w_down = b.matrix(expert_tensor(layer, e, "w_down"));
@@ -45,9 +50,9 @@ class MoeBlock final : public Block {
         x.b_up = b.vector(expert_tensor(layer, e, "b_up"));
         if (b.shard(expert_tensor(layer, e, "w_down")).cols.begin == 0) x.b_down = b.vector(expert_tensor(layer, e, "b_down"));
       }
-      experts_.push_back(std::move(x));
+      local_ = x.w_gate->rows();
+      experts_.back() = std::move(x);
     }
-    local_ = experts_.empty() ? 0 : experts_[0].w_gate->rows();
     if (spec_.shared_hidden_dim > 0) {
       shared_.w_gate = b.matrix(layer_tensor(layer, "shared.w_gate"));
       shared_.w_up = b.matrix(layer_tensor(layer, "shared.w_up"));
@@ -83,8 +88,8 @@ class MoeBlock final : public Block {
     be_.zero(out, size_t(n * dim_) * sizeof(float));
     for (int64_t e = 0; e < E; ++e) {
       const int64_t m = int64_t(rows[size_t(e)].size());
-      if (m == 0) continue;
       const Expert& ex = experts_[size_t(e)];
+      if (m == 0 || !ex.w_gate) continue;  // no token for it, or another rank holds it
       rows_.reserve(be_, size_t(m) * sizeof(int));
       scale_.reserve(be_, size_t(m) * sizeof(float));
       be_.copy_to_device(rows_.get(), rows[size_t(e)].data(), size_t(m) * sizeof(int));
@@ -191,6 +196,7 @@ class MoeKind final : public BlockKind {
     if (f.router.score_correction_bias) add(layer_tensor(i, "score_bias"), 1, E, {});
     const ShardRule rows{Axis::rows, "expert_ffn", 1}, cols{Axis::cols, "expert_ffn", 1};
     for (int e = 0; e < E; ++e) {
+      const size_t first = out.tensors.size();
       add(expert_tensor(i, e, "w_gate"), H, D, rows);
       add(expert_tensor(i, e, "w_up"), H, D, rows);
       add(expert_tensor(i, e, "w_down"), D, H, cols);
@@ -199,6 +205,8 @@ class MoeKind final : public BlockKind {
         add(expert_tensor(i, e, "b_up"), 1, H, cols);
         add(expert_tensor(i, e, "b_down"), 1, D, {});
       }
+      for (size_t t = first; t < out.tensors.size(); ++t)  // expert e of "expert": whole on the ranks that hold it
+        out.tensors[t].select_unit = "expert", out.tensors[t].select_index = e;
     }
     if (f.shared_hidden_dim > 0) {
       const int64_t S = f.shared_hidden_dim;
@@ -206,7 +214,7 @@ class MoeKind final : public BlockKind {
       add(layer_tensor(i, "shared.w_up"), S, D, {Axis::rows, "shared_ffn", 1});
       add(layer_tensor(i, "shared.w_down"), D, S, {Axis::cols, "shared_ffn", 1});
     }
-    out.anchors.push_back({layer_tensor(i, "ffn.out"), i, AnchorDecl::Combine::sum, "expert_ffn"});
+    out.anchors.push_back({layer_tensor(i, "ffn.out"), i, AnchorDecl::Combine::sum, {"expert_ffn", "expert", "shared_ffn"}});
   }
   double cache_bytes_per_token(const ModelDesc&, int, const RankPlan&) const override { return 0; }
   std::vector<double> scratch_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {

@@ -71,7 +71,7 @@ class SwigluKind final : public BlockKind {
     out.tensors.push_back({layer_tensor(i, "w_gate"), i, H, D, {Axis::rows, "ffn", 1}});
     out.tensors.push_back({layer_tensor(i, "w_up"), i, H, D, {Axis::rows, "ffn", 1}});
     out.tensors.push_back({layer_tensor(i, "w_down"), i, D, H, {Axis::cols, "ffn", 1}});
-    out.anchors.push_back({layer_tensor(i, "ffn.out"), i, AnchorDecl::Combine::sum, "ffn"});
+    out.anchors.push_back({layer_tensor(i, "ffn.out"), i, AnchorDecl::Combine::sum, {"ffn"}});
   }
   double cache_bytes_per_token(const ModelDesc&, int, const RankPlan&) const override { return 0; }
   std::vector<double> scratch_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {
