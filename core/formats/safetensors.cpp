@@ -10,6 +10,9 @@ bool safetensors_dtype(const std::string& name, DType& out) {
   if (name == "F32") out = DType::f32;
   else if (name == "F16") out = DType::f16;
   else if (name == "BF16") out = DType::bf16;
+  else if (name == "U8") out = DType::u8;
+  else if (name == "I8") out = DType::i8;
+  else if (name == "F8_E4M3") out = DType::f8_e4m3;
   else return false;
   return true;
 }
@@ -108,7 +111,7 @@ const SafetensorsTensorInfo* SafetensorsFile::find(const std::string& name) cons
 TensorView SafetensorsFile::view(const SafetensorsTensorInfo& t) const {
   if (!t.supported)
     throw std::runtime_error(path() + ": tensor " + t.name + ": unsupported dtype " + t.dtype_name +
-                             " (supported: BF16, F16, F32)");
+                             " (supported: BF16, F16, F32, F8_E4M3, I8, U8)");
   TensorView v;
   v.name = t.name;
   v.dtype = t.dtype;

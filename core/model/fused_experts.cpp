@@ -3,6 +3,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/formats/microscaling.hpp"
+
 namespace hpcinfer {
 
 bool fused_expert_part(const std::string& c, FusedExpertPart& out) {
@@ -57,6 +59,25 @@ void cut_fused_expert(const TensorView& fused, const FusedExpertPart& p, int64_t
   } else {  // b_down [1, dim]
     out.resize(size_t(dim) * es);
     for (int64_t a = 0; a < dim; ++a) put(size_t(a), at(e, a));
+  }
+}
+
+std::vector<int64_t> mxfp4_scales_shape(const std::string& part, int64_t E, int64_t dim, int64_t ff) {
+  if (part == "w_down") return {E, dim, ff / 32};
+  return {E, 2 * ff, dim / 32};
+}
+
+void cut_fused_expert_mxfp4(const TensorView& blocks, const TensorView& scales, const FusedExpertPart& p, int64_t dim,
+                            int64_t ff, std::vector<uint8_t>& out) {
+  const bool down = p.part == "w_down";
+  const int64_t rows = down ? dim : ff, cols = down ? ff : dim, file_rows = down ? dim : 2 * ff, groups = cols / 32;
+  const auto* b = static_cast<const uint8_t*>(blocks.data);
+  const auto* s = static_cast<const uint8_t*>(scales.data);
+  out.resize(size_t(rows * cols) * sizeof(float));
+  float* o = reinterpret_cast<float*>(out.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t fr = p.expert * file_rows + (down ? r : 2 * r + (p.part == "w_up"));  // the file's row
+    formats::dequantize_mxfp4_row(b + fr * groups * 16, s + fr * groups, cols, o + r * cols);
   }
 }
 

@@ -11,6 +11,8 @@
 #include "core/model/base_source.hpp"
 #include "core/model/fused_experts.hpp"
 #include "core/model/mla_tensors.hpp"
+#include "core/formats/microscaling.hpp"
+#include "core/model/model_layout.hpp"
 #include "core/model/model_layout.hpp"
 
 namespace fs = std::filesystem;
@@ -27,6 +29,21 @@ json read_json(const fs::path& p) {
   } catch (const json::exception& e) {
     throw std::runtime_error(p.string() + ": not valid JSON: " + e.what());
   }
+}
+
+// quantization_config.weight_block_size of FP8 checkpoints (DeepSeek: [128, 128]); square blocks only.
+int64_t fp8_block_size(const json& cfg, const std::string& file) {
+  if (!cfg.contains("quantization_config") || !cfg["quantization_config"].is_object()) return 128;
+  const json& q = cfg["quantization_config"];
+  if (q.contains("quant_method") && q["quant_method"].is_string() && q["quant_method"] != "fp8" &&
+      q["quant_method"] != "mxfp4")
+    throw std::runtime_error(file + ": key quantization_config.quant_method: '" + q["quant_method"].get<std::string>() +
+                             "' is not read (fp8, mxfp4)");
+  if (!q.contains("weight_block_size")) return 128;
+  const json& b = q["weight_block_size"];
+  if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || b[0] != b[1] || b[0].get<int64_t>() <= 0)
+    throw std::runtime_error(file + ": key quantization_config.weight_block_size: expected [n, n], got " + b.dump());
+  return b[0].get<int64_t>();
 }
 
 class HfSource : public BaseSource {
@@ -72,66 +89,118 @@ HfSource::HfSource(const std::string& dir) {
     for (const auto& t : open_file("model.safetensors").tensors()) where[t.name] = "model.safetensors";
   }
 
+  const std::string holder = fs::exists(index) ? index.string() : (d / "model.safetensors").string();
+  // A checkpoint tensor by its file name: the file and its header entry, or {nullptr, nullptr}.
+  struct Located {
+    SafetensorsFile* file = nullptr;
+    const SafetensorsTensorInfo* info = nullptr;
+  };
+  auto try_locate = [&](const std::string& hf) -> Located {
+    auto w = where.find(hf);
+    if (w == where.end()) return {};
+    SafetensorsFile& f = open_file(w->second);
+    const SafetensorsTensorInfo* t = f.find(hf);
+    if (!t) throw std::runtime_error(f.path() + ": tensor " + hf + ": missing (the index names this file)");
+    return {&f, t};
+  };
+  auto locate = [&](const std::string& hf, const std::string& canonical) -> Located {
+    const Located l = try_locate(hf);
+    if (!l.info) throw std::runtime_error(holder + ": tensor " + canonical + " (" + hf + "): missing");
+    return l;
+  };
+  auto dims = [](const std::vector<int64_t>& v) {
+    std::string s;
+    for (int64_t x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
+    return "[" + s + "]";
+  };
+  // FP8 weights (DeepSeek's releases): the view decoded to f32 with `<name>_scale_inv`'s block scales.
+  const int64_t fp8_block = fp8_block_size(cfg, cfg_file);
+  auto fp8_decoder = [&](const Located& l) {
+    const std::string scale_name = l.info->name + "_scale_inv";
+    const Located s = locate(scale_name, l.info->name);
+    const TensorView w = l.file->view(*l.info), sc = s.file->view(*s.info);
+    const std::vector<int64_t> want{(w.rows + fp8_block - 1) / fp8_block, (w.cols + fp8_block - 1) / fp8_block};
+    if (s.info->dtype != DType::f32 || s.info->shape != want)
+      throw std::runtime_error(s.file->path() + ": tensor " + scale_name + ": expected F32 " + dims(want) + " (block " +
+                               std::to_string(fp8_block) + " of " + dims(l.info->shape) + "), got " +
+                               s.info->dtype_name + " " + dims(s.info->shape));
+    return [w, sc, block = fp8_block](std::vector<uint8_t>& out) {
+      out.resize(size_t(w.rows * w.cols) * sizeof(float));
+      float* o = reinterpret_cast<float*>(out.data());
+      for (int64_t r = 0; r < w.rows; ++r)
+        formats::dequantize_fp8_row(static_cast<const uint8_t*>(w.row_ptr(r)), r, w.cols,
+                                    static_cast<const float*>(sc.data), sc.cols, block, o + r * w.cols);
+    };
+  };
+
   for (const LogicalTensor& lt : stored_tensors(desc_)) {
     const std::string& canonical = lt.name;
+    const int layer = canonical.rfind("layers.", 0) == 0 ? std::stoi(canonical.substr(7)) : -1;
     FusedExpertPart part;
-    if (desc_.arch == "gpt_oss" && fused_expert_part(canonical, part)) {  // cut out of the layer's fused tensor
-      auto w = where.find(part.fused_name);
-      if (w == where.end())
-        throw std::runtime_error((fs::exists(index) ? index.string() : (d / "model.safetensors").string()) +
-                                 ": tensor " + canonical + " (" + part.fused_name + "): missing");
-      SafetensorsFile& f = open_file(w->second);
-      const SafetensorsTensorInfo* t = f.find(part.fused_name);
-      if (!t) throw std::runtime_error(f.path() + ": tensor " + part.fused_name + ": missing (the index names this file)");
-      const int layer = std::stoi(canonical.substr(7));
+    if (desc_.arch == "gpt_oss" && fused_expert_part(canonical, part)) {  // cut out of the layer's fused tensors
       const FfnSpec& ffn = desc_.layers[size_t(layer)].ffn;
-      std::vector<int64_t> want = fused_shape(part.part, ffn.router.n_experts, desc_.dim, ffn.hidden_dim);
-      if (t->shape != want) {
-        std::string got, exp;
-        for (int64_t x : t->shape) got += (got.empty() ? "" : ", ") + std::to_string(x);
-        for (int64_t x : want) exp += (exp.empty() ? "" : ", ") + std::to_string(x);
-        throw std::runtime_error(f.path() + ": tensor " + part.fused_name + ": shape [" + got +
-                                 "] does not fit the model description: expected [" + exp + "]");
+      const int64_t dim = desc_.dim, ff = ffn.hidden_dim, E = ffn.router.n_experts;
+      const Located blocks = try_locate(part.fused_name + "_blocks");
+      if (!try_locate(part.fused_name).info && blocks.info) {  // the released MXFP4 experts
+        const Located scales = locate(part.fused_name + "_scales", canonical);
+        std::vector<int64_t> want_s = mxfp4_scales_shape(part.part, E, dim, ff), want_b = want_s;
+        want_b.push_back(16);
+        for (const auto& [l, want] : {std::pair{blocks, want_b}, std::pair{scales, want_s}})
+          if (l.info->dtype_name != "U8" || l.info->shape != want)
+            throw std::runtime_error(l.file->path() + ": tensor " + l.info->name + ": expected U8 " + dims(want) +
+                                     ", got " + l.info->dtype_name + " " + dims(l.info->shape));
+        const TensorView vb = blocks.file->view(*blocks.info), vs = scales.file->view(*scales.info);
+        add_derived(canonical, DType::f32, blocks.file->path(), blocks.info->name,
+                    [vb, vs, part, dim, ff](std::vector<uint8_t>& out) { cut_fused_expert_mxfp4(vb, vs, part, dim, ff, out); });
+        continue;
       }
-      const TensorView fused = f.view(*t);
-      const int64_t dim = desc_.dim, ff = ffn.hidden_dim;
-      add_derived(canonical, fused.dtype, f.path(), part.fused_name,
+      const Located f = locate(part.fused_name, canonical);
+      if (f.info->shape != fused_shape(part.part, E, dim, ff))
+        throw std::runtime_error(f.file->path() + ": tensor " + part.fused_name + ": shape " + dims(f.info->shape) +
+                                 " does not fit the model description: expected " + dims(fused_shape(part.part, E, dim, ff)));
+      const TensorView fused = f.file->view(*f.info);
+      add_derived(canonical, fused.dtype, f.file->path(), part.fused_name,
                   [fused, part, dim, ff](std::vector<uint8_t>& out) { cut_fused_expert(fused, part, dim, ff, out); });
       continue;
     }
     if (const std::string mla = mla_part(canonical); !mla.empty()) {  // cut out of kv_a_proj / kv_b_proj
-      const int layer = std::stoi(canonical.substr(7));
       const std::string name = "model.layers." + std::to_string(layer) + ".self_attn." + mla_source(mla);
-      auto w = where.find(name);
-      if (w == where.end())
-        throw std::runtime_error((fs::exists(index) ? index.string() : (d / "model.safetensors").string()) +
-                                 ": tensor " + canonical + " (" + name + "): missing");
-      SafetensorsFile& f = open_file(w->second);
-      const SafetensorsTensorInfo* t = f.find(name);
-      if (!t) throw std::runtime_error(f.path() + ": tensor " + name + ": missing (the index names this file)");
+      const Located f = locate(name, canonical);
       const AttentionSpec a = desc_.layers[size_t(layer)].attn;
-      const int64_t rows = mla == "wkv_a" || mla == "wk_pe" ? a.kv_lora_rank + a.qk_rope_head_dim
-                                                              : a.n_heads * (a.qk_nope_head_dim + a.v_head_dim);
-      const int64_t cols = mla == "wkv_a" || mla == "wk_pe" ? desc_.dim : a.kv_lora_rank;
-      const TensorView src = f.view(*t);
-      if (src.rows != rows || src.cols != cols)
-        throw std::runtime_error(f.path() + ": tensor " + name + ": shape [" + std::to_string(src.rows) + ", " +
-                                 std::to_string(src.cols) + "] does not fit the model description: expected [" +
-                                 std::to_string(rows) + ", " + std::to_string(cols) + "]");
-      add_derived(canonical, src.dtype, f.path(), name,
-                  [src, mla, a](std::vector<uint8_t>& out) { cut_mla(src, mla, a, out); });
+      const bool kv_a = mla == "wkv_a" || mla == "wk_pe";
+      const std::vector<int64_t> want{kv_a ? a.kv_lora_rank + a.qk_rope_head_dim : a.n_heads * (a.qk_nope_head_dim + a.v_head_dim),
+                                      kv_a ? desc_.dim : a.kv_lora_rank};
+      if (f.info->shape != want)
+        throw std::runtime_error(f.file->path() + ": tensor " + name + ": shape " + dims(f.info->shape) +
+                                 " does not fit the model description: expected " + dims(want));
+      const TensorView src = f.file->view(*f.info);
+      if (src.dtype == DType::f8_e4m3) {  // decode the whole source, then cut
+        auto decode = fp8_decoder(f);
+        add_derived(canonical, DType::f32, f.file->path(), name, [decode, src, mla, a](std::vector<uint8_t>& out) {
+          std::vector<uint8_t> full;
+          decode(full);
+          TensorView f32 = src;
+          f32.dtype = DType::f32;
+          f32.data = full.data();
+          cut_mla(f32, mla, a, out);
+        });
+      } else {
+        add_derived(canonical, src.dtype, f.file->path(), name, [src, mla, a](std::vector<uint8_t>& out) { cut_mla(src, mla, a, out); });
+      }
       continue;
     }
     const std::string hf = hf_tensor_name(canonical, desc_.arch);
-    auto w = where.find(hf);
-    if (w == where.end()) {
-      const std::string holder = fs::exists(index) ? index.string() : (d / "model.safetensors").string();
-      throw std::runtime_error(holder + ": tensor " + canonical + " (" + hf + "): missing");
+    const Located f = locate(hf, canonical);
+    if (f.info->dtype == DType::f8_e4m3 && f.info->supported) {
+      auto [rows, cols] = tensor_shape(desc_, canonical);
+      if (f.info->rows() != rows || f.info->cols() != cols)
+        throw std::runtime_error(f.file->path() + ": tensor " + canonical + " (" + hf + "): shape " + dims(f.info->shape) +
+                                 " does not fit the model description: expected [" + std::to_string(rows) + ", " +
+                                 std::to_string(cols) + "]");
+      add_derived(canonical, DType::f32, f.file->path(), hf, fp8_decoder(f));
+      continue;
     }
-    SafetensorsFile& f = open_file(w->second);
-    const SafetensorsTensorInfo* t = f.find(hf);
-    if (!t) throw std::runtime_error(f.path() + ": tensor " + canonical + " (" + hf + "): missing (the index names this file)");
-    add(canonical, f.view(*t), f.path(), hf);
+    add(canonical, f.file->view(*f.info), f.file->path(), hf);
   }
 
   // Tokenizer: hpcinfer's own note first, then the usual files.

@@ -26,6 +26,8 @@ class ModelSource {
   virtual bool has_tensor(const std::string& canonical) const = 0;
   // Throws std::runtime_error "<file>: tensor <canonical> (<file's name>): ..." when missing or malformed.
   virtual TensorView tensor(const std::string& canonical) const = 0;
+  // The stage is done with this tensor: a loader may drop an owned copy it derived (decoded experts, permuted rows).
+  virtual void release(const std::string& /*canonical*/) const {}
   // Canonical names of every tensor present.
   virtual std::vector<std::string> tensor_names() const = 0;
   // Where the tokenizer is: the model file itself (GGUF), a file beside it (tokenizer.json, tokenizer.model,

@@ -33,6 +33,7 @@ class ModelStage::Builder final : public BlockBuilder {
     const WeightShard& s = shard(name);
     auto p = fmt_.pack(src_.tensor(source_name(name)), s.rows, s.cols, st_.be_);
     st_.weight_bytes_ += p->bytes();
+    src_.release(source_name(name));
     return p;
   }
   std::unique_ptr<PackedMatrix> matrix_rows(const std::string& name, Range sub) override {
@@ -56,6 +57,7 @@ class ModelStage::Builder final : public BlockBuilder {
     DeviceBuffer out(st_.be_, size_t(s.cols.size()) * sizeof(float));
     st_.be_.copy_to_device(out.get(), all.data() + s.cols.begin, out.bytes());
     st_.weight_bytes_ += out.bytes();
+    src_.release(source_name(name));
     return out;
   }
   DeviceBuffer f32_matrix(const std::string& name) override {

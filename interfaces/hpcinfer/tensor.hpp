@@ -13,7 +13,8 @@ enum class MemorySpace : uint32_t { host, cuda };
 
 inline const char* memory_space_name(MemorySpace m) { return m == MemorySpace::host ? "host" : "cuda"; }
 
-enum class DType : uint32_t { f32, f16, bf16, q8_0, q4_0, q4_1, i8 };
+// u8: raw bytes (MXFP4 blocks and E8M0 scales: loaders decode them); f8_e4m3: FP8 E4M3 ("fn": no infinities).
+enum class DType : uint32_t { f32, f16, bf16, q8_0, q4_0, q4_1, i8, u8, f8_e4m3 };
 
 inline const char* dtype_name(DType t) {
   switch (t) {
@@ -24,6 +25,8 @@ inline const char* dtype_name(DType t) {
     case DType::q4_0: return "q4_0";
     case DType::q4_1: return "q4_1";
     case DType::i8: return "i8";
+    case DType::u8: return "u8";
+    case DType::f8_e4m3: return "f8_e4m3";
   }
   return "?";
 }
@@ -37,7 +40,9 @@ inline size_t dtype_row_bytes(DType t, int64_t n) {
     case DType::f32: return size_t(n) * 4;
     case DType::f16:
     case DType::bf16: return size_t(n) * 2;
-    case DType::i8: return size_t(n);
+    case DType::i8:
+    case DType::u8:
+    case DType::f8_e4m3: return size_t(n);
     case DType::q8_0: return size_t(n / kQuantBlock) * (2 + 32);      // f16 scale + 32 x int8
     case DType::q4_0: return size_t(n / kQuantBlock) * (2 + 16);      // f16 scale + 32 x 4 bit
     case DType::q4_1: return size_t(n / kQuantBlock) * (2 + 2 + 16);  // f16 scale, f16 min, 32 x 4 bit

@@ -1,6 +1,8 @@
 #include "kernels/cpu/convert.hpp"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,6 +60,15 @@ uint16_t f32_to_f16(float f) {
   return uint16_t(half);
 }
 
+float e4m3fn_to_f32(uint8_t b) {
+  const int sign = b >> 7, exp = (b >> 3) & 0xF, mant = b & 7;
+  float v;
+  if (exp == 0xF && mant == 7) v = std::numeric_limits<float>::quiet_NaN();
+  else if (exp == 0) v = std::ldexp(float(mant) / 8.0f, -6);  // subnormal
+  else v = std::ldexp(1.0f + float(mant) / 8.0f, exp - 7);
+  return sign ? -v : v;
+}
+
 namespace {
 inline float read_f16(const uint8_t* p) {
   uint16_t h;
@@ -85,6 +96,11 @@ void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, 
     case DType::i8:
       for (int64_t i = 0; i < n; ++i) out[i] = float(int8_t(p[col_begin + i]));
       return;
+    case DType::f8_e4m3:
+      for (int64_t i = 0; i < n; ++i) out[i] = e4m3fn_to_f32(p[col_begin + i]);
+      return;
+    case DType::u8:
+      throw std::invalid_argument("raw u8 tensors (MXFP4 blocks, scales) have no values of their own: the loader decodes them");
     default:
       break;
   }

@@ -30,5 +30,7 @@ uint16_t f32_to_f16(float f);
 // out[0..n) = values [col_begin, col_begin + n) of one row stored as `dtype` (row points at the row's first byte).
 // Block types: a range that splits 32-value blocks is cut from the dequantized covering blocks (rows hold whole blocks).
 void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, float* out);
+// FP8 E4M3 ("fn": 0x7F / 0xFF are NaN, no infinities; bias 7; subnormals below 2^-6).
+float e4m3fn_to_f32(uint8_t b);
 
 }  // namespace hpcinfer::kernels
