@@ -57,7 +57,7 @@ int cmd_agree(const Args& args) {
   a.add_to(app);
   app.add_option("--weights-b", b.weights, "weights plugin B (compared against --weights)")->required();
   app.add_option("--group-size-b", b.group_size, "int8 group size of B");
-  app.add_option("--prompts", prompts, "prompts JSONL ({\"id\", \"prompt\"} per line)")->required();
+  app.add_option("--prompts", prompts, "prompts JSONL ({\"id\", \"prompt\"} or {\"id\", \"prompt_ids\"} per line)")->required();
   app.add_option("-n", n, "greedy tokens per prompt (default 64)")->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print one JSON object");
   if (auto rc = parse_args(app, args)) return *rc;
@@ -69,9 +69,11 @@ int cmd_agree(const Args& args) {
     ExperimentConfig c;
     c.model.path = a.model, c.model.format = a.format;
     auto probe = describe_rank(c, LaunchEnv{});
-    auto tok = open_tokenizer(a.tokenizer, *probe->model);
+    const bool all_ids = std::all_of(reqs.begin(), reqs.end(), [](const Request& r) { return r.ids_given; });
+    std::unique_ptr<Tokenizer> tok;  // not needed when every prompt comes as ids
+    if (!all_ids) tok = open_tokenizer(a.tokenizer, *probe->model);
     for (Request& r : reqs) {
-      if (r.prompt_ids.empty()) r.prompt_ids = prompt_ids(*tok, r.prompt, {});
+      if (!r.ids_given) r.prompt_ids = prompt_ids(*tok, r.prompt, {});
       longest = std::max(longest, r.prompt_ids.size());
     }
   }
