@@ -209,6 +209,12 @@ TEST(MakeModel, PresetParameterCountsMatchPublishedSizes) {
   EXPECT_NEAR(double(param_count(find_preset("tinyllama-1.1b")->desc)), 1.100e9, 0.01e9);
   EXPECT_NEAR(double(param_count(find_preset("smollm2-135m")->desc)), 134.5e6, 0.1e6);
   EXPECT_NEAR(double(param_count(find_preset("llama-3.2-1b")->desc)), 1.236e9, 0.01e9);
+  // MoE (the model cards' totals): experts, routers, shared experts, MLA, sinks and biases all counted.
+  EXPECT_NEAR(double(param_count(find_preset("mixtral-8x7b")->desc)), 46.70e9, 0.01e9);
+  EXPECT_NEAR(double(param_count(find_preset("qwen3-30b-a3b")->desc)), 30.53e9, 0.01e9);
+  EXPECT_NEAR(double(param_count(find_preset("gpt-oss-120b")->desc)), 116.83e9, 0.01e9);
+  EXPECT_NEAR(double(param_count(find_preset("gpt-oss-20b")->desc)), 20.91e9, 0.01e9);
+  EXPECT_NEAR(double(param_count(find_preset("deepseek-v3")->desc)), 671.0e9, 0.1e9);  // without the 14B MTP layer
 }
 
 }  // namespace

@@ -114,3 +114,44 @@ TEST_F(PlanMemory, VocabParallelHoldsAnEighthOfEmbeddingAndHeadPerRank) {
 
 }  // namespace
 }  // namespace hpcinfer
+
+namespace hpcinfer {
+namespace {
+
+// MoE and MLA in the planner: DeepSeek-V3 (config only: 671B parameters, 256 experts, MLA) as tp = 8 with the experts
+// shared out (world.expert_parallel) on 2 pipeline stages of int8 weights: every rank holds 1/16 of the layers'
+// weights (32 experts of each of its MoE layers) plus the whole latent KV cache of its layers (kv_lora 512 + rope 64
+// f32 values per token and layer), and fits 80 GB; on one stage it needs more than 80 GB and fits 141.
+TEST(PlanMemoryMoe, DeepSeekV3ExpertParallelOnOneAndTwoNodes) {
+  test::ScratchDir dir;
+  auto r = test::run_command(test::bin() + " make-model --preset deepseek-v3 --config-only --out " +
+                             test::shell_quote((dir / "ds").string()) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  dir.write("p.yaml", "model:\n  path: " + (dir / "ds").string() +
+                          "\nplugins:\n  strategy: tp_pp\n  weights: int8\nworld:\n  tp: 8\n  pp: 2\n  expert_parallel: true\n"
+                          "batching:\n  batch_size: 1\n");
+  auto plan = [&](const std::string& extra) {
+    const auto res = test::run_command("(" + test::bin() + " plan --show " + test::shell_quote((dir / "p.yaml").string()) +
+                                       " --context 8192 --device-memory 80 --json " + extra + " 2>/dev/null)");
+    EXPECT_EQ(res.exit_code, 0) << res.output;
+    return nlohmann::json::parse(res.output);
+  };
+  const nlohmann::json two = plan("");
+  ASSERT_EQ(two.size(), 16u);
+  for (const nlohmann::json& k : two) {
+    const double w = k.at("weight_bytes");
+    EXPECT_NEAR(w, 671.0e9 * 1.125 / 16, 0.05 * w) << k.at("rank");
+    const int layers = k.at("layers")[1].get<int>() - k.at("layers")[0].get<int>();
+    EXPECT_DOUBLE_EQ(k.at("kv_cache_bytes").get<double>(), 4.0 * (512 + 64) * 8192 * layers);
+    EXPECT_EQ(k.at("fits"), true);
+    for (const auto& [layer, ids] : k.at("experts").items()) EXPECT_EQ(ids.size(), 32u) << layer;
+  }
+  const nlohmann::json one = plan("--set world.pp=1");
+  ASSERT_EQ(one.size(), 8u);
+  EXPECT_EQ(one[0].at("fits"), false);
+  EXPECT_GT(one[0].at("total_bytes").get<double>(), 80e9);
+  EXPECT_LT(one[0].at("total_bytes").get<double>(), 141e9);
+}
+
+}  // namespace
+}  // namespace hpcinfer

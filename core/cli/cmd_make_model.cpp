@@ -158,15 +158,18 @@ int cmd_make_model(const Args& args) {
     nlohmann::json cfg = hf_config_json(pre->desc, torch_dtype(dt));
     cfg["hpcinfer_preset"] = pre->name;
     cfg["hpcinfer_seed"] = seed;
-    const Plan plan = plan_tensors(pre->desc, [&](const std::string&) { return dt; });
     const bool skip = config_only || (pre->config_only && !weights);
     write_config(dir, cfg);
     if (skip) {
       std::printf("%s: wrote config.json only for %s (%.1f GiB of %s weights%s)\n", dir.string().c_str(),
-                  pre->name.c_str(), double(total_bytes(plan)) / double(1ull << 30), dtype_name(dt),
-                  config_only ? "" : "; config only by default: pass --weights to write them");
+                  pre->name.c_str(), double(param_count(pre->desc)) * double(dtype_row_bytes(dt, 1)) / double(1ull << 30),
+                  dtype_name(dt), config_only ? "" : "; config only by default: pass --weights to write them");
       return 0;
     }
+    if (pre->desc.arch == "gpt_oss" || pre->desc.arch == "deepseek_v3")
+      return usage(pre->name + ": make-model writes " + pre->desc.arch + " as config.json only (its checkpoints fuse "
+                   "experts / MLA tensors that the writer does not produce); use --config-only");
+    const Plan plan = plan_tensors(pre->desc, [&](const std::string&) { return dt; });
     check_space(dir, total_bytes(plan));
     auto files = write_safetensors_model(dir.string(), plan.specs,
         [&](const TensorSpec& s, int64_t r0, int64_t r1, float* o) {

@@ -374,13 +374,13 @@ ModelDesc parse_hf_config(const json& j, const std::string& file) {
 
 json hf_config_json(const ModelDesc& d, const std::string& torch_dtype) {
   const LayerSpec& l = d.layers.at(0);
-  for (const LayerSpec& x : d.layers)
-    if (x.attn.kind != "gqa" || x.ffn.kind != "swiglu")
-      throw std::invalid_argument("config.json: only gqa attention with a swiglu FFN can be written");
+  const ArchReader* family = nullptr;
+  for (const ArchReader& a : kArchitectures)
+    if (d.arch == a.family) family = family ? family : &a;
+  if (!family) throw std::invalid_argument("config.json: no architecture writes family '" + d.arch + "'");
   json j;
-  const char* arch = d.arch == "qwen2" ? "Qwen2ForCausalLM" : d.arch == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
-  j["architectures"] = {arch};
-  j["model_type"] = d.arch == "qwen2" || d.arch == "qwen3" ? d.arch : "llama";
+  j["architectures"] = {family->hf_name};
+  j["model_type"] = family->model_type;
   j["hidden_size"] = d.dim;
   j["intermediate_size"] = l.ffn.hidden_dim;
   j["num_hidden_layers"] = d.n_layers();
@@ -395,13 +395,78 @@ json hf_config_json(const ModelDesc& d, const std::string& torch_dtype) {
   j["eos_token_id"] = d.eos_id;
   j["hidden_act"] = "silu";
   j["torch_dtype"] = torch_dtype;
-  if (d.arch == "qwen3") j["attention_bias"] = l.attn.qkv_bias;
+  if (d.arch == "qwen3" || d.arch == "qwen3_moe") j["attention_bias"] = l.attn.qkv_bias;
   if (l.attn.sliding_window > 0) j["sliding_window"] = l.attn.sliding_window;
   // transformers 4's form, which every reader of config.json understands (hpcinfer reads both).
   j["rope_theta"] = tidy(l.attn.rope.theta);
   j["rope_scaling"] = rope_scaling_json(l.attn.rope);
   if (l.attn.rope.rotary_dim > 0) j["partial_rotary_factor"] = double(l.attn.rope.rotary_dim) / double(l.attn.head_dim);
   if (l.attn.rope.interleaved) j["rope_interleave"] = true;
+  // The MoE families' own keys, from the first MoE layer (and which layers are dense).
+  const LayerSpec* moe = nullptr;
+  std::vector<int> dense;
+  for (int i = 0; i < d.n_layers(); ++i) {
+    const LayerSpec& x = d.layers[size_t(i)];
+    if (x.ffn.kind == "moe") moe = moe ? moe : &x;
+    else dense.push_back(i);
+  }
+  if (moe) {
+    const FfnSpec& f = moe->ffn;
+    j["num_experts_per_tok"] = f.router.top_k;
+    if (d.arch == "mixtral" || d.arch == "gpt_oss") j["num_local_experts"] = f.router.n_experts;
+    if (d.arch == "qwen3_moe") {
+      j["num_experts"] = f.router.n_experts;
+      j["moe_intermediate_size"] = f.hidden_dim;
+      j["norm_topk_prob"] = f.router.norm_topk_prob;
+      j["decoder_sparse_step"] = 1;
+      j["mlp_only_layers"] = dense;
+      if (!dense.empty()) j["intermediate_size"] = d.layers[size_t(dense[0])].ffn.hidden_dim;
+    }
+    if (d.arch == "gpt_oss") {
+      j["attention_bias"] = l.attn.o_bias;
+      j["swiglu_alpha"] = tidy(f.swiglu_alpha);
+      j["swiglu_limit"] = tidy(f.swiglu_limit);
+      json types = json::array();
+      int window = 0;
+      for (const LayerSpec& x : d.layers) {
+        types.push_back(x.attn.sliding_window > 0 ? "sliding_attention" : "full_attention");
+        window = std::max(window, x.attn.sliding_window);
+      }
+      j["layer_types"] = types;
+      j["sliding_window"] = window;
+    }
+    if (d.arch == "deepseek_v3") {
+      const AttentionSpec& a = l.attn;
+      j["q_lora_rank"] = a.q_lora_rank > 0 ? json(a.q_lora_rank) : json(nullptr);
+      j["kv_lora_rank"] = a.kv_lora_rank;
+      j["qk_nope_head_dim"] = a.qk_nope_head_dim;
+      j["qk_rope_head_dim"] = a.qk_rope_head_dim;
+      j["v_head_dim"] = a.v_head_dim;
+      j["n_routed_experts"] = f.router.n_experts;
+      j["moe_intermediate_size"] = f.hidden_dim;
+      j["n_shared_experts"] = f.shared_hidden_dim / f.hidden_dim;
+      j["n_group"] = f.router.n_group;
+      j["topk_group"] = f.router.topk_group;
+      j["routed_scaling_factor"] = tidy(f.router.routed_scaling_factor);
+      j["norm_topk_prob"] = f.router.norm_topk_prob;
+      j["first_k_dense_replace"] = dense.size();
+      j["scoring_func"] = "sigmoid";
+      j["topk_method"] = "noaux_tc";
+      j["rope_interleave"] = a.rope.interleaved;
+      if (!dense.empty()) j["intermediate_size"] = d.layers[size_t(dense[0])].ffn.hidden_dim;
+    }
+  }
+  // Read back, it must be the same description: what this writer cannot say (a per-layer mix the family's keys do
+  // not express) is refused rather than written wrong.
+  const ModelDesc back = parse_hf_config(j, "config.json");
+  bool same = back.n_layers() == d.n_layers();
+  for (int i = 0; same && i < d.n_layers(); ++i) {
+    const LayerSpec &a = back.layers[size_t(i)], &b = d.layers[size_t(i)];
+    same = a.attn.kind == b.attn.kind && a.ffn.kind == b.ffn.kind && a.ffn.hidden_dim == b.ffn.hidden_dim &&
+           a.attn.n_heads == b.attn.n_heads && a.attn.sliding_window == b.attn.sliding_window &&
+           a.ffn.router.n_experts == b.ffn.router.n_experts && a.ffn.shared_hidden_dim == b.ffn.shared_hidden_dim;
+  }
+  if (!same) throw std::invalid_argument("config.json: the " + d.arch + " description has layers its keys cannot express");
   return j;
 }
 

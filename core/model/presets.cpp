@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/model/hf_source.hpp"
 #include "core/model/model_layout.hpp"
 
 namespace hpcinfer {
@@ -39,6 +40,56 @@ ModelDesc llama3_scaled(ModelDesc d, float factor) {  // Llama 3.1 / 3.2 "rope_t
   return d;
 }
 
+// A preset read from the keys of a published config.json (the same reader as a checkpoint's).
+ModelDesc from_config(const char* json) { return parse_hf_config(nlohmann::json::parse(json), "preset config.json"); }
+
+// MoE shapes, config.json keys as published (the values that matter for shapes and routing).
+const char* kMixtral8x7b = R"({"architectures": ["MixtralForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+  "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+  "max_position_embeddings": 32768, "rms_norm_eps": 1e-5, "rope_theta": 1000000.0, "num_local_experts": 8,
+  "num_experts_per_tok": 2, "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2})";
+const char* kQwen3_30bA3b = R"({"architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 2048, "intermediate_size": 6144,
+  "moe_intermediate_size": 768, "num_hidden_layers": 48, "num_attention_heads": 32, "num_key_value_heads": 4,
+  "head_dim": 128, "vocab_size": 151936, "max_position_embeddings": 40960, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+  "num_experts": 128, "num_experts_per_tok": 8, "norm_topk_prob": true, "decoder_sparse_step": 1, "mlp_only_layers": [],
+  "attention_bias": false, "tie_word_embeddings": false, "bos_token_id": 151643, "eos_token_id": 151645})";
+// The same layer shape, two layers: a random-weight MoE for benchmarks (2.5 GB in bf16).
+const char* kQwen3MoeBench = R"({"architectures": ["Qwen3MoeForCausalLM"], "hidden_size": 2048, "intermediate_size": 6144,
+  "moe_intermediate_size": 768, "num_hidden_layers": 2, "num_attention_heads": 32, "num_key_value_heads": 4,
+  "head_dim": 128, "vocab_size": 151936, "max_position_embeddings": 40960, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+  "num_experts": 128, "num_experts_per_tok": 8, "norm_topk_prob": true, "decoder_sparse_step": 1, "mlp_only_layers": [],
+  "attention_bias": false, "tie_word_embeddings": false, "bos_token_id": 151643, "eos_token_id": 151645})";
+const char* kGptOss120b = R"({"architectures": ["GptOssForCausalLM"], "hidden_size": 2880, "intermediate_size": 2880,
+  "num_hidden_layers": 36, "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 201088,
+  "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "num_local_experts": 128, "num_experts_per_tok": 4,
+  "sliding_window": 128, "layer_types": LAYER_TYPES_36, "attention_bias": true, "swiglu_limit": 7.0,
+  "rope_scaling": {"rope_type": "yarn", "factor": 32.0, "original_max_position_embeddings": 4096, "beta_fast": 32.0,
+                   "beta_slow": 1.0, "truncate": false},
+  "rope_theta": 150000.0, "tie_word_embeddings": false, "bos_token_id": 199998, "eos_token_id": 200002})";
+const char* kDeepseekV3 = R"({"architectures": ["DeepseekV3ForCausalLM"], "hidden_size": 7168, "intermediate_size": 18432,
+  "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128,
+  "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128,
+  "vocab_size": 129280, "max_position_embeddings": 163840, "rms_norm_eps": 1e-6, "n_routed_experts": 256,
+  "n_shared_experts": 1, "num_experts_per_tok": 8, "n_group": 8, "topk_group": 4, "routed_scaling_factor": 2.5,
+  "norm_topk_prob": true, "first_k_dense_replace": 3, "scoring_func": "sigmoid", "topk_method": "noaux_tc",
+  "rope_theta": 10000, "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
+  "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0},
+  "tie_word_embeddings": false, "bos_token_id": 0, "eos_token_id": 1})";
+
+std::string alternating_layer_types(int n) {  // gpt-oss: sliding, full, sliding, ...
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) s += std::string(i ? ", " : "") + (i % 2 ? "\"full_attention\"" : "\"sliding_attention\"");
+  return s + "]";
+}
+ModelDesc gpt_oss(int layers, int experts) {
+  std::string c = kGptOss120b;
+  auto set = [&c](const std::string& from, const std::string& to) { c.replace(c.find(from), from.size(), to); };
+  set("LAYER_TYPES_36", alternating_layer_types(layers));
+  set("\"num_hidden_layers\": 36", "\"num_hidden_layers\": " + std::to_string(layers));
+  set("\"num_local_experts\": 128", "\"num_local_experts\": " + std::to_string(experts));
+  return from_config(c.c_str());
+}
+
 std::vector<ModelPreset> build() {
   std::vector<ModelPreset> p;
   // Real shapes, from each model's published Hugging Face config.json.
@@ -62,6 +113,16 @@ std::vector<ModelPreset> build() {
                "openlm-research/open_llama_7b config.json", false});
   p.push_back({"smollm2-135m", make(576, 1536, 30, 9, 3, 49152, 8192, 1e-5f, 100000.0f, true, 0, 0),
                "HuggingFaceTB/SmolLM2-135M config.json", false});
+  // MoE shapes (config-only by default: make-model writes their weights with --weights where the family's tensors are
+  // written one per expert: Mixtral, Qwen3-MoE).
+  p.push_back({"mixtral-8x7b", from_config(kMixtral8x7b), "mistralai/Mixtral-8x7B-v0.1 config.json", true});
+  p.push_back({"qwen3-30b-a3b", from_config(kQwen3_30bA3b), "Qwen/Qwen3-30B-A3B config.json", true});
+  p.push_back({"qwen3-moe-2l", from_config(kQwen3MoeBench),
+               "Qwen/Qwen3-30B-A3B's layer shape, 2 layers: a random-weight MoE for benchmarks", false});
+  p.push_back({"gpt-oss-120b", gpt_oss(36, 128), "openai/gpt-oss-120b config.json", true});
+  p.push_back({"gpt-oss-20b", gpt_oss(24, 32), "openai/gpt-oss-20b config.json", true});
+  p.push_back({"deepseek-v3", from_config(kDeepseekV3),
+               "deepseek-ai/DeepSeek-V3 config.json (V3.1: the same shapes; the MTP layer left out)", true});
   // Test shapes: small, fast, and each stressing one thing (row lengths stay multiples of 32 for block formats).
   p.push_back({"tiny-gqa", make(64, 160, 3, 4, 2, 512, 256, 1e-5f, 10000.0f, false, 1, 2),
                "test shape: GQA (4 heads, 2 kv heads)", false});
