@@ -72,6 +72,25 @@ inline std::string check_collectives(Communicator& c) {
       for (int i = 0; i < 24; ++i)
         COMM_CHECK(out[q * 24 + i] == uint8_t(q * 31 + i), "allgather block " << q << " byte " << i);
   }
+  // alltoallv: rank r sends q + r + 1 bytes to rank q,
+  // byte i = 7r + 3q + i; rank 0 sends nothing to the last rank (a zero-length block).
+  {
+    auto bytes = [n](int from, int to) { return from == 0 && to == n - 1 && n > 1 ? size_t(0) : size_t(to + from + 1); };
+    std::vector<size_t> sb(static_cast<size_t>(n)), rb(static_cast<size_t>(n));
+    std::vector<uint8_t> send, recv;
+    for (int q = 0; q < n; ++q) {
+      sb[size_t(q)] = bytes(r, q), rb[size_t(q)] = bytes(q, r);
+      for (size_t i = 0; i < sb[size_t(q)]; ++i) send.push_back(uint8_t(7 * r + 3 * q + int(i)));
+    }
+    size_t total = 0;
+    for (size_t x : rb) total += x;
+    recv.assign(total, 0xEE);
+    c.alltoallv(send.data(), sb.data(), recv.data(), rb.data());
+    size_t at = 0;
+    for (int q = 0; q < n; ++q)
+      for (size_t i = 0; i < rb[size_t(q)]; ++i, ++at)
+        COMM_CHECK(recv[at] == uint8_t(7 * q + 3 * r + int(i)), "alltoallv from rank " << q << " byte " << i);
+  }
   // broadcast from the last rank.
   {
     std::vector<uint32_t> buf(1000, 0);

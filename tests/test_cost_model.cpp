@@ -29,6 +29,7 @@ class UnusedComm final : public Communicator {
   void allreduce_sum_f32(float*, size_t) override { fail(); }
   void allreduce_sum_bf16(uint16_t*, size_t) override { fail(); }
   void allgather(const void*, size_t, void*) override { fail(); }
+  void alltoallv(const void*, const size_t*, void*, const size_t*) override { fail(); }
   void broadcast(void*, size_t, int) override { fail(); }
   void barrier() override { fail(); }
   CommStats stats() const override { return {}; }

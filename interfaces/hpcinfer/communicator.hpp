@@ -84,6 +84,10 @@ class Communicator {
 
   // out = concatenation over ranks 0..size-1 of each rank's `bytes_per_rank` bytes of `in`.
   virtual void allgather(const void* in, size_t bytes_per_rank, void* out) = 0;
+  // Personalised all-to-all: `send` holds send_bytes[0] bytes for rank 0, then send_bytes[1] for rank 1, ...;
+  // `recv` gets recv_bytes[0] bytes from rank 0, then from rank 1, ... (this rank's own block is copied). Both arrays
+  // have size() entries; every pair must agree (what r sends to q is what q expects from r). Zero-byte blocks are fine.
+  virtual void alltoallv(const void* send, const size_t* send_bytes, void* recv, const size_t* recv_bytes) = 0;
   virtual void broadcast(void* buf, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
 

@@ -10,6 +10,7 @@ namespace {
 
 constexpr uint64_t kSlotAllreduce = (2ull << 40) | 3;
 constexpr uint64_t kSlotAllgather = (2ull << 40) | 4;
+constexpr uint64_t kSlotAlltoall = (2ull << 40) | 5;
 
 // Chunk i of `count` elements split into n near-equal chunks: [begin, begin + len).
 struct Chunk {
@@ -78,6 +79,25 @@ void GlooCommunicator::allgather(const void* in, size_t bytes_per_rank, void* ou
     int send_block = mod(rank_ - s, n), recv_block = mod(rank_ - s - 1, n);
     exchange(op, kSlotAllgather, o + size_t(send_block) * bytes_per_rank, bytes_per_rank, right,
              o + size_t(recv_block) * bytes_per_rank, bytes_per_rank, left);
+  }
+  end(op);
+}
+
+// Pairwise: step s sends to rank + s and receives from rank - s (s = 1 .. size - 1), so every pair meets once.
+void GlooCommunicator::alltoallv(const void* send, const size_t* send_bytes, void* recv, const size_t* recv_bytes) {
+  Op op = begin("alltoallv");
+  const int n = size_;
+  std::vector<size_t> so(size_t(n) + 1, 0), ro(size_t(n) + 1, 0);  // byte offsets of each rank's block
+  for (int q = 0; q < n; ++q) so[size_t(q) + 1] = so[size_t(q)] + send_bytes[q], ro[size_t(q) + 1] = ro[size_t(q)] + recv_bytes[q];
+  const auto* s = static_cast<const uint8_t*>(send);
+  auto* r = static_cast<uint8_t*>(recv);
+  if (send_bytes[rank_] != recv_bytes[rank_])
+    fail(op, "alltoallv: this rank sends itself " + std::to_string(send_bytes[rank_]) + " bytes but expects " +
+                 std::to_string(recv_bytes[rank_]));
+  std::memcpy(r + ro[size_t(rank_)], s + so[size_t(rank_)], send_bytes[rank_]);
+  for (int step = 1; step < n; ++step) {
+    const int dst = mod(rank_ + step, n), src = mod(rank_ - step, n);
+    exchange(op, kSlotAlltoall, s + so[size_t(dst)], send_bytes[dst], dst, r + ro[size_t(src)], recv_bytes[src], src);
   }
   end(op);
 }

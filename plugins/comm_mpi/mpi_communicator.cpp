@@ -263,6 +263,23 @@ void MpiCommunicator::allgather(const void* in, size_t bytes_per_rank, void* out
   end(op, bytes_per_rank * uint64_t(size_ - 1), bytes_per_rank * uint64_t(size_ - 1));
 }
 
+void MpiCommunicator::alltoallv(const void* send, const size_t* send_bytes, void* recv, const size_t* recv_bytes) {
+  Op op = begin("alltoallv");
+  std::vector<int> sc(static_cast<size_t>(size_)), sd(static_cast<size_t>(size_)), rc(static_cast<size_t>(size_)),
+      rd(static_cast<size_t>(size_));
+  uint64_t sent = 0, got = 0, so = 0, ro = 0;
+  for (int q = 0; q < size_; ++q) {
+    sc[size_t(q)] = checked_count(op, send_bytes[q]), rc[size_t(q)] = checked_count(op, recv_bytes[q]);
+    sd[size_t(q)] = checked_count(op, so), rd[size_t(q)] = checked_count(op, ro);
+    so += send_bytes[q], ro += recv_bytes[q];
+    if (q != rank_) sent += send_bytes[q], got += recv_bytes[q];
+  }
+  MPI_Request req;
+  int rcode = MPI_Ialltoallv(send, sc.data(), sd.data(), MPI_BYTE, recv, rc.data(), rd.data(), MPI_BYTE, comm_, &req);
+  wait(op, req, rcode, -1, "");
+  end(op, sent, got);
+}
+
 void MpiCommunicator::broadcast(void* buf, size_t bytes, int root) {
   Op op = begin("broadcast");
   if (root < 0 || root >= size_)

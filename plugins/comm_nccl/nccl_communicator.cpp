@@ -179,6 +179,28 @@ void NcclCommunicator::allgather(const void* in, size_t bytes_per_rank, void* ou
   complete(op, ncclAllGather(in, out, bytes_per_rank, ncclUint8, comm_, stream_), moved, moved);
 }
 
+// One group of sends and receives, one per peer (NCCL's own all-to-all pattern), this rank's block by a device copy.
+void NcclCommunicator::alltoallv(const void* send, const size_t* send_bytes, void* recv, const size_t* recv_bytes) {
+  Op op = begin("alltoallv", all_ranks(size_));
+  const auto* s = static_cast<const uint8_t*>(send);
+  auto* r = static_cast<uint8_t*>(recv);
+  uint64_t so = 0, ro = 0, sent = 0, got = 0;
+  ncclResult_t res = ncclGroupStart();
+  for (int q = 0; q < size_ && res == ncclSuccess; ++q) {
+    if (q == rank_) {
+      if (send_bytes[q] && cudaMemcpyAsync(r + ro, s + so, send_bytes[q], cudaMemcpyDeviceToDevice, stream_) != cudaSuccess)
+        res = ncclUnhandledCudaError;
+    } else {
+      if (send_bytes[q] && res == ncclSuccess) res = ncclSend(s + so, send_bytes[q], ncclUint8, q, comm_, stream_);
+      if (recv_bytes[q] && res == ncclSuccess) res = ncclRecv(r + ro, recv_bytes[q], ncclUint8, q, comm_, stream_);
+      sent += send_bytes[q], got += recv_bytes[q];
+    }
+    so += send_bytes[q], ro += recv_bytes[q];
+  }
+  const ncclResult_t end_res = ncclGroupEnd();
+  complete(op, res != ncclSuccess ? res : end_res, sent, got);
+}
+
 void NcclCommunicator::broadcast(void* buf, size_t bytes, int root) {
   Op op = begin("broadcast", "root rank " + std::to_string(root));
   if (root < 0 || root >= size_) throw std::invalid_argument("nccl: broadcast from invalid " + op.peers);

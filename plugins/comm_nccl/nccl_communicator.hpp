@@ -40,6 +40,7 @@ class NcclCommunicator : public Communicator {
   void allreduce_sum_f32(float* data, size_t count) override;
   void allreduce_sum_bf16(uint16_t* data, size_t count) override;
   void allgather(const void* in, size_t bytes_per_rank, void* out) override;
+  void alltoallv(const void* send, const size_t* send_bytes, void* recv, const size_t* recv_bytes) override;
   void broadcast(void* buf, size_t bytes, int root) override;
   void barrier() override;
   CommStats stats() const override { return stats_; }
