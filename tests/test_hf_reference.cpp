@@ -141,7 +141,9 @@ INSTANTIATE_TEST_SUITE_P(Transformers5, HfReference,
                          });
 
 // Expert parallelism (world.expert_parallel): the tp ranks of a stage split the experts whole (the attention stays
-// tensor-parallel) and the MoE output is all-reduced. Tokens equal the single process's and the logits of every
+// tensor-parallel) and the MoE output is all-reduced, or (world.moe_comm: alltoall) each rank routes its share of
+// the tokens, sends each (token, expert) row to the expert's owner, gets the expert outputs back and all-gathers
+// the rows. Tokens equal the single process's and the logits of every
 // prompt position are within 1e-5 of them (the experts' partial sums are added in another order), at tp = 2 over
 // gloo and mpi, tp = 2 with pp = 2, and tp = 4 (kv heads replicated where the model has fewer than 4).
 TEST(HfReferenceExpertParallel, TokensAndLogitsEqualTheSingleProcess) {
@@ -153,8 +155,11 @@ TEST(HfReferenceExpertParallel, TokensAndLogitsEqualTheSingleProcess) {
     test::ScratchDir dir;
     auto [single_ids, single_logits] = run_world(dir, model_dir, "f32", {"single", 1, 1, "pp"}, ref);
     const std::string ep = "  expert_parallel: true\n  replicate_kv_heads: true\n";
-    const World worlds[] = {{"ep2", 2, 1, "tp_pp", ep}, {"ep2_pp2", 2, 2, "tp_pp", ep}, {"ep4", 4, 1, "tp_pp", ep},
-                            {"ep2_mpi", 2, 1, "tp_pp", ep, "mpi"}};
+    const std::string a2a = ep + "  moe_comm: alltoall\n";
+    const World worlds[] = {{"ep2", 2, 1, "tp_pp", ep},           {"ep2_pp2", 2, 2, "tp_pp", ep},
+                            {"ep4", 4, 1, "tp_pp", ep},           {"ep2_mpi", 2, 1, "tp_pp", ep, "mpi"},
+                            {"a2a_ep2", 2, 1, "tp_pp", a2a},      {"a2a_ep2_pp2", 2, 2, "tp_pp", a2a},
+                            {"a2a_ep4", 4, 1, "tp_pp", a2a},      {"a2a_ep2_mpi", 2, 1, "tp_pp", a2a, "mpi"}};
     for (const World& w : worlds) {
       if (std::string(w.comm) == "mpi" && !have_mpirun) continue;
       SCOPED_TRACE(std::string(model) + " " + w.name);
@@ -196,8 +201,9 @@ TEST(HfReferenceInt8, MoeModelsAgreeWithF32AboveAFloor) {
   }
 }
 
-// `plan --show` names each rank's experts; an expert count the ranks cannot share evenly is refused by name.
-TEST(HfReferenceExpertParallel, PlanShowsExpertsAndRefusesUnevenSplits) {
+// `plan --show` names each rank's experts; an expert count the ranks cannot share evenly is refused by name, and so
+// is a world.moe_comm form the world cannot run.
+TEST(HfReferenceExpertParallel, PlanShowsExpertsAndRefusesUnevenSplitsAndBadForms) {
   HPCINFER_REQUIRE_DATA("reference/hf/qwen3-moe-tiny/config.json");
   test::ScratchDir dir;
   const std::string model = (test::shared_data() / "reference/hf/qwen3-moe-tiny").string();
@@ -213,6 +219,15 @@ TEST(HfReferenceExpertParallel, PlanShowsExpertsAndRefusesUnevenSplits) {
                   " --set world.tp=3 --set world.replicate_kv_heads=true 2>&1");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("8 experts, not divisible by the 3 ranks of world.tp"), std::string::npos) << r.output;
+  // The all-to-all form needs the experts split; an unknown form is named with the values it may take.
+  r = run_command(test::bin() + " plan --show " + shell_quote((dir / "p.yaml").string()) +
+                  " --set world.expert_parallel=false --set world.moe_comm=alltoall 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("world.moe_comm: alltoall"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("needs world.expert_parallel: true"), std::string::npos) << r.output;
+  r = run_command(test::bin() + " plan --show " + shell_quote((dir / "p.yaml").string()) + " --set world.moe_comm=ring 2>&1");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("must be allreduce or alltoall; got 'ring'"), std::string::npos) << r.output;
 }
 
 // The same checkpoint with its RoPE settings in transformers 4's form (top-level rope_theta + rope_scaling) gives the

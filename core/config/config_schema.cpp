@@ -66,6 +66,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("world.replicate_kv_heads", world.replicate_kv_heads),
       HPCINFER_LEAF("world.vocab_parallel", world.vocab_parallel),
       HPCINFER_LEAF("world.expert_parallel", world.expert_parallel),
+      HPCINFER_LEAF("world.moe_comm", world.moe_comm),
       HPCINFER_LEAF("device", device),
       HPCINFER_LEAF("threads", threads),
       HPCINFER_LEAF("inputs.prompts", inputs.prompts),
@@ -152,6 +153,8 @@ std::string check_range(const std::string& path, const ExperimentConfig& c) {
   if (path == "world.timeout_s") return at_least("", c.world.timeout_s, 1);
   if (path == "device" && !one_of(c.device, {"cpu", "cuda"})) return "must be cpu or cuda; got '" + c.device + "'";
   if (path == "threads") return at_least(" (0 = all cores)", c.threads, 0);
+  if (path == "world.moe_comm" && !one_of(c.world.moe_comm, {"allreduce", "alltoall"}))
+    return "must be allreduce or alltoall; got '" + c.world.moe_comm + "'";
   if (path == "generation.add_bos" && !one_of(c.generation.add_bos, {"auto", "true", "false"}))
     return "must be auto, true or false; got '" + c.generation.add_bos + "'";
   if (path == "inputs.on_bad_line" && !one_of(c.inputs.on_bad_line, {"stop", "skip"}))

@@ -35,6 +35,7 @@ struct ExperimentConfig {
     bool replicate_kv_heads = false; // tp_pp: allow tp > n_kv_heads by replicating KV heads
     bool vocab_parallel = true;      // tp_pp: embedding and output head split by vocabulary rows over the tp ranks
     bool expert_parallel = false;    // tp_pp: the tp ranks split the experts (whole) instead of slicing each
+    std::string moe_comm = "allreduce";  // with expert_parallel: allreduce | alltoall
   } world;
 
   std::string device = "cpu";        // backend: cpu (built in) | cuda (plugin)

@@ -7,7 +7,8 @@
 namespace hpcinfer {
 namespace {
 bool is_collective(CommStep::Kind k) {
-  return k == CommStep::Kind::allreduce_sum || k == CommStep::Kind::allgather_cols;
+  return k == CommStep::Kind::allreduce_sum || k == CommStep::Kind::allgather_cols || k == CommStep::Kind::alltoallv ||
+         k == CommStep::Kind::allgather_rows;
 }
 }  // namespace
 
@@ -58,11 +59,94 @@ float* AnchorSteps::run(int handle, float* data, int64_t rows, int64_t cols) {
   for (const CommStep* s : b.steps) {
     if (s->kind == CommStep::Kind::allreduce_sum)
       comm_of(*s).allreduce_sum_f32(data, size_t(rows * cols));
-    else
+    else if (s->kind == CommStep::Kind::allgather_cols)
       allgather_cols(*s, b, data, rows, cols);
+    else
+      throw std::logic_error(std::string("anchor ") + b.anchor + ": step " + comm_step_name(s->kind) +
+                             " is not run by run()");
   }
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return data;
+}
+
+const CommStep& AnchorSteps::only_step(int handle, CommStep::Kind kind) const {
+  if (handle >= 0)
+    for (const CommStep* s : bound_.at(size_t(handle)).steps)
+      if (s->kind == kind) return *s;
+  throw std::logic_error(std::string("anchor has no ") + comm_step_name(kind) + " step in the plan");
+}
+
+int AnchorSteps::group_rank(int handle) const { return comm_of(only_step(handle, CommStep::Kind::alltoallv)).rank(); }
+int AnchorSteps::group_size(int handle) const { return comm_of(only_step(handle, CommStep::Kind::alltoallv)).size(); }
+
+int AnchorSteps::owner(int handle, int64_t index) const {
+  const CommStep& s = only_step(handle, CommStep::Kind::alltoallv);
+  int64_t first = 0;
+  for (size_t r = 0; r < s.sizes.size(); ++r) {
+    if (index < first + s.sizes[r]) return int(r);
+    first += s.sizes[r];
+  }
+  throw std::runtime_error("plan step alltoallv at " + s.anchor + ": no group rank holds member " + std::to_string(index));
+}
+
+// Two personalised all-to-alls: the byte counts, then the payloads (host memory: the transports checked at
+// construction move the backend's memory space, and this routing runs on host staging; a device backend's transport
+// would need device staging here).
+void AnchorSteps::exchange(int handle, const std::vector<std::vector<float>>& to, std::vector<std::vector<float>>& from) {
+  const CommStep& s = only_step(handle, CommStep::Kind::alltoallv);
+  Communicator& c = comm_of(s);
+  if (c.memory_space() != MemorySpace::host)
+    throw std::runtime_error("plan step alltoallv at " + s.anchor + ": token routing needs a host-memory transport");
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t n = size_t(c.size());
+  std::vector<uint64_t> counts(n), got(n);
+  std::vector<size_t> eight(n, sizeof(uint64_t));
+  for (size_t r = 0; r < n; ++r) counts[r] = to.at(r).size() * sizeof(float);
+  c.alltoallv(counts.data(), eight.data(), got.data(), eight.data());
+  std::vector<float> send, recv;
+  std::vector<size_t> sb(n), rb(n);
+  for (size_t r = 0; r < n; ++r) {
+    send.insert(send.end(), to[r].begin(), to[r].end());
+    sb[r] = size_t(counts[r]), rb[r] = size_t(got[r]);
+  }
+  size_t total = 0;
+  for (size_t x : rb) total += x;
+  recv.resize(total / sizeof(float));
+  c.alltoallv(send.data(), sb.data(), recv.data(), rb.data());
+  from.assign(n, {});
+  size_t at = 0;
+  for (size_t r = 0; r < n; ++r) {
+    from[r].assign(recv.begin() + std::ptrdiff_t(at), recv.begin() + std::ptrdiff_t(at + rb[r] / sizeof(float)));
+    at += rb[r] / sizeof(float);
+  }
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The even shares of [0, n), padded to the largest, through one allgather; then each share copied into place.
+void AnchorSteps::gather_rows(int handle, float* data, int64_t n, int64_t cols) {
+  if (handle < 0) return;
+  Bound& b = bound_.at(size_t(handle));
+  const CommStep* step = nullptr;
+  for (const CommStep* s : b.steps)
+    if (s->kind == CommStep::Kind::allgather_rows) step = s;
+  if (!step) return;
+  Communicator& c = comm_of(*step);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int G = c.size(), g = c.rank();
+  auto share = [&](int r) { return std::pair<int64_t, int64_t>{n * r / G, n * (r + 1) / G}; };
+  const int64_t most = (n + G - 1) / G;
+  const size_t slab = size_t(most * cols) * sizeof(float);
+  b.staging.reserve(be_, std::max<size_t>(slab, 4));
+  const auto [lo, hi] = share(g);
+  if (hi > lo) be_.copy(b.staging.get(), data + lo * cols, size_t((hi - lo) * cols) * sizeof(float));
+  b.gathered.reserve(be_, std::max<size_t>(slab * size_t(G), 4));
+  c.allgather(b.staging.get(), slab, b.gathered.get());
+  for (int r = 0; r < G; ++r) {
+    const auto [a, e] = share(r);
+    if (r != g && e > a)
+      be_.copy(data + a * cols, static_cast<uint8_t*>(b.gathered.get()) + size_t(r) * slab, size_t((e - a) * cols) * sizeof(float));
+  }
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Every rank contributes [rows, maxc] (its columns, zero-padded to the widest rank's), the communicator's equal-sized

@@ -55,6 +55,7 @@ StrategyOptions strategy_options(const ExperimentConfig& cfg) {
   opt.replicate_kv_heads = cfg.world.replicate_kv_heads;
   opt.vocab_parallel = cfg.world.vocab_parallel;
   opt.expert_parallel = cfg.world.expert_parallel;
+  opt.moe_alltoall = cfg.world.moe_comm == "alltoall";
   return opt;
 }
 

@@ -45,6 +45,8 @@ struct AnchorDecl {
   enum class Combine : uint32_t {
     sum,          // each rank holds a partial sum of the whole [rows, cols] (a row-parallel matmul's output)
     concat_cols,  // each rank holds its units' columns of [rows, all units] (a column-parallel output)
+    route,        // tokens may be sent to the ranks holding the units they need and answered (expert dispatch)
+    concat_rows,  // after routing, each rank holds the finished rows of its share of the tokens
   };
   std::string name;  // e.g. "layers.3.attn.out", "embed.out", "head.logits"
   int layer = -1;
@@ -77,6 +79,7 @@ struct StrategyOptions {
   bool replicate_kv_heads = false;  // tp_pp: allow tp > n_kv_heads by replicating KV heads
   bool vocab_parallel = true;       // tp_pp: embedding and output head split by vocabulary rows across tp ranks
   bool expert_parallel = false;     // tp_pp: the tp ranks split the experts (whole) instead of slicing every expert
+  bool moe_alltoall = false;        // tp_pp with expert_parallel: all-to-all dispatch/combine instead of all-reduce
 };
 
 // One tensor this rank holds: rows/cols are logical ranges of the full tensor.
@@ -100,6 +103,9 @@ struct CommStep {
     send_activations,  // anchor "stage.output": to the next stage, peers[0]
     allreduce_sum,     // an AnchorDecl::Combine::sum anchor: in-place sum over `group`
     allgather_cols,    // a concat_cols anchor: [rows, sizes[r]] from each group rank r -> [rows, sum(sizes)]
+    alltoallv,         // a route anchor: tokens to the group ranks holding their units (sizes[r]: units rank r
+                       // holds, in order) and the answers back
+    allgather_rows,    // a concat_rows anchor: rank r's share of the rows (an even split) to every rank
     send_tokens,       // anchor "tokens.out", last stage: sampled tokens back to the first stage, peers[0]
     recv_tokens,       // anchor "tokens.in", first stage: from peers[0]
   };
@@ -146,6 +152,8 @@ inline const char* comm_step_name(CommStep::Kind k) {
     case CommStep::Kind::send_activations: return "send_activations";
     case CommStep::Kind::allreduce_sum: return "allreduce_sum";
     case CommStep::Kind::allgather_cols: return "allgather_cols";
+    case CommStep::Kind::alltoallv: return "alltoallv";
+    case CommStep::Kind::allgather_rows: return "allgather_rows";
     case CommStep::Kind::send_tokens: return "send_tokens";
     case CommStep::Kind::recv_tokens: return "recv_tokens";
   }

@@ -162,30 +162,42 @@ inline void fill_shards(const ModelLayout& m, RankPlan& p, const UnitSplit& spli
 }
 
 // A collective step over `group` at every anchor this rank runs whose unit the group splits: allreduce_sum for
-// partial sums, allgather_cols (with each group rank's column count) for columns. Inserted after the stage's input.
-inline void fill_collectives(const ModelLayout& m, RankPlan& p, const CommGroup& group, const UnitSplit& split) {
+// partial sums, allgather_cols (with each group rank's column count) for columns. Units in `routed` are exchanged by
+// all-to-all instead: their route anchors get alltoallv (sizes: the units each group rank holds), their concat_rows
+// anchors allgather_rows, and they no longer count for sums. Inserted after the stage's input.
+inline void fill_collectives(const ModelLayout& m, RankPlan& p, const CommGroup& group, const UnitSplit& split,
+                             const std::vector<std::string>& routed = {}) {
   using K = CommStep::Kind;
   if (group.ranks.size() <= 1) return;
   const auto counts = unit_counts(m);
   std::vector<CommStep> collectives;
   for (const AnchorDecl& a : m.anchors) {
     if (!runs(p, a.layer, a.name)) continue;
+    const bool routing = a.combine == AnchorDecl::Combine::route || a.combine == AnchorDecl::Combine::concat_rows;
     bool whole = true;
-    std::vector<int64_t> sizes;  // concat_cols: the columns of its (one) unit each group rank holds
+    std::vector<int64_t> sizes;  // concat_cols: the columns of its (one) unit each group rank holds; route: units
     for (const std::string& unit : a.units) {
+      const bool is_routed = std::find(routed.begin(), routed.end(), unit) != routed.end();
+      if (routing != is_routed) continue;  // route anchors only for routed units; sums and gathers only for the rest
       auto c = counts.find({a.layer, unit});
       if (c == counts.end()) continue;  // nothing of this layer is cut by that unit
       for (int r = 0; r < int(group.ranks.size()); ++r) {
         const Range u = split(a.layer, unit, c->second.units, r);
         whole = whole && u.begin == 0 && u.end == c->second.units;
-        if (a.units.size() == 1) sizes.push_back(u.size() * c->second.unit_size);
+        if (a.units.size() == 1) sizes.push_back(u.size() * (routing ? 1 : c->second.unit_size));
       }
     }
     if (whole) continue;
-    if (a.combine == AnchorDecl::Combine::sum)
-      collectives.push_back({K::allreduce_sum, a.name, group.name, group.ranks, {}});
-    else
-      collectives.push_back({K::allgather_cols, a.name, group.name, group.ranks, sizes});
+    switch (a.combine) {
+      case AnchorDecl::Combine::sum: collectives.push_back({K::allreduce_sum, a.name, group.name, group.ranks, {}}); break;
+      case AnchorDecl::Combine::concat_cols:
+        collectives.push_back({K::allgather_cols, a.name, group.name, group.ranks, sizes});
+        break;
+      case AnchorDecl::Combine::route: collectives.push_back({K::alltoallv, a.name, group.name, group.ranks, sizes}); break;
+      case AnchorDecl::Combine::concat_rows:
+        collectives.push_back({K::allgather_rows, a.name, group.name, group.ranks, {}});
+        break;
+    }
   }
   auto at = std::find_if(p.steps.begin(), p.steps.end(), [](const CommStep& s) { return s.kind != K::recv_activations; });
   p.steps.insert(at, collectives.begin(), collectives.end());

@@ -9,6 +9,9 @@
 //            rank holds vocab x dim of each);
 //   expert   with world.expert_parallel: whole experts, evenly (the expert count must divide by tp), and then
 //            expert_ffn stays whole; without: every rank has every expert, each sliced by expert_ffn.
+// MoE outputs combine by an all-reduce (world.moe_comm: allreduce) or, with expert parallelism, by all-to-all
+// (alltoall): each rank takes an even share of the tokens, sends each token's hidden state to the ranks holding its
+// experts, gets their outputs back, adds the shared expert (then whole on every rank) and the ranks gather the rows.
 // Where a cut leaves ranks with partial results (an anchor the block kind declares over a cut unit) the plan has a
 // collective over the stage's tp group ("tp.stage<k>"): all-reduce for partial sums (after the row-parallel o and
 // down projections: two per layer; after a vocab-split embedding lookup), all-gather of columns for the vocab-split
@@ -43,6 +46,9 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
     if (w.rank < 0 || w.rank >= w.size())
       throw std::invalid_argument("rank " + std::to_string(w.rank) + " outside a world of " + std::to_string(w.size()));
     const int tp = w.tp;
+    if (opt.moe_alltoall && !opt.expert_parallel)
+      throw std::invalid_argument("world.moe_comm: alltoall sends tokens to the ranks holding their experts: it needs "
+                                  "world.expert_parallel: true");
     const auto counts = hpcinfer::plugins::unit_counts(m);
     auto count = [&](int layer, const char* unit) -> int64_t {
       auto it = counts.find({layer, unit});
@@ -65,7 +71,8 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
                                     (opt.replicate_kv_heads ? "" : " (more with world.replicate_kv_heads: true)"));
     }
     const hpcinfer::plugins::UnitSplit split = [&](int layer, const std::string& unit, int64_t units, int part) -> Range {
-      if (unit == "q_head" || unit == "ffn" || unit == "shared_ffn") return even_slice(units, tp, part);
+      if (unit == "shared_ffn") return opt.moe_alltoall ? Range{0, units} : even_slice(units, tp, part);
+      if (unit == "q_head" || unit == "ffn") return even_slice(units, tp, part);
       if (unit == "expert_ffn") return opt.expert_parallel ? Range{0, units} : even_slice(units, tp, part);
       if (unit == "expert") {
         if (!opt.expert_parallel) return Range{0, units};
@@ -92,7 +99,8 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
       hpcinfer::CommGroup g{"tp.stage" + std::to_string(w.pp_rank()), {}};
       for (int t = 0; t < tp; ++t) g.ranks.push_back(w.rank_of(t, w.pp_rank()));
       p.groups.push_back(g);
-      hpcinfer::plugins::fill_collectives(m, p, g, split);
+      hpcinfer::plugins::fill_collectives(m, p, g, split,
+                                          opt.moe_alltoall ? std::vector<std::string>{"expert"} : std::vector<std::string>{});
     }
     return p;
   }

@@ -83,6 +83,17 @@ class Anchors {
   // Runs the plan's steps at `handle` on data[rows, cols] (backend memory) and returns where the combined result is:
   // `data` itself for sums and when nothing runs; a buffer of [rows, all columns] for concat_cols.
   virtual float* run(int handle, float* data, int64_t rows, int64_t cols) = 0;
+  // Route anchors (a plan's alltoallv step there; token routing to the holders of a unit's members):
+  // this rank's place among the ranks that share the routed unit out,
+  virtual int group_rank(int handle) const = 0;
+  virtual int group_size(int handle) const = 0;
+  // which of them holds member `index` of the unit (an expert),
+  virtual int owner(int handle, int64_t index) const = 0;
+  // and the exchange: to[r] goes to group rank r, from[r] arrives from it (host memory; float payloads).
+  virtual void exchange(int handle, const std::vector<std::vector<float>>& to, std::vector<std::vector<float>>& from) = 0;
+  // concat_rows anchors: data[n, cols] holds valid rows only in this rank's share of [0, n) (rows [n g / G,
+  // n (g + 1) / G) for group rank g of G); afterwards every share is filled. Nothing runs without a step there.
+  virtual void gather_rows(int handle, float* data, int64_t n, int64_t cols) = 0;
 };
 
 // What a block is built from on one rank.

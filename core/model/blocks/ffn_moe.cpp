@@ -11,8 +11,10 @@
 // Tensor parallelism: every expert's gate/up rows and down columns by its inner rows (unit "expert_ffn"), the shared
 // expert's by "shared_ffn"; the router is whole on every rank; a down bias is added by the rank holding column 0.
 // Expert parallelism: each expert's tensors are unit number e of "expert" (LogicalTensor::select_*): a rank holds the
-// experts the strategy gives it, whole, runs them for the tokens routed to them, and the anchor's sum (an all-reduce
-// over the tp group) adds the other ranks' experts.
+// experts the strategy gives it, whole, runs them for the tokens routed to them, and either the anchor's sum (an
+// all-reduce over the tp group) adds the other ranks' experts, or (the plan's all-to-all form) the tokens travel to
+// the experts and back: forward_alltoall.
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/model/blocks/block.hpp"
@@ -59,9 +61,12 @@ class MoeBlock final : public Block {
       shared_.w_down = b.matrix(layer_tensor(layer, "shared.w_down"));
     }
     out_anchor_ = anchors_.bind(layer_tensor(layer, "ffn.out"));
+    dispatch_anchor_ = anchors_.bind(layer_tensor(layer, "moe.dispatch"));
+    rows_anchor_ = anchors_.bind(layer_tensor(layer, "moe.rows"));
   }
 
   void forward(float* x, const StageBatch& b) override {
+    if (dispatch_anchor_ >= 0) return forward_alltoall(x, b);
     const int64_t n = b.n, E = spec_.router.n_experts, K = spec_.router.top_k;
     float* xn = ws_.get(0, size_t(n * dim_));
     float* logits = ws_.get(1, size_t(n * E));
@@ -95,36 +100,104 @@ class MoeBlock final : public Block {
       be_.copy_to_device(rows_.get(), rows[size_t(e)].data(), size_t(m) * sizeof(int));
       be_.copy_to_device(scale_.get(), scale[size_t(e)].data(), size_t(m) * sizeof(float));
       float* xs = ws_.get(3, size_t(m * dim_));
-      float* gate = ws_.get(4, size_t(m * local_));
-      float* up = ws_.get(5, size_t(m * local_));
       float* y = ws_.get(6, size_t(m * dim_));
       be_.select_rows(xn, dim_, rows_.i32(), m, xs);  // [m, dim]
-      ex.w_gate->matmul(xs, m, gate);               // [m, local]
-      ex.w_up->matmul(xs, m, up);
-      if (ex.b_gate.get()) {
-        be_.add_bias(gate, ex.b_gate.f32(), m, local_);
-        be_.add_bias(up, ex.b_up.f32(), m, local_);
-      }
-      if (spec_.activation == "swiglu_oai")
-        be_.swiglu_oai(gate, up, m * local_, spec_.swiglu_alpha, spec_.swiglu_limit, gate);
-      else
-        be_.swiglu(gate, up, m * local_, gate);
-      ex.w_down->matmul(gate, m, y);  // [m, dim]: a partial sum when the expert's rows are split
-      if (ex.b_down.get()) be_.add_bias(y, ex.b_down.f32(), m, dim_);
+      run_expert(ex, xs, m, y);
       be_.scatter_add_rows(y, m, dim_, rows_.i32(), scale_.f32(), out);
     }
-    if (shared_.w_gate) {
-      const int64_t s = shared_.w_gate->rows();
-      float* gate = ws_.get(4, size_t(n * s));
-      float* up = ws_.get(5, size_t(n * s));
-      float* y = ws_.get(6, size_t(n * dim_));
-      shared_.w_gate->matmul(xn, n, gate);
-      shared_.w_up->matmul(xn, n, up);
-      be_.swiglu(gate, up, n * s, gate);
-      shared_.w_down->matmul(gate, n, y);
-      be_.add(out, y, n * dim_);
-    }
+    add_shared(xn, n, out);
     be_.add(x, anchors_.run(out_anchor_, out, n, dim_), n * dim_);
+  }
+
+  // The all-to-all form (the plan has an alltoallv step at layers.{i}.moe.dispatch): every rank routes all n tokens
+  // alike, takes its even share of them, sends each (token, expert) pair's hidden state and weight to the rank
+  // holding the expert, runs its own experts on what it receives (grouped per expert as above), sends the outputs
+  // back, adds them to its tokens in ascending expert order (batch-invariant), adds the shared expert (whole here) and
+  // the ranks gather each other's rows (allgather_rows at layers.{i}.moe.rows).
+  void forward_alltoall(float* x, const StageBatch& b) {
+    const int64_t n = b.n, E = spec_.router.n_experts, K = spec_.router.top_k, D = dim_;
+    float* xn = ws_.get(0, size_t(n * D));
+    float* logits = ws_.get(1, size_t(n * E));
+    float* out = ws_.get(2, size_t(n * D));
+    be_.rmsnorm(x, ffn_norm_.f32(), n, D, eps_, xn);
+    be_.linear_f32(xn, router_.f32(), n, E, D, logits);
+    if (router_bias_.get()) be_.add_bias(logits, router_bias_.f32(), n, E);
+    ids_.reserve(be_, size_t(n * K) * sizeof(int));
+    wts_.reserve(be_, size_t(n * K) * sizeof(float));
+    be_.moe_route(logits, n, spec_.router, score_bias_.get() ? score_bias_.f32() : nullptr, ids_.i32(), wts_.f32());
+    std::vector<int> ids(size_t(n * K));
+    std::vector<float> wts(size_t(n * K)), host_xn(size_t(n * D));
+    be_.copy_to_host(ids.data(), ids_.get(), ids.size() * sizeof(int));
+    be_.copy_to_host(wts.data(), wts_.get(), wts.size() * sizeof(float));
+    be_.copy_to_host(host_xn.data(), xn, host_xn.size() * sizeof(float));
+    const int G = anchors_.group_size(dispatch_anchor_), g = anchors_.group_rank(dispatch_anchor_);
+    const int64_t lo = n * g / G, hi = n * (g + 1) / G;  // this rank's tokens
+    // Dispatch: per (token, expert) pair [token, expert, D values] (ints carried as floats, exact below 2^24).
+    const int64_t item = 2 + D;
+    std::vector<std::vector<float>> to(static_cast<size_t>(G)), from;
+    for (int64_t i = lo; i < hi; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        const int e = ids[size_t(i * K + k)];
+        std::vector<float>& buf = to[size_t(anchors_.owner(dispatch_anchor_, e))];
+        buf.push_back(float(i));
+        buf.push_back(float(e));
+        buf.insert(buf.end(), host_xn.begin() + i * D, host_xn.begin() + (i + 1) * D);
+      }
+    anchors_.exchange(dispatch_anchor_, to, from);
+    // Run the received pairs, expert by expert; answers go back in the order they came.
+    std::vector<std::vector<int64_t>> by_expert(static_cast<size_t>(E));  // (source rank, item index) packed
+    for (int r = 0; r < G; ++r)
+      for (int64_t j = 0; j < int64_t(from[size_t(r)].size()) / item; ++j)
+        by_expert[size_t(from[size_t(r)][size_t(j * item + 1)])].push_back(int64_t(r) << 32 | j);
+    std::vector<std::vector<float>> back(static_cast<size_t>(G));
+    for (int r = 0; r < G; ++r) back[size_t(r)].resize(from[size_t(r)].size() / size_t(item) * size_t(D));
+    std::vector<float> xs_host, y_host;
+    for (int64_t e = 0; e < E; ++e) {
+      const std::vector<int64_t>& list = by_expert[size_t(e)];
+      const int64_t m = int64_t(list.size());
+      if (m == 0) continue;
+      const Expert& ex = experts_[size_t(e)];
+      if (!ex.w_gate) throw std::runtime_error("moe all-to-all: expert " + std::to_string(e) + " was sent to a rank that does not hold it");
+      xs_host.resize(size_t(m * D));
+      for (int64_t j = 0; j < m; ++j) {
+        const auto& src = from[size_t(list[size_t(j)] >> 32)];
+        const int64_t at = (list[size_t(j)] & 0xffffffff) * item + 2;
+        std::copy(src.begin() + at, src.begin() + at + D, xs_host.begin() + j * D);
+      }
+      float* xs = ws_.get(3, size_t(m * D));
+      float* y = ws_.get(6, size_t(m * D));
+      be_.copy_to_device(xs, xs_host.data(), xs_host.size() * sizeof(float));
+      run_expert(ex, xs, m, y);
+      y_host.resize(size_t(m * D));
+      be_.copy_to_host(y_host.data(), y, y_host.size() * sizeof(float));
+      for (int64_t j = 0; j < m; ++j) {
+        auto& dst = back[size_t(list[size_t(j)] >> 32)];
+        std::copy(y_host.begin() + j * D, y_host.begin() + (j + 1) * D, dst.begin() + (list[size_t(j)] & 0xffffffff) * D);
+      }
+    }
+    std::vector<std::vector<float>> answers;
+    anchors_.exchange(dispatch_anchor_, back, answers);
+    // Combine this rank's tokens: the answers come back per destination in the order the pairs were sent.
+    std::vector<float> host_out(size_t(n * D), 0.0f);
+    std::vector<size_t> next(static_cast<size_t>(G), 0);
+    for (int64_t i = lo; i < hi; ++i) {
+      std::vector<std::pair<int, const float*>> parts;  // (expert, its output) of token i
+      for (int64_t k = 0; k < K; ++k) {
+        const int e = ids[size_t(i * K + k)], r = anchors_.owner(dispatch_anchor_, e);
+        parts.push_back({e, answers[size_t(r)].data() + next[size_t(r)]++ * size_t(D)});
+      }
+      std::sort(parts.begin(), parts.end(), [](const auto& a, const auto& c) { return a.first < c.first; });
+      for (const auto& [e, y] : parts) {
+        float w = 0;
+        for (int64_t k = 0; k < K; ++k)
+          if (ids[size_t(i * K + k)] == e) w = wts[size_t(i * K + k)];
+        for (int64_t d = 0; d < D; ++d) host_out[size_t(i * D + d)] += w * y[d];
+      }
+    }
+    be_.copy_to_device(out, host_out.data(), host_out.size() * sizeof(float));
+    if (shared_.w_gate && hi > lo) add_shared(xn + lo * D, hi - lo, out + lo * D);
+    anchors_.gather_rows(rows_anchor_, out, n, D);
+    be_.add(x, out, n * D);
   }
 
   size_t weight_bytes() const override {
@@ -135,6 +208,11 @@ class MoeBlock final : public Block {
   size_t cache_bytes() const override { return 0; }
 
  private:
+  struct Expert;
+  // y[m, dim] = expert ex on xs[m, dim] (its biases, its activation), without the routing weight.
+  void run_expert(const Expert& ex, const float* xs, int64_t m, float* y);
+  // out[m, dim] += the shared expert on xn[m, dim] (when the layer has one).
+  void add_shared(const float* xn, int64_t m, float* out);
   struct Expert {
     std::unique_ptr<PackedMatrix> w_gate, w_up;  // [local, dim]
     std::unique_ptr<PackedMatrix> w_down;        // [dim, local]
@@ -154,8 +232,38 @@ class MoeBlock final : public Block {
   std::vector<Expert> experts_;
   Expert shared_;
   DeviceBuffer ids_, wts_, rows_, scale_;  // routing scratch
-  int out_anchor_ = -1;
+  int out_anchor_ = -1, dispatch_anchor_ = -1, rows_anchor_ = -1;
 };
+
+void MoeBlock::run_expert(const Expert& ex, const float* xs, int64_t m, float* y) {
+  float* gate = ws_.get(4, size_t(m * local_));
+  float* up = ws_.get(5, size_t(m * local_));
+  ex.w_gate->matmul(xs, m, gate);  // [m, local]
+  ex.w_up->matmul(xs, m, up);
+  if (ex.b_gate.get()) {
+    be_.add_bias(gate, ex.b_gate.f32(), m, local_);
+    be_.add_bias(up, ex.b_up.f32(), m, local_);
+  }
+  if (spec_.activation == "swiglu_oai")
+    be_.swiglu_oai(gate, up, m * local_, spec_.swiglu_alpha, spec_.swiglu_limit, gate);
+  else
+    be_.swiglu(gate, up, m * local_, gate);
+  ex.w_down->matmul(gate, m, y);  // [m, dim]: a partial sum when the expert's rows are split
+  if (ex.b_down.get()) be_.add_bias(y, ex.b_down.f32(), m, dim_);
+}
+
+void MoeBlock::add_shared(const float* xn, int64_t m, float* out) {
+  if (!shared_.w_gate) return;
+  const int64_t s = shared_.w_gate->rows();
+  float* gate = ws_.get(4, size_t(m * s));
+  float* up = ws_.get(5, size_t(m * s));
+  float* y = ws_.get(6, size_t(m * dim_));
+  shared_.w_gate->matmul(xn, m, gate);
+  shared_.w_up->matmul(xn, m, up);
+  be_.swiglu(gate, up, m * s, gate);
+  shared_.w_down->matmul(gate, m, y);
+  be_.add(out, y, m * dim_);
+}
 
 class MoeKind final : public BlockKind {
  public:
@@ -214,6 +322,8 @@ class MoeKind final : public BlockKind {
       add(layer_tensor(i, "shared.w_up"), S, D, {Axis::rows, "shared_ffn", 1});
       add(layer_tensor(i, "shared.w_down"), D, S, {Axis::cols, "shared_ffn", 1});
     }
+    out.anchors.push_back({layer_tensor(i, "moe.dispatch"), i, AnchorDecl::Combine::route, {"expert"}});
+    out.anchors.push_back({layer_tensor(i, "moe.rows"), i, AnchorDecl::Combine::concat_rows, {"expert"}});
     out.anchors.push_back({layer_tensor(i, "ffn.out"), i, AnchorDecl::Combine::sum, {"expert_ffn", "expert", "shared_ffn"}});
   }
   double cache_bytes_per_token(const ModelDesc&, int, const RankPlan&) const override { return 0; }
