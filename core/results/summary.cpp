@@ -154,7 +154,7 @@ json summarize_raw(const json& raw, const json& baseline_raw, const std::string&
       {"send_s", "ranks[].send_s"},
       {"idle_s", "ranks[].idle_recv_wait_s"},
       {"comm_s", "ranks[].comm_s"},
-      {"tp_allreduce_s", "ranks[].tp_allreduce_s (inside compute_s)"},
+      {"tp_allreduce_s", "ranks[].tp_allreduce_s (every collective of a tp group: all-reduce, all-gather, all-to-all; inside compute_s)"},
       {"compute_share", "sum(ranks[].compute_s) / sum(ranks[].engine_wall_s)"},
       {"idle_share", "sum(ranks[].idle_recv_wait_s) / sum(ranks[].engine_wall_s)"},
       {"bytes_sent", "sum(ranks[].comm_bytes_sent)"},
