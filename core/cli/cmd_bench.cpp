@@ -76,8 +76,11 @@ int cmd_bench(const Args& args) {
 
   // Machine limits, with the model in memory (the same conditions as the kernels). The FMA peak once; the
   // bandwidths again beside every decode trial.
+  // On a device backend the limit is the device's own copy bandwidth (Backend::copy_bandwidth, device to device,
+  // read + write counted as for the CPU probes); no FMA peak is probed there (0: fractions not reported).
+  const bool on_device = s->backend->memory_space() != MemorySpace::host;
   const size_t bw_bytes = size_t(bw_mib) << 20;
-  const double fma_peak = kernels::fma_peak_gflops(threads, 10 * probe_reps);
+  const double fma_peak = on_device ? 0.0 : kernels::fma_peak_gflops(threads, 10 * probe_reps);
 
   // Prefill: one sequence of `prompt` tokens in slot 0, logits of the last position.
   TokenBatch pre;
@@ -90,8 +93,13 @@ int cmd_bench(const Args& args) {
   // its own bandwidth probes (3 repetitions each, the best: as long as a few decode steps).
   std::vector<double> b1_tok_s, copy_bw_t, read_bw_t;
   for (int trial = 0; trial < trials; ++trial) {
-    copy_bw_t.push_back(kernels::copy_bandwidth_gbs(threads, bw_bytes, 3));
-    read_bw_t.push_back(kernels::read_bandwidth_gbs(threads, bw_bytes, 3));
+    if (on_device) {
+      copy_bw_t.push_back(s->backend->copy_bandwidth(bw_bytes) / 1e9);
+      read_bw_t.push_back(copy_bw_t.back());
+    } else {
+      copy_bw_t.push_back(kernels::copy_bandwidth_gbs(threads, bw_bytes, 3));
+      read_bw_t.push_back(kernels::read_bandwidth_gbs(threads, bw_bytes, 3));
+    }
     int next = first;
     t0 = Clock::now();
     for (int t = 0; t < decode; ++t) next = greedy_step(*s, TokenBatch{{next}, {0}, {prompt + t}}, {0})[0];
@@ -146,13 +154,13 @@ int cmd_bench(const Args& args) {
   uname(&u);
   nlohmann::ordered_json j = {
       {"model", mo.model}, {"weights", s->weights_plugin}, {"threads", threads}, {"host", u.nodename},
-      {"cpu", cpu_model()}, {"simd", kernels::simd_level()},
+      {"cpu", cpu_model()}, {"simd", kernels::simd_level()}, {"device", s->backend->description()},
       {"prompt_tokens", prompt}, {"decode_tokens", decode}, {"batch", batch},
       {"prefill_tok_s", prefill_tok_s}, {"decode_tok_s", decode_tok_s}, {"decode_b8_tok_s", decode_b8_tok_s},
       {"mem_bw_gbs", copy_bw}, {"read_bw_gbs", read_bw}, {"fma_peak_gflops", fma_peak},
       {"weight_bytes_streamed", weight_bytes}, {"bytes_per_token", bytes_per_token},
       {"decode_gbs", achieved_gbs}, {"roofline_fraction", fraction}, {"roofline_fraction_read_bw", fraction_read},
-      {"prefill_gflops", prefill_gflops}, {"prefill_peak_fraction", prefill_gflops / fma_peak},
+      {"prefill_gflops", prefill_gflops}, {"prefill_peak_fraction", fma_peak > 0 ? prefill_gflops / fma_peak : 0.0},
       {"decode_tok_s_trials", b1_tok_s}, {"mem_bw_gbs_trials", copy_bw_t}, {"read_bw_gbs_trials", read_bw_t},
       {"roofline_fraction_trials", fraction_t}, {"decode_b8_tok_s_trials", b8_tok_s}};
   if (json) {

@@ -12,7 +12,7 @@
 namespace hpcinfer::cli {
 
 struct ModelOptions {
-  std::string model, format = "auto", tokenizer, weights = "auto";
+  std::string model, format = "auto", tokenizer, weights = "auto", device = "cpu";
   int threads = 0;
   int group_size = -1;
   void add_to(CLI::App& app) {
@@ -21,6 +21,7 @@ struct ModelOptions {
     app.add_option("--tokenizer", tokenizer, "tokenizer file (default: the model's own / beside it)");
     app.add_option("--weights", weights, "weights plugin: auto | f32 | bf16 | ...");
     app.add_option("--threads", threads, "threads (0 = all cores)");
+    app.add_option("--device", device, "backend: cpu | cuda (a backend plugin's name)");
     app.add_option("--group-size", group_size, "int8 weights: input features per scale, 0 = per channel (default 32)");
   }
 };
@@ -34,6 +35,7 @@ inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, i
   cfg.model.tokenizer = o.tokenizer;
   cfg.plugins.weights = o.weights;
   cfg.threads = o.threads;
+  cfg.device = o.device;
   cfg.plugins.weights_group_size = o.group_size;
   LaunchEnv env;
   auto s = describe_rank(cfg, env);

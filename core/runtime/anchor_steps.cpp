@@ -56,6 +56,7 @@ float* AnchorSteps::run(int handle, float* data, int64_t rows, int64_t cols) {
   if (handle < 0) return data;
   Bound& b = bound_.at(size_t(handle));
   const auto t0 = std::chrono::steady_clock::now();
+  be_.range_push(b.anchor.c_str());
   for (const CommStep* s : b.steps) {
     if (s->kind == CommStep::Kind::allreduce_sum)
       comm_of(*s).allreduce_sum_f32(data, size_t(rows * cols));
@@ -65,6 +66,7 @@ float* AnchorSteps::run(int handle, float* data, int64_t rows, int64_t cols) {
       throw std::logic_error(std::string("anchor ") + b.anchor + ": step " + comm_step_name(s->kind) +
                              " is not run by run()");
   }
+  be_.range_pop();
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return data;
 }

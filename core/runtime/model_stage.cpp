@@ -114,6 +114,8 @@ ModelStage::ModelStage(const ModelSource& src, const RankPlan& plan, const Weigh
     const LayerSpec& spec = m_.layers.at(size_t(l));
     blocks_.push_back(block_kind("attention", spec.attn.kind).build(b, l));
     blocks_.push_back(block_kind("ffn", spec.ffn.kind).build(b, l));
+    range_names_.push_back("layers." + std::to_string(l) + ".attn");
+    range_names_.push_back("layers." + std::to_string(l) + ".ffn");
   }
   if (plan_.has_head) {
     final_norm_ = b.vector("norm");
@@ -171,7 +173,11 @@ void ModelStage::forward_layers(const TokenBatch& b) {
   }
   const StageBatch sb{n, upload_ints(1, b.slot), upload_ints(2, b.pos)};
   float* x = hidden(n);
-  for (const auto& blk : blocks_) blk->forward(x, sb);
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    be_.range_push(range_names_[i].c_str());  // NVTX ranges on cuda (nsys); nothing on the cpu backend
+    blocks_[i]->forward(x, sb);
+    be_.range_pop();
+  }
 }
 
 void ModelStage::head(const std::vector<int>& rows, float* logits) {

@@ -77,6 +77,7 @@ class ModelStage {
   int64_t embed_row0_ = 0;                   // first vocab row of the embedding shard
   DeviceBuffer final_norm_;                  // [dim]
   std::vector<std::unique_ptr<Block>> blocks_;  // attention, ffn, attention, ffn, ... of the local layers
+  std::vector<std::string> range_names_;        // "layers.<i>.attn" / ".ffn" of each block, for profiler ranges
   std::map<std::string, std::pair<DeviceBuffer, DeviceBuffer>> rope_;  // shared RoPE tables: cos, sin
   int embed_anchor_ = -1, head_anchor_ = -1;
   size_t weight_bytes_ = 0;

@@ -10,6 +10,7 @@
 #include "core/config/load_config.hpp"
 #include "core/model/model_layout.hpp"
 #include "core/rendezvous/kv_store.hpp"
+#include "core/runtime/device_communicator.hpp"
 
 namespace hpcinfer {
 
@@ -86,12 +87,14 @@ void check_combination(RankSession& s) {
   }
   if (s.env.size > 1) {
     const auto comm = named("plugins.comm", [&] { return s.registry->create_comm(cfg.plugins.comm); });
-    if (comm->memory_space() != s.backend->memory_space())
+    // A host transport serves a device backend through staging buffers (DeviceCommunicator); a device transport
+    // cannot serve the host backend.
+    if (comm->memory_space() != MemorySpace::host && s.backend->memory_space() == MemorySpace::host)
       throw ConfigError(config_message(
           cfg, "plugins.comm",
           "comm plugin '" + cfg.plugins.comm + "' moves " + memory_space_name(comm->memory_space()) +
               " memory, but device '" + cfg.device + "' computes in " + memory_space_name(s.backend->memory_space()) +
-              " memory (" + (s.backend->memory_space() == MemorySpace::host ? "gloo or mpi" : "nccl") + " fits it)"));
+              " memory (gloo or mpi fits it)"));
   }
   if (!s.weights->supports_backend(s.backend->name()))
     throw ConfigError(config_message(cfg, "plugins.weights", "weights plugin '" + s.weights_plugin +
@@ -121,7 +124,13 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
   if (s.env.size > 1) {
     const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
     s.store = make_store(rendezvous_spec(cfg, s.env), s.env.rank, s.env.size, timeout);
-    s.comm = s.registry->create_comm(cfg.plugins.comm);
+    // A device backend's transports wait for its queued ops and stage what is not in their memory space.
+    auto make_comm = [&]() -> std::unique_ptr<Communicator> {
+      auto c = s.registry->create_comm(cfg.plugins.comm);
+      if (s.backend->memory_space() == MemorySpace::host) return c;
+      return std::make_unique<DeviceCommunicator>(std::move(c), *s.backend);
+    };
+    s.comm = make_comm();
     CommInit init;
     init.rank = s.env.rank;
     init.size = s.env.size;
@@ -147,7 +156,7 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
       gi.size = int(g.ranks.size());
       gi.world_rank = s.env.rank;
       gi.world_size = s.env.size;
-      s.group_comms.push_back(s.registry->create_comm(cfg.plugins.comm));
+      s.group_comms.push_back(make_comm());
       s.group_comms.back()->init(gi);
       groups[g.name] = s.group_comms.back().get();
     }
@@ -157,7 +166,7 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
   int threads = cfg.threads;
   if (const char* cpt = std::getenv("SLURM_CPUS_PER_TASK"); threads == 0 && cpt && std::atoi(cpt) > 0)
     threads = std::atoi(cpt);
-  s.backend->init({threads, cfg.device == "cpu" ? -1 : s.env.local_rank});
+  s.backend->init({threads, cfg.device == "cpu" ? -1 : s.env.local_rank, s.env.rank});
   const auto t0 = std::chrono::steady_clock::now();
   s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

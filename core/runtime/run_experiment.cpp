@@ -145,12 +145,15 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   cs.seconds -= cs0.seconds;
   cs.calls -= cs0.calls;
   const auto cpu_end = cpu_seconds();
+  const DeviceMemoryStats dm = s.backend->memory_stats();  // zeros on the cpu backend
   nlohmann::json m{
       {"rank", env.rank}, {"world_size", env.size}, {"host", env.host}, {"local_rank", env.local_rank},
       {"launcher", env.source},
       {"tp_rank", s.plan.world.tp_rank()}, {"pp_rank", s.plan.world.pp_rank()},
       {"layers", {s.plan.layer_begin, s.plan.layer_end}}, {"weights_plugin", s.weights_plugin},
       {"comm_plugin", env.size > 1 ? cfg.plugins.comm : "none"}, {"threads", s.threads()}, {"device", s.backend->description()},
+      {"device_memory_allocated_bytes", dm.allocated}, {"device_memory_peak_bytes", dm.peak},
+      {"device_memory_reserved_bytes", dm.reserved}, {"device_memory_total_bytes", dm.total},
       {"weight_bytes", s.stage->weight_bytes()}, {"kv_cache_bytes", s.stage->kv_bytes()},
       {"weight_load_s", s.weight_load_s}, {"tokenize_s", tokenize_s},
       {"engine_wall_s", st.wall_s}, {"compute_s", st.compute_s}, {"send_s", st.send_s},

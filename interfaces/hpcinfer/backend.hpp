@@ -56,6 +56,15 @@ struct RopeTables {
 struct BackendInit {
   int threads = 0;  // host threads for CPU backends; 0 = every core this process may use
   int device = -1;  // device index for device backends (the rank's local rank); -1 = the first
+  int rank = 0;     // the rank's global index, for error messages ("rank 3 on host n12: ...")
+};
+
+// Device memory of a backend, for every rank's metrics (all zero on the host backend).
+struct DeviceMemoryStats {
+  size_t allocated = 0;  // bytes in live buffers from alloc()
+  size_t peak = 0;       // the most `allocated` has been
+  size_t reserved = 0;   // bytes the device reports in use by this process and its libraries (total - free)
+  size_t total = 0;      // the device's memory
 };
 
 class Backend {
@@ -73,6 +82,18 @@ class Backend {
   // Device backends: their native context (e.g. a stream and library handles; a struct their own header defines),
   // for weight formats that pack for them. CPU: nullptr.
   virtual void* device_context() { return nullptr; }
+
+  // Device backends: their memory figures; range markers for profilers (NVTX under nsys); a measured
+  // device-to-device copy bandwidth in bytes/s over `bytes` (0 where the backend has no device of its own).
+  virtual DeviceMemoryStats memory_stats() const { return {}; }
+  virtual void range_push(const char* /*name*/) {}
+  virtual void range_pop() {}
+  virtual double copy_bandwidth(size_t /*bytes*/) { return 0.0; }
+  // Host buffers for staging device memory through host transports (page-locked on a device backend), and whether
+  // a pointer is in the device's memory (false for every pointer on the host backend).
+  virtual void* host_alloc(size_t bytes);
+  virtual void host_free(void* p) noexcept;
+  virtual bool is_device_pointer(const void* /*p*/) const { return false; }
 
   // ---- memory ----
   // Zero-filled, 64-byte aligned, never nullptr (throws naming the bytes when out of memory). bytes may be 0.
@@ -122,5 +143,8 @@ class Backend {
   // out[r] = index of the largest of x[r, cols] (the first on ties), for r < rows.
   virtual void argmax(const float* x, int64_t rows, int64_t cols, int* out) = 0;
 };
+
+inline void* Backend::host_alloc(size_t bytes) { return ::operator new(bytes == 0 ? 1 : bytes); }
+inline void Backend::host_free(void* p) noexcept { ::operator delete(p); }
 
 }  // namespace hpcinfer

@@ -19,7 +19,8 @@
 namespace hpcinfer {
 
 // Bump when any interface header in interfaces/hpcinfer changes in a way that breaks binary compatibility.
-inline constexpr uint32_t kPluginAbiVersion = 2;  // 2: backends, packing for a backend, plans as data
+inline constexpr uint32_t kPluginAbiVersion = 3;  // 2: backends, packing for a backend, plans as data;
+                                                  // 3: device memory stats, ranges, host staging, device matmuls
 
 enum class PluginKind : uint32_t { comm = 1, weights = 2, strategy = 3, backend = 4 };
 

@@ -24,6 +24,27 @@ std::string all_ranks(int size) { return "ranks 0.." + std::to_string(size - 1);
 }  // namespace
 
 NcclCommunicator::~NcclCommunicator() {
+  if (comm_ && broken_.empty()) {
+    try {
+      reap_sends(true);
+    } catch (const std::exception&) {  // broken_ says why; the lanes are aborted below
+    }
+  }
+  for (PendingSend& p : pending_) {
+    if (p.done) cudaEventDestroy(p.done);
+    if (p.buffer) cudaFree(p.buffer);
+  }
+  for (Lane& l : lanes_) {
+    if (l.comm) {
+      if (broken_.empty()) {
+        ncclCommFinalize(l.comm);
+        ncclCommDestroy(l.comm);
+      } else {
+        ncclCommAbort(l.comm);
+      }
+    }
+    if (l.stream) cudaStreamDestroy(l.stream);
+  }
   if (comm_) {
     if (broken_.empty()) {
       ncclCommFinalize(comm_);  // non-blocking comm: returns at once, work completes in Destroy
@@ -33,6 +54,7 @@ NcclCommunicator::~NcclCommunicator() {
     }
   }
   if (scratch_) cudaFree(scratch_);
+  if (copy_stream_) cudaStreamDestroy(copy_stream_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -85,6 +107,26 @@ void NcclCommunicator::init(const CommInit& init) {
     throw std::runtime_error(where + "ncclCommInitRankConfig failed: " + ncclGetErrorString(r));
   }
   complete(op, r, 0, 0);
+  {
+    Op cop = begin("init (copy stream)", "none");
+    check_cuda(cop, cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking), "stream");
+  }
+  // The two point-to-point lanes: communicators split from the main one (same ranks), each with its own stream.
+  for (Lane& l : lanes_) {
+    Op sop = begin("init (point-to-point lane)", all_ranks(size_));
+    check_cuda(sop, cudaStreamCreateWithFlags(&l.stream, cudaStreamNonBlocking), "stream");
+    ncclConfig_t lane_config = NCCL_CONFIG_INITIALIZER;
+    lane_config.blocking = 0;
+    ncclResult_t sr = ncclCommSplit(comm_, 0, rank_, &l.comm, &lane_config);
+    complete(sop, sr, 0, 0);
+    // a non-blocking split finishes asynchronously: wait until the new communicator says it is ready
+    for (ncclResult_t st = ncclInProgress; st == ncclInProgress;) {
+      ncclCommGetAsyncError(l.comm, &st);
+      if (st != ncclSuccess && st != ncclInProgress) fail(sop, "ncclCommSplit: " + std::string(ncclGetErrorString(st)));
+      if (Clock::now() > sop.start + timeout_) fail(sop, "ncclCommSplit timed out");
+      if (st == ncclInProgress) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
 }
 
 NcclCommunicator::Op NcclCommunicator::begin(const char* name, std::string peers) {
@@ -106,19 +148,22 @@ void NcclCommunicator::check_cuda(const Op& op, cudaError_t err, const char* wha
   if (err != cudaSuccess) fail(op, std::string(what) + ": " + cudaGetErrorString(err));
 }
 
-void NcclCommunicator::complete(const Op& op, ncclResult_t enqueued, uint64_t sent, uint64_t received) {
-  if (enqueued != ncclSuccess && enqueued != ncclInProgress) fail(op, nccl_error(comm_, enqueued));
+void NcclCommunicator::complete(const Op& op, ncclResult_t enqueued, uint64_t sent, uint64_t received,
+                                ncclComm_t comm, cudaStream_t stream) {
+  if (!comm) comm = comm_;
+  if (!stream) stream = stream_;
+  if (enqueued != ncclSuccess && enqueued != ncclInProgress) fail(op, nccl_error(comm, enqueued));
   const auto deadline = op.start + timeout_;
   for (;;) {
     ncclResult_t async = ncclSuccess;
-    ncclCommGetAsyncError(comm_, &async);
+    ncclCommGetAsyncError(comm, &async);
     if (async != ncclSuccess && async != ncclInProgress) {
       ncclCommAbort(comm_);
       comm_ = nullptr;
       fail(op, "NCCL error: " + std::string(ncclGetErrorString(async)));
     }
     if (async == ncclSuccess) {  // enqueued (or initialized); now wait for the GPU work
-      cudaError_t q = stream_ ? cudaStreamQuery(stream_) : cudaSuccess;
+      cudaError_t q = stream ? cudaStreamQuery(stream) : cudaSuccess;
       if (q == cudaSuccess) break;
       if (q != cudaErrorNotReady) check_cuda(op, q, "stream");
     }
@@ -136,17 +181,66 @@ void NcclCommunicator::complete(const Op& op, ncclResult_t enqueued, uint64_t se
   stats_.bytes_received += received;
 }
 
-// Not buffered: waits for the matching recv (see the LIMITATION in the header).
-void NcclCommunicator::send(const void* buf, size_t bytes, int dst, uint32_t /*tag: NCCL matches by order*/) {
+// Buffered: the bytes are copied into a buffer of the send's own and the send is left running (see the header).
+void NcclCommunicator::send(const void* buf, size_t bytes, int dst, uint32_t tag) {
   Op op = begin("send", "rank " + std::to_string(dst));
   if (dst < 0 || dst >= size_ || dst == rank_) throw std::invalid_argument("nccl: send to invalid rank " + op.peers);
-  complete(op, ncclSend(buf, bytes, ncclUint8, dst, comm_, stream_), bytes, 0);
+  reap_sends(false);
+  Lane& lane = lanes_[tag & 1u];
+  PendingSend p;
+  p.dst = dst;
+  p.start = op.start;
+  check_cuda(op, cudaMalloc(&p.buffer, bytes ? bytes : 1), "send buffer");
+  pending_.push_back(p);  // owned from here (freed by reap_sends or the destructor)
+  PendingSend& q = pending_.back();
+  // The copy runs on a stream of its own and is waited for (the caller may reuse `buf` on return); the send then
+  // waits on the lane's stream for the peer, without the host.
+  if (bytes) {
+    check_cuda(op, cudaMemcpyAsync(q.buffer, buf, bytes, cudaMemcpyDeviceToDevice, copy_stream_), "send copy");
+    check_cuda(op, cudaStreamSynchronize(copy_stream_), "send copy");
+  }
+  check_cuda(op, cudaEventCreateWithFlags(&q.done, cudaEventDisableTiming), "send event");
+  const ncclResult_t r = ncclSend(q.buffer, bytes, ncclUint8, dst, lane.comm, lane.stream);
+  if (r != ncclSuccess && r != ncclInProgress) fail(op, nccl_error(lane.comm, r));
+  check_cuda(op, cudaEventRecord(q.done, lane.stream), "send event");
+  stats_.calls += 1;
+  stats_.bytes_sent += bytes;
+  stats_.seconds += std::chrono::duration<double>(Clock::now() - op.start).count();
 }
 
-void NcclCommunicator::recv(void* buf, size_t bytes, int src, uint32_t /*tag: NCCL matches by order*/) {
+void NcclCommunicator::reap_sends(bool all) {
+  for (size_t i = 0; i < pending_.size();) {
+    PendingSend& p = pending_[i];
+    cudaError_t q = cudaEventQuery(p.done);
+    while (all && q == cudaErrorNotReady) {
+      if (Clock::now() > p.start + timeout_) {
+        Op op{"send", "rank " + std::to_string(p.dst), p.start};
+        for (Lane& l : lanes_) ncclCommAbort(l.comm), l.comm = nullptr;
+        fail(op, "timed out after " + std::to_string(timeout_.count()) + " ms: the peer never received it");
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      q = cudaEventQuery(p.done);
+    }
+    if (q == cudaErrorNotReady) {
+      ++i;
+      continue;
+    }
+    if (q != cudaSuccess) {
+      Op op{"send", "rank " + std::to_string(p.dst), p.start};
+      check_cuda(op, q, "buffered send");
+    }
+    cudaEventDestroy(p.done);
+    cudaFree(p.buffer);
+    pending_.erase(pending_.begin() + long(i));
+  }
+}
+
+void NcclCommunicator::recv(void* buf, size_t bytes, int src, uint32_t tag) {
   Op op = begin("recv", "rank " + std::to_string(src));
   if (src < 0 || src >= size_ || src == rank_) throw std::invalid_argument("nccl: recv from invalid rank " + op.peers);
-  complete(op, ncclRecv(buf, bytes, ncclUint8, src, comm_, stream_), 0, bytes);
+  reap_sends(false);
+  Lane& lane = lanes_[tag & 1u];
+  complete(op, ncclRecv(buf, bytes, ncclUint8, src, lane.comm, lane.stream), 0, bytes, lane.comm, lane.stream);
 }
 
 void NcclCommunicator::allreduce_sum_f32(float* data, size_t count) {
@@ -210,6 +304,7 @@ void NcclCommunicator::broadcast(void* buf, size_t bytes, int root) {
 
 // A one-float allreduce on the scratch buffer: returns only when every rank has reached it.
 void NcclCommunicator::barrier() {
+  reap_sends(true);
   Op op = begin("barrier", all_ranks(size_));
   float* one = scratch_f32(1);
   complete(op, ncclAllReduce(one, one, 1, ncclFloat, ncclSum, comm_, stream_), 0, 0);

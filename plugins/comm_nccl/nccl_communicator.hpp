@@ -8,11 +8,13 @@
 // Tags: NCCL has none. Messages between two ranks match in the order they are posted; `tag` is ignored.
 // Groups (CommInit.group): the unique id key is "<prefix>/nccl/<group>/unique_id", made by the group's rank 0.
 //
-// LIMITATION (buffered send): ncclSend is stream-ordered and completes only when the peer's ncclRecv runs, and
-// NCCL serializes the operations of one communicator, so send() here still waits for the matching recv (it is
-// NOT buffered as the Communicator contract asks). A pipeline must therefore order its point-to-point calls so
-// that every send's recv is already posted or posted next by the peer (e.g. even stages send first, odd stages
-// receive first); sending forward and backward at once deadlocks (until the timeout aborts the communicator).
+// Buffered send (the Communicator contract): send() copies the bytes into a device buffer of its own, enqueues
+// ncclSend on a point-to-point communicator split from the main one and returns without waiting; the buffer is
+// released once its event has completed (checked by later calls; barrier() and the destructor wait for all, each
+// bounded by the timeout). Point-to-point traffic runs on two such communicators, chosen by the tag's parity, each
+// with its own stream, so that a pipeline's forward messages (tag 1) and backward messages (tag 2) never queue
+// behind each other (NCCL runs the operations of one communicator in the order they were issued: one shared queue
+// deadlocks when two stages send to each other at once) nor behind the collectives of the main communicator.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -20,6 +22,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "hpcinfer/communicator.hpp"
 
@@ -53,8 +56,12 @@ class NcclCommunicator : public Communicator {
     Clock::time_point start;
   };
   Op begin(const char* name, std::string peers);
-  // Checks the result of an enqueue call (ncclInProgress is fine), then waits for the stream to drain.
-  void complete(const Op& op, ncclResult_t enqueued, uint64_t sent, uint64_t received);
+  // Checks the result of an enqueue call (ncclInProgress is fine), then waits for the stream to drain
+  // (`comm`/`stream`: a point-to-point lane; null: the main communicator).
+  void complete(const Op& op, ncclResult_t enqueued, uint64_t sent, uint64_t received, ncclComm_t comm = nullptr,
+                cudaStream_t stream = nullptr);
+  // Releases the buffers of completed sends; with `all`, waits for every one (bounded by the timeout).
+  void reap_sends(bool all);
   void check_cuda(const Op& op, cudaError_t err, const char* what);
   [[noreturn]] void fail(const Op& op, const std::string& what);
   float* scratch_f32(size_t count);  // device buffer of at least `count` floats, reused
@@ -66,6 +73,19 @@ class NcclCommunicator : public Communicator {
   std::chrono::milliseconds timeout_{60000};
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  struct Lane {  // a point-to-point communicator and its stream
+    ncclComm_t comm = nullptr;
+    cudaStream_t stream = nullptr;
+  };
+  Lane lanes_[2];  // by tag parity
+  cudaStream_t copy_stream_ = nullptr;  // send() copies into its own buffer here
+  struct PendingSend {
+    void* buffer = nullptr;
+    cudaEvent_t done = nullptr;
+    int dst = 0;
+    Clock::time_point start;
+  };
+  std::vector<PendingSend> pending_;
   float* scratch_ = nullptr;  // [scratch_count_] f32, device
   size_t scratch_count_ = 0;
   CommStats stats_;

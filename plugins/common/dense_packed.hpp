@@ -14,6 +14,7 @@
 #include "hpcinfer/weight_format.hpp"
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/matmul.hpp"
+#include "plugins/common/device_packed.hpp"
 #include "plugins/common/shard_storage.hpp"
 
 namespace hpcinfer::plugins {
@@ -107,18 +108,23 @@ class DensePacked final : public PackedMatrix {
   HugeBuffer<Storage> data_;
 };
 
-// A WeightFormat with no options, packing into DensePacked<Layout>.
+// A WeightFormat with no options, packing into DensePacked<Layout> on the cpu backend and, when `on_cuda`, into the
+// device matmul table's row layout (same element type) on the cuda backend.
 template <typename Layout>
 class DenseFormat final : public WeightFormat {
  public:
-  explicit DenseFormat(std::string name) : name_(std::move(name)) {}
+  explicit DenseFormat(std::string name, bool on_cuda = false) : name_(std::move(name)), on_cuda_(on_cuda) {}
   std::string name() const override { return name_; }
   bool accepts(DType) const override { return true; }  // every source dtype dequantizes exactly to f32 first
-  bool supports_backend(const std::string& backend) const override { return backend == "cpu"; }
+  bool supports_backend(const std::string& backend) const override {
+    return backend == "cpu" || (on_cuda_ && backend == "cuda");
+  }
   size_t bytes(int64_t rows, int64_t cols) const override {
     return Layout::stored(rows, cols) * sizeof(typename Layout::Storage);
   }
   std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& be) const override {
+    if (on_cuda_ && be.name() == "cuda")
+      return pack_dense_on_device(src, rows, cols, be, name_, sizeof(typename Layout::Storage) == 2);
     return std::make_unique<DensePacked<Layout>>(src, rows, cols, cpu_executor(be, name_));
   }
   void set_option(const std::string& key, const std::string&) override {
@@ -127,6 +133,7 @@ class DenseFormat final : public WeightFormat {
 
  private:
   std::string name_;
+  bool on_cuda_;
 };
 
 }  // namespace hpcinfer::plugins

@@ -3,7 +3,7 @@
 #include "plugins/common/dense_packed.hpp"
 
 namespace {
-void* create() { return static_cast<hpcinfer::WeightFormat*>(new hpcinfer::plugins::DenseFormat<hpcinfer::plugins::Bf16Panels>("bf16")); }
+void* create() { return static_cast<hpcinfer::WeightFormat*>(new hpcinfer::plugins::DenseFormat<hpcinfer::plugins::Bf16Panels>("bf16", true)); }
 const hpcinfer::PluginInfo kInfo{hpcinfer::kPluginAbiVersion, hpcinfer::PluginKind::weights, "bf16", "1.0.0",
                                  "bfloat16 weights, f32 accumulation", &create, nullptr};
 }  // namespace

@@ -3,7 +3,7 @@
 #include "plugins/common/dense_packed.hpp"
 
 namespace {
-void* create() { return static_cast<hpcinfer::WeightFormat*>(new hpcinfer::plugins::DenseFormat<hpcinfer::plugins::F32Rows>("f32")); }
+void* create() { return static_cast<hpcinfer::WeightFormat*>(new hpcinfer::plugins::DenseFormat<hpcinfer::plugins::F32Rows>("f32", true)); }
 const hpcinfer::PluginInfo kInfo{hpcinfer::kPluginAbiVersion, hpcinfer::PluginKind::weights, "f32", "1.0.0",
                                  "float32 weights, f32 accumulation (reference precision)", &create, nullptr};
 }  // namespace

@@ -28,6 +28,7 @@
 #include "hpcinfer/weight_format.hpp"
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/matmul.hpp"
+#include "plugins/common/device_packed.hpp"
 #include "plugins/common/shard_storage.hpp"
 
 namespace hpcinfer::plugins {
@@ -91,19 +92,68 @@ class Int8Packed final : public PackedMatrix {
   HugeBuffer<float> channel_scales_;   // [panels * 16] when group == 0 (zero past the last row)
 };
 
+// The shard on a device backend (device_matmul.hpp's int8 layout: Q[rows, ld] signed, S[rows, ld / group] f32),
+// quantized by the same rule and so holding the same values as on the cpu backend (Q8_0 blocks copied likewise).
+std::unique_ptr<PackedMatrix> pack_int8_on_device(const TensorView& src, Range rows, Range cols, int64_t group,
+                                                  Backend& be) {
+  const DeviceMatmulOps& ops = device_ops(be, "int8");
+  DeviceMatrix m;
+  m.type = DeviceWeights::int8;
+  m.rows = rows.size();
+  m.cols = cols.size();
+  m.ld = group == 0 ? round_up(m.cols, kQuantBlock) : round_up(m.cols, group);
+  m.group = group == 0 ? m.ld : group;
+  const int64_t groups = m.ld / m.group;
+  auto p = std::make_unique<DevicePacked>(be, ops, m, size_t(m.rows) * size_t(m.ld),
+                                          size_t(m.rows) * size_t(groups) * sizeof(float));
+  const bool direct = src.dtype == DType::q8_0 && group == kQuantBlock && cols.begin % kQuantBlock == 0 &&
+                      m.cols % kQuantBlock == 0;
+  std::vector<float> tmp(size_t(m.cols));
+  std::vector<uint8_t> row_layout(static_cast<size_t>(kernels::int8_row_bytes(m.cols, group)));
+  upload_rows(be, *p, size_t(m.ld), size_t(groups), [&](int64_t r, uint8_t* q, float* s) {
+    const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
+    if (direct) {
+      for (int64_t b = 0; b < m.cols / kQuantBlock; ++b) {
+        const uint8_t* block = row + size_t(cols.begin / kQuantBlock + b) * (2 + 32);  // f16 d, 32 x int8
+        uint16_t d16;
+        std::memcpy(&d16, block, 2);
+        s[b] = kernels::f16_to_f32(d16);
+        std::memcpy(q + b * kQuantBlock, block + 2, kQuantBlock);
+      }
+      return;
+    }
+    kernels::dequantize_row(src.dtype, row, cols.begin, m.cols, tmp.data());
+    float channel = 0.0f;
+    kernels::quantize_row_int8(tmp.data(), m.cols, group, row_layout.data(), &channel);
+    if (group == 0) {  // ceil(cols / 32) * 32 u8 (q + 128), the scale apart
+      s[0] = channel;
+      for (int64_t c = 0; c < m.cols; ++c) q[c] = uint8_t(int(row_layout[size_t(c)]) - 128);
+      return;
+    }
+    for (int64_t b = 0; b < groups; ++b) {  // blocks {f32 scale, group x u8 (q + 128)}
+      const uint8_t* blk = row_layout.data() + size_t(b) * size_t(4 + group);
+      std::memcpy(&s[b], blk, 4);
+      const int64_t n = std::min(group, m.cols - b * group);
+      for (int64_t i = 0; i < n; ++i) q[b * group + i] = uint8_t(int(blk[4 + i]) - 128);
+    }
+  });
+  return p;
+}
+
 class Int8Format final : public WeightFormat {
  public:
   std::string name() const override { return "int8"; }
   bool accepts(DType) const override { return true; }
-  bool supports_backend(const std::string& backend) const override { return backend == "cpu"; }
+  bool supports_backend(const std::string& backend) const override { return backend == "cpu" || backend == "cuda"; }
   size_t bytes(int64_t rows, int64_t cols) const override {
     const size_t panels = size_t(kernels::panel_count(rows));
     return panels * size_t(kernels::int8_panel_bytes(cols, group_)) +
            (group_ == 0 ? panels * size_t(kernels::kPanelRows) * sizeof(float) : 0);
   }
   std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& be) const override {
-    Executor& ex = cpu_executor(be, "int8");
     check_ranges(src, rows, cols);
+    if (be.name() == "cuda") return pack_int8_on_device(src, rows, cols, group_, be);
+    Executor& ex = cpu_executor(be, "int8");
     return std::make_unique<Int8Packed>(src, rows, cols, group_, ex);
   }
   void set_option(const std::string& key, const std::string& value) override {

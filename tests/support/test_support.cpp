@@ -14,8 +14,15 @@ std::filesystem::path shared_data() {
   if (const char* env = std::getenv("HPCINFER_SHARED_DATA")) return env;
   return HPCINFER_SHARED_DATA;
 }
-std::string bin() { return HPCINFER_BIN; }
-std::string plugin_dir() { return HPCINFER_PLUGIN_DIR; }
+// Overridable for a build carried to another machine (bench/gpu/run.sh): HPCINFER_TEST_BIN, HPCINFER_TEST_PLUGIN_DIR.
+std::string bin() {
+  const char* e = std::getenv("HPCINFER_TEST_BIN");
+  return e && *e ? e : HPCINFER_BIN;
+}
+std::string plugin_dir() {
+  const char* e = std::getenv("HPCINFER_TEST_PLUGIN_DIR");
+  return e && *e ? e : HPCINFER_PLUGIN_DIR;
+}
 
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
