@@ -21,6 +21,8 @@ class AnchorSteps final : public Anchors {
  public:
   // groups: the communicator of every CommGroup the plan names (by name).
   AnchorSteps(const RankPlan& plan, Backend& be, std::map<std::string, Communicator*> groups);
+  // Whether any anchor of this stage runs communication (then its forward pass is not recorded as a graph).
+  bool any_bound() const { return !bound_.empty(); }
   int bind(const std::string& anchor) override;
   float* run(int handle, float* data, int64_t rows, int64_t cols) override;
   int group_rank(int handle) const override;

@@ -1,5 +1,6 @@
 #include "core/runtime/model_stage.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -126,6 +127,8 @@ ModelStage::ModelStage(const ModelSource& src, const RankPlan& plan, const Weigh
     head_anchor_ = anchors_->bind("head.logits");
   }
   anchors_->check_all_bound();
+  recordable_ = !anchors_->any_bound();  // a stage that communicates inside its pass is not recorded
+  for (const auto& blk : blocks_) recordable_ = recordable_ && blk->recordable();
 }
 
 ModelStage::~ModelStage() = default;
@@ -173,24 +176,46 @@ void ModelStage::forward_layers(const TokenBatch& b) {
   }
   const StageBatch sb{n, upload_ints(1, b.slot), upload_ints(2, b.pos)};
   float* x = hidden(n);
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    be_.range_push(range_names_[i].c_str());  // NVTX ranges on cuda (nsys); nothing on the cpu backend
-    blocks_[i]->forward(x, sb);
-    be_.range_pop();
+  auto layers = [&] {
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      be_.range_push(range_names_[i].c_str());  // NVTX ranges on cuda (nsys); nothing on the cpu backend
+      blocks_[i]->forward(x, sb);
+      be_.range_pop();
+    }
+  };
+  // A decode step (one token from each of n sequences) has one shape per n: a device backend replays it as a
+  // recorded graph (slots and positions are read from device memory, uploaded above).
+  if (recordable_ && n > 0) {
+    std::vector<int> slots = b.slot;
+    std::sort(slots.begin(), slots.end());
+    if (std::adjacent_find(slots.begin(), slots.end()) == slots.end() && be_.run_recorded(uint64_t(n), layers)) return;
   }
+  layers();
 }
 
-void ModelStage::head(const std::vector<int>& rows, float* logits) {
+const float* ModelStage::head_on_device(const std::vector<int>& rows) {
   const int64_t D = m_.dim, m = int64_t(rows.size());
-  if (m == 0) return;
   head_x_.reserve(be_, size_t(m * D) * sizeof(float));
   be_.select_rows(hidden_.f32(), D, upload_ints(3, rows), m, head_x_.f32());
   be_.rmsnorm(head_x_.f32(), final_norm_.f32(), m, D, m_.norm_eps, head_x_.f32());
   const PackedMatrix& out = output_ ? *output_ : *embedding_;
   head_logits_.reserve(be_, size_t(m * out.rows()) * sizeof(float));
   out.matmul(head_x_.f32(), m, head_logits_.f32());  // [m, vocab shard]
-  const float* all = anchors_->run(head_anchor_, head_logits_.f32(), m, out.rows());  // [m, vocab]
-  be_.copy_to_host(logits, all, size_t(m * m_.vocab) * sizeof(float));
+  return anchors_->run(head_anchor_, head_logits_.f32(), m, out.rows());  // [m, vocab]
+}
+
+void ModelStage::head(const std::vector<int>& rows, float* logits) {
+  if (rows.empty()) return;
+  const float* all = head_on_device(rows);
+  be_.copy_to_host(logits, all, rows.size() * size_t(m_.vocab) * sizeof(float));
+}
+
+void ModelStage::head_argmax(const std::vector<int>& rows, int* ids) {
+  if (rows.empty()) return;
+  const float* all = head_on_device(rows);
+  ids_out_.reserve(be_, rows.size() * sizeof(int));
+  be_.argmax(all, int64_t(rows.size()), m_.vocab, ids_out_.i32());
+  be_.copy_to_host(ids, ids_out_.get(), rows.size() * sizeof(int));
 }
 
 }  // namespace hpcinfer

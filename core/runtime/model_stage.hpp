@@ -61,10 +61,14 @@ class ModelStage {
   void forward_layers(const TokenBatch& b);
   // Last stage: logits[rows.size(), vocab] (HOST memory) for the listed rows of hidden.
   void head(const std::vector<int>& rows, float* logits);
+  // Last stage, greedy: ids[rows.size()] (HOST memory), the argmax of each row's logits taken on the backend (only
+  // the ids cross to the host; the same ids as the host sampler's greedy choice: first index on ties).
+  void head_argmax(const std::vector<int>& rows, int* ids);
 
  private:
   class Builder;
   const int* upload_ints(size_t slot, const std::vector<int>& v);
+  const float* head_on_device(const std::vector<int>& rows);  // [rows, vocab] logits in backend memory
 
   ModelDesc m_;
   RankPlan plan_;
@@ -77,6 +81,8 @@ class ModelStage {
   int64_t embed_row0_ = 0;                   // first vocab row of the embedding shard
   DeviceBuffer final_norm_;                  // [dim]
   std::vector<std::unique_ptr<Block>> blocks_;  // attention, ffn, attention, ffn, ... of the local layers
+  DeviceBuffer ids_out_;                        // head_argmax's ids
+  bool recordable_ = false;                     // decode steps may be replayed as device graphs
   std::vector<std::string> range_names_;        // "layers.<i>.attn" / ".ffn" of each block, for profiler ranges
   std::map<std::string, std::pair<DeviceBuffer, DeviceBuffer>> rope_;  // shared RoPE tables: cos, sin
   int embed_anchor_ = -1, head_anchor_ = -1;

@@ -182,19 +182,26 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
     rows.resize(size_t(b.tokens.size()));
     for (int r = 0; r < b.tokens.size(); ++r) rows[size_t(r)] = r;
   }
-  std::vector<float> logits(rows.size() * size_t(V));
-  stage_.head(rows, logits.data());
+  // Greedy without logprobs or kept logits: the argmax is taken where the logits are (a device backend sends only
+  // the ids to the host); otherwise the logits come to the host for the sampler.
+  const bool ids_only = !keep && opt_.sampling.temperature <= 0.0f && opt_.logprobs == 0;
+  std::vector<float> logits(ids_only ? 0 : rows.size() * size_t(V));
+  std::vector<int> greedy_ids(ids_only ? rows.size() : 0);
+  if (ids_only)
+    stage_.head_argmax(rows, greedy_ids.data());
+  else
+    stage_.head(rows, logits.data());
   std::vector<Sampled> out;
   const bool reporter = stage_.plan().world.tp_rank() == 0;
   for (size_t i = 0; i < b.sample_rows.size(); ++i) {
     Live& l = live_[size_t(b.sample_requests[i])];
     const int row = b.sample_rows[i];
-    const float* row_logits = logits.data() + (keep ? size_t(row) : i) * size_t(V);
+    const float* row_logits = ids_only ? nullptr : logits.data() + (keep ? size_t(row) : i) * size_t(V);
     if (keep && reporter) {  // this request's rows of the batch: after the previous sampled row, up to this one
       const int first = i == 0 ? 0 : b.sample_rows[i - 1] + 1;
       write_logits(b.sample_requests[i], logits.data() + size_t(first) * size_t(V), size_t(row - first + 1) * size_t(V));
     }
-    const int token = l.sampler.sample(row_logits, V);
+    const int token = ids_only ? greedy_ids[i] : l.sampler.sample(row_logits, V);
     const double tn = now();
     if (l.first_token_at < 0) l.first_token_at = tn;
     bool finished = false;

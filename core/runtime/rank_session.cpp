@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
+#include "core/model/cost_model.hpp"
 #include "core/model/model_layout.hpp"
 #include "core/rendezvous/kv_store.hpp"
 #include "core/runtime/device_communicator.hpp"
@@ -167,6 +169,24 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
   if (const char* cpt = std::getenv("SLURM_CPUS_PER_TASK"); threads == 0 && cpt && std::atoi(cpt) > 0)
     threads = std::atoi(cpt);
   s.backend->init({threads, cfg.device == "cpu" ? -1 : s.env.local_rank, s.env.rank});
+  // A device with less free memory than the plan needs is refused before any weights move (the planner's figures).
+  if (const DeviceMemoryStats dm = s.backend->memory_stats(); dm.total > 0) {
+    const RankCost cost = rank_cost(s.model->desc(), s.plan, s.weights.get());
+    const MemoryPlan need = memory_plan(s.model->desc(), s.plan, cost, n_slots, max_ctx, double(max_ctx), 1);
+    const double free_bytes = double(dm.total - dm.reserved);
+    auto gb = [](double b) {
+      char t[32];
+      std::snprintf(t, sizeof t, "%.2f GB", b / 1e9);
+      return std::string(t);
+    };
+    if (need.total() > free_bytes)
+      throw std::runtime_error("rank " + std::to_string(s.env.rank) + ": " + s.backend->description() + " has " +
+                               gb(free_bytes) + " free, the plan needs " + gb(need.total()) + " (weights " +
+                               gb(need.weights) + ", KV cache " + gb(need.kv_cache) + ", activations and workspace " +
+                               gb(need.activations + need.workspace) +
+                               "): use more ranks (world.tp / world.pp), int8 weights, or fewer slots / a shorter "
+                               "context");
+  }
   const auto t0 = std::chrono::steady_clock::now();
   s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "hpcinfer/model.hpp"
@@ -89,6 +90,11 @@ class Backend {
   virtual void range_push(const char* /*name*/) {}
   virtual void range_pop() {}
   virtual double copy_bandwidth(size_t /*bytes*/) { return 0.0; }
+  // Device graphs (CUDA graphs): runs `ops`, which issue only this backend's ops (no host reads, no transfers, no
+  // communication), as a graph recorded under `key`: recorded once the same key has run eagerly since the last
+  // alloc()/free() (so every buffer it touches has its final address), replayed after. Returns false when nothing
+  // was run (a backend without graphs, recording refused or failed): the caller then runs `ops` itself.
+  virtual bool run_recorded(uint64_t /*key*/, const std::function<void()>& /*ops*/) { return false; }
   // Host buffers for staging device memory through host transports (page-locked on a device backend), and whether
   // a pointer is in the device's memory (false for every pointer on the host backend).
   virtual void* host_alloc(size_t bytes);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
@@ -46,6 +47,7 @@ CudaBackend::~CudaBackend() {
     if (s) cudaFree(s);
   if (lt_workspace_) cudaFree(lt_workspace_);
   for (auto& [p, bytes] : live_) cudaFree(p);  // buffers the owner did not free (an error path)
+  for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g.exec);
   if (lt_) cublasLtDestroy(lt_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -64,6 +66,7 @@ void CudaBackend::init(const BackendInit& init) {
              std::to_string(prop.minor) + "; the cuda backend needs 8.0 or newer (bf16 tensor cores; built for sm_80 and sm_90)",
          __FILE__, __LINE__);
   HPCINFER_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (const char* g = std::getenv("HPCINFER_CUDA_GRAPHS"); g && std::string(g) == "0") graphs_enabled_ = false;
   HPCINFER_CUDA_CHECK(cublasLtCreate(&lt_));
   int driver = 0, runtime = 0;
   cudaDriverGetVersion(&driver);
@@ -157,7 +160,13 @@ void* CudaBackend::alloc(size_t bytes) {
              " MiB held by this rank)",
          __FILE__, __LINE__);
   }
-  HPCINFER_CUDA_CHECK(cudaMemsetAsync(p, 0, rounded, stream_));
+  if (capturing_) {  // a buffer born while recording: the graph would miss it; zero it now, outside the capture
+    capture_broken_ = true;
+    HPCINFER_CUDA_CHECK(cudaMemset(p, 0, rounded));
+  } else {
+    HPCINFER_CUDA_CHECK(cudaMemsetAsync(p, 0, rounded, stream_));
+  }
+  ++epoch_;
   live_[p] = rounded;
   allocated_ += rounded;
   peak_ = std::max(peak_, allocated_);
@@ -171,7 +180,58 @@ void CudaBackend::free(void* p) noexcept {
     allocated_ -= it->second;
     live_.erase(it);
   }
+  ++epoch_;
+  if (capturing_) {
+    capture_broken_ = true;
+    deferred_free_.push_back(p);
+    return;
+  }
   cudaFree(p);  // waits for the device: nothing may still use p
+}
+
+// Records `ops` on the stream as a graph (relaxed capture: a failed recording is dropped, never half-run) or replays
+// the graph recorded for `key` in this epoch. See Backend::run_recorded.
+bool CudaBackend::run_recorded(uint64_t key, const std::function<void()>& ops) {
+  if (!graphs_enabled_ || device_ < 0) return false;
+  if (auto it = graphs_.find(key); it != graphs_.end()) {
+    if (it->second.epoch == epoch_) {
+      HPCINFER_CUDA_CHECK(cudaGraphLaunch(it->second.exec, stream_));
+      return true;
+    }
+    cudaGraphExecDestroy(it->second.exec);  // buffers moved since: record again
+    graphs_.erase(it);
+  }
+  if (failures_[key] >= 2) return false;
+  if (eager_epoch_[key] != epoch_) {  // run it once as it is, so that every buffer it grows is grown
+    eager_epoch_[key] = epoch_;
+    return false;
+  }
+  capturing_ = true;
+  capture_broken_ = false;
+  HPCINFER_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
+  try {
+    ops();
+  } catch (const std::exception&) {
+    capture_broken_ = true;  // e.g. an op that waits for the device: the caller runs ops eagerly instead
+  }
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  capturing_ = false;
+  for (void* p : deferred_free_) cudaFree(p);
+  deferred_free_.clear();
+  cudaGraphExec_t exec = nullptr;
+  const bool ok = ended == cudaSuccess && graph && !capture_broken_ &&
+                  cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+  if (graph) cudaGraphDestroy(graph);
+  if (!ok) {
+    cudaGetLastError();  // the recording's error, not a device fault
+    ++failures_[key];
+    eager_epoch_[key] = epoch_;
+    return false;
+  }
+  graphs_[key] = Recorded{exec, epoch_};
+  HPCINFER_CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+  return true;
 }
 
 void CudaBackend::copy_to_device(void* dst, const void* src, size_t bytes) {
@@ -194,7 +254,13 @@ void CudaBackend::synchronize() {
 
 void* CudaBackend::scratch(size_t which, size_t bytes) {
   if (scratch_bytes_[which] < bytes) {
-    if (scratch_[which]) HPCINFER_CUDA_CHECK(cudaFree(scratch_[which]));  // waits for its last user
+    ++epoch_;
+    if (capturing_) {
+      capture_broken_ = true;
+      if (scratch_[which]) deferred_free_.push_back(scratch_[which]);
+    } else if (scratch_[which]) {
+      HPCINFER_CUDA_CHECK(cudaFree(scratch_[which]));  // waits for its last user
+    }
     scratch_[which] = nullptr;
     const size_t grown = std::max(bytes, scratch_bytes_[which] * 3 / 2);
     HPCINFER_CUDA_CHECK(cudaMalloc(&scratch_[which], grown));

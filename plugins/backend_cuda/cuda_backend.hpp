@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "hpcinfer/backend.hpp"
 #include "hpcinfer/device_matmul.hpp"
@@ -32,6 +33,7 @@ class CudaBackend final : public Backend {
   void* host_alloc(size_t bytes) override;
   void host_free(void* p) noexcept override;
   bool is_device_pointer(const void* p) const override;
+  bool run_recorded(uint64_t key, const std::function<void()>& ops) override;
 
   void* alloc(size_t bytes) override;
   void free(void* p) noexcept override;
@@ -70,6 +72,7 @@ class CudaBackend final : public Backend {
   void* scratch(size_t which, size_t bytes);
   // bf16 GEMM through cuBLASLt: y[n, rows] (f32) = xb[n, ld] (bf16) Wb[rows, ld]^T (bf16).
   void gemm_bf16(const uint16_t* w, int64_t rows, int64_t ld, const uint16_t* xb, int64_t n, float* y);
+  void* lt_workspace();  // cuBLASLt's workspace, made on first use
   void gemm_f32(const float* w, int64_t rows, int64_t cols, int64_t ld, const float* x, int64_t n, float* y);
 
   int device_ = -1;
@@ -83,6 +86,19 @@ class CudaBackend final : public Backend {
   size_t scratch_bytes_[4] = {0, 0, 0, 0};
   void* lt_workspace_ = nullptr;
   size_t lt_workspace_bytes_ = 0;
+  // CUDA graphs (run_recorded): every alloc/free/scratch growth starts a new epoch; a graph is replayed only in the
+  // epoch it was recorded in, and recorded only for a key that ran eagerly in the current epoch.
+  struct Recorded {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t epoch = 0;
+  };
+  bool graphs_enabled_ = true;  // HPCINFER_CUDA_GRAPHS=0 turns them off
+  uint64_t epoch_ = 1;
+  std::map<uint64_t, Recorded> graphs_;
+  std::map<uint64_t, uint64_t> eager_epoch_;  // key -> the epoch it last ran eagerly in
+  std::map<uint64_t, int> failures_;          // key -> failed recordings (given up after 2)
+  bool capturing_ = false, capture_broken_ = false;
+  std::vector<void*> deferred_free_;          // freed while recording: released after it
 };
 
 }  // namespace hpcinfer::cuda_backend

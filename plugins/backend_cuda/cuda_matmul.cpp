@@ -57,21 +57,25 @@ constexpr size_t kDequantChunkBytes = size_t(256) << 20;  // int8 prefill: bf16 
 
 }  // namespace
 
-void CudaBackend::gemm_bf16(const uint16_t* w, int64_t rows, int64_t ld, const uint16_t* xb, int64_t n, float* y) {
+void* CudaBackend::lt_workspace() {
   if (!lt_workspace_) {
+    if (capturing_) capture_broken_ = true;  // born while recording: record again next time
+    ++epoch_;
     HPCINFER_CUDA_CHECK(cudaMalloc(&lt_workspace_, kLtWorkspaceBytes));
     lt_workspace_bytes_ = kLtWorkspaceBytes;
   }
+  return lt_workspace_;
+}
+
+void CudaBackend::gemm_bf16(const uint16_t* w, int64_t rows, int64_t ld, const uint16_t* xb, int64_t n, float* y) {
+  lt_workspace();
   // K = ld: both operands are zero past cols, so the padded columns add nothing.
   lt_gemm(lt_, stream_, CUDA_R_16BF, w, rows, ld, ld, xb, n, ld, y, rows, lt_workspace_, lt_workspace_bytes_);
 }
 
 void CudaBackend::gemm_f32(const float* w, int64_t rows, int64_t cols, int64_t ld, const float* x, int64_t n,
                            float* y) {
-  if (!lt_workspace_) {
-    HPCINFER_CUDA_CHECK(cudaMalloc(&lt_workspace_, kLtWorkspaceBytes));
-    lt_workspace_bytes_ = kLtWorkspaceBytes;
-  }
+  lt_workspace();
   lt_gemm(lt_, stream_, CUDA_R_32F, w, rows, cols, ld, x, n, cols, y, rows, lt_workspace_, lt_workspace_bytes_);
 }
 
@@ -115,10 +119,7 @@ void CudaBackend::matmul(const DeviceMatrix& w, const float* x, int64_t n, float
     cuda::int8_to_bf16(q + r0 * w.ld, w.scales + r0 * groups, m, w.ld, w.group, wb, stream_);
     HPCINFER_CUDA_LAUNCHED("matmul (int8 weights to bf16)");
     // y[:, r0 : r0 + m]: column-major [rows, n] with ldc = rows, starting at row r0.
-    if (!lt_workspace_) {
-      HPCINFER_CUDA_CHECK(cudaMalloc(&lt_workspace_, kLtWorkspaceBytes));
-      lt_workspace_bytes_ = kLtWorkspaceBytes;
-    }
+    lt_workspace();
     lt_gemm(lt_, stream_, CUDA_R_16BF, wb, m, w.ld, w.ld, xb, n, w.ld, y + r0, w.rows, lt_workspace_,
             lt_workspace_bytes_);
   }

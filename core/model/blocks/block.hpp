@@ -129,6 +129,9 @@ class Block {
   virtual void forward(float* x, const StageBatch& b) = 0;
   virtual size_t weight_bytes() const = 0;  // packed matrices and vectors
   virtual size_t cache_bytes() const = 0;   // KV cache
+  // Whether forward() issues backend ops only (no copies to the host, no communication): then a device backend
+  // may record it once and replay it (Backend::run_recorded).
+  virtual bool recordable() const { return true; }
 };
 
 class BlockKind {

@@ -31,6 +31,7 @@ std::string expert_tensor(int layer, int e, const char* what) {
 
 class MoeBlock final : public Block {
  public:
+  bool recordable() const override { return false; }  // reads the routing on the host
   MoeBlock(BlockBuilder& b, int layer) : be_(b.backend()), ws_(b.workspace()), anchors_(b.anchors()) {
     const ModelDesc& m = b.model();
     spec_ = m.layers[size_t(layer)].ffn;
