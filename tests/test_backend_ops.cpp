@@ -365,6 +365,29 @@ TEST_P(BackendOps, MoeOpsAgreeWithTheHostBackend) {
   for (int64_t k = 0; k < 10; ++k) EXPECT_EQ(zv[size_t(k)], (k >= 3 && k < 8) ? 0.0f : x[size_t(k)]);
 }
 
+// Sampling candidates where the logits are: the same max, sum and candidate set as the host computes.
+TEST_P(BackendOps, SamplingCandidatesAgreeWithTheHostBackend) {
+  CpuBackend host(1);
+  const int64_t rows = 3, V = 5003, C = 100;
+  auto logits = randn(size_t(rows * V), 51, 4.0f);
+  logits[17] = logits[18] = 50.0f;  // ties at the top
+  const std::vector<float> temps{0.7f, 1.0f, 3.0f};
+  std::vector<float> mx_h(3), mx_d(3), cl_h(size_t(rows * C)), cl_d(size_t(rows * C));
+  std::vector<double> sum_h(3), sum_d(3);
+  std::vector<int> ci_h(size_t(rows * C)), ci_d(size_t(rows * C));
+  host.sampling_candidates(logits.data(), rows, V, temps.data(), C, mx_h.data(), sum_h.data(), cl_h.data(), ci_h.data());
+  be_->sampling_candidates(up(logits), rows, V, temps.data(), C, mx_d.data(), sum_d.data(), cl_d.data(), ci_d.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(mx_d[size_t(r)], mx_h[size_t(r)]);
+    EXPECT_NEAR(sum_d[size_t(r)], sum_h[size_t(r)], 1e-5 * sum_h[size_t(r)]);
+    std::vector<int> a(ci_h.begin() + r * C, ci_h.begin() + (r + 1) * C), b(ci_d.begin() + r * C, ci_d.begin() + (r + 1) * C);
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    EXPECT_EQ(a, b) << "row " << r;
+    for (int64_t i = 0; i < C; ++i) EXPECT_EQ(cl_d[size_t(r * C + i)], logits[size_t(r * V + ci_d[size_t(r * C + i)])]);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Available, BackendOps, ::testing::ValuesIn(available_backends()),
                          [](const auto& info) { return info.param; });
 

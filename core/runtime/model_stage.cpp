@@ -210,6 +210,13 @@ void ModelStage::head(const std::vector<int>& rows, float* logits) {
   be_.copy_to_host(logits, all, rows.size() * size_t(m_.vocab) * sizeof(float));
 }
 
+void ModelStage::head_candidates(const std::vector<int>& rows, const float* temps, int64_t count, float* max,
+                                 double* sum, float* cand_logits, int* cand_ids) {
+  if (rows.empty()) return;
+  const float* all = head_on_device(rows);
+  be_.sampling_candidates(all, int64_t(rows.size()), m_.vocab, temps, count, max, sum, cand_logits, cand_ids);
+}
+
 void ModelStage::head_argmax(const std::vector<int>& rows, int* ids) {
   if (rows.empty()) return;
   const float* all = head_on_device(rows);

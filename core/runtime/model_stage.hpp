@@ -64,6 +64,9 @@ class ModelStage {
   // Last stage, greedy: ids[rows.size()] (HOST memory), the argmax of each row's logits taken on the backend (only
   // the ids cross to the host; the same ids as the host sampler's greedy choice: first index on ties).
   void head_argmax(const std::vector<int>& rows, int* ids);
+  // Last stage, temperature sampling: Backend::sampling_candidates of each row's logits (HOST outputs).
+  void head_candidates(const std::vector<int>& rows, const float* temps, int64_t count, float* max, double* sum,
+                       float* cand_logits, int* cand_ids);
 
  private:
   class Builder;

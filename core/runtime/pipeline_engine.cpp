@@ -14,6 +14,7 @@ namespace hpcinfer {
 namespace {
 constexpr uint32_t kTagForward = 1;   // first -> last: batches and activations
 constexpr uint32_t kTagBackward = 2;  // last -> first: sampled tokens
+constexpr int64_t kSampleCandidates = 1024;  // largest logits per row sent for temperature sampling
 constexpr int kData = 0, kShutdown = 1;
 }  // namespace
 
@@ -182,26 +183,54 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
     rows.resize(size_t(b.tokens.size()));
     for (int r = 0; r < b.tokens.size(); ++r) rows[size_t(r)] = r;
   }
-  // Greedy without logprobs or kept logits: the argmax is taken where the logits are (a device backend sends only
-  // the ids to the host); otherwise the logits come to the host for the sampler.
-  const bool ids_only = !keep && opt_.sampling.temperature <= 0.0f && opt_.logprobs == 0;
-  std::vector<float> logits(ids_only ? 0 : rows.size() * size_t(V));
-  std::vector<int> greedy_ids(ids_only ? rows.size() : 0);
-  if (ids_only)
-    stage_.head_argmax(rows, greedy_ids.data());
-  else
+  // Without logprobs or kept logits the rows stay where they are: greedy takes the argmax there, temperature
+  // sampling takes the row's largest logits (Sampler::sample_candidates), and only rows whose filters reach past
+  // them come to the host whole. A device backend thus sends ids or candidates, not vocabularies. With logprobs or
+  // keep_logits every row comes to the host.
+  const bool greedy = opt_.sampling.temperature <= 0.0f;
+  const bool on_backend = !keep && opt_.logprobs == 0;
+  std::vector<float> logits;
+  std::vector<int> tokens(b.sample_rows.size(), -1);
+  if (on_backend && greedy) {
+    stage_.head_argmax(rows, tokens.data());
+  } else if (on_backend) {
+    const int64_t C = std::min<int64_t>(V, kSampleCandidates);
+    const size_t m = rows.size();
+    std::vector<float> temps(m, opt_.sampling.temperature), mx(m), cand_logits(m * size_t(C));
+    std::vector<double> sum(m);
+    std::vector<int> cand_ids(m * size_t(C));
+    stage_.head_candidates(rows, temps.data(), C, mx.data(), sum.data(), cand_logits.data(), cand_ids.data());
+    std::vector<int> whole;  // rows the candidates do not settle
+    for (size_t i = 0; i < m; ++i) {
+      Live& l = live_[size_t(b.sample_requests[i])];
+      tokens[i] = l.sampler.sample_candidates(cand_logits.data() + i * size_t(C), cand_ids.data() + i * size_t(C), C,
+                                             mx[i], sum[i], V);
+      if (tokens[i] < 0) whole.push_back(int(i));
+    }
+    if (!whole.empty()) {  // the same decision on every tp rank (same logits): the head runs again alike
+      std::vector<int> again;
+      for (int i : whole) again.push_back(rows[size_t(i)]);
+      logits.resize(again.size() * size_t(V));
+      stage_.head(again, logits.data());
+      for (size_t j = 0; j < whole.size(); ++j)
+        tokens[size_t(whole[j])] = live_[size_t(b.sample_requests[size_t(whole[j])])].sampler.sample(
+            logits.data() + j * size_t(V), V);
+    }
+  } else {
+    logits.resize(rows.size() * size_t(V));
     stage_.head(rows, logits.data());
+  }
   std::vector<Sampled> out;
   const bool reporter = stage_.plan().world.tp_rank() == 0;
   for (size_t i = 0; i < b.sample_rows.size(); ++i) {
     Live& l = live_[size_t(b.sample_requests[i])];
     const int row = b.sample_rows[i];
-    const float* row_logits = ids_only ? nullptr : logits.data() + (keep ? size_t(row) : i) * size_t(V);
+    const float* row_logits = on_backend ? nullptr : logits.data() + (keep ? size_t(row) : i) * size_t(V);
     if (keep && reporter) {  // this request's rows of the batch: after the previous sampled row, up to this one
       const int first = i == 0 ? 0 : b.sample_rows[i - 1] + 1;
       write_logits(b.sample_requests[i], logits.data() + size_t(first) * size_t(V), size_t(row - first + 1) * size_t(V));
     }
-    const int token = ids_only ? greedy_ids[i] : l.sampler.sample(row_logits, V);
+    const int token = on_backend ? tokens[i] : l.sampler.sample(row_logits, V);
     const double tn = now();
     if (l.first_token_at < 0) l.first_token_at = tn;
     bool finished = false;

@@ -52,6 +52,12 @@ struct RouteArgs {
 void moe_route(const float* logits, int64_t n, const RouteArgs& r, const float* correction, int* ids, float* weights,
                cudaStream_t s);
 
+// Per row r of logits[rows, vocab] at temperature temps[r] (device array): max[r], sum[r] = sum of
+// exp((l - max) / T) in f64, and the `count` largest logits and their ids (ties at the cut: lower ids first) in
+// cand_logits / cand_ids [rows, count] (Backend::sampling_candidates).
+void sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps, int64_t count,
+                         float* max, double* sum, float* cand_logits, int* cand_ids, cudaStream_t s);
+
 // ---- matmul helpers (the device matmul table, interfaces/hpcinfer/device_matmul.hpp) ----
 // y[n, rows] = x[n, cols] W^T for small n (decode): W streamed once, dequantized in registers. n <= kGemvMaxTokens.
 inline constexpr int64_t kGemvMaxTokens = 8;

@@ -349,6 +349,26 @@ void CudaBackend::argmax(const float* x, int64_t rows, int64_t cols, int* out) {
   cuda::argmax(x, rows, cols, out, stream_);
   HPCINFER_CUDA_LAUNCHED("argmax");
 }
+// One device buffer (scratch 3) for temps, max, sum and the candidates; only those cross to the host.
+void CudaBackend::sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps,
+                                      int64_t count, float* max, double* sum, float* cand_logits, int* cand_ids) {
+  if (rows <= 0) return;
+  const size_t r = size_t(rows), c = size_t(count);
+  const size_t sum_at = 0, max_at = sum_at + r * sizeof(double), temps_at = max_at + r * sizeof(float),
+               logits_at = (temps_at + r * sizeof(float) + 15) / 16 * 16, ids_at = logits_at + r * c * sizeof(float);
+  auto* base = static_cast<uint8_t*>(scratch(3, ids_at + r * c * sizeof(int)));
+  HPCINFER_CUDA_CHECK(cudaMemcpyAsync(base + temps_at, temps, r * sizeof(float), cudaMemcpyHostToDevice, stream_));
+  cuda::sampling_candidates(logits, rows, vocab, reinterpret_cast<const float*>(base + temps_at), count,
+                            reinterpret_cast<float*>(base + max_at), reinterpret_cast<double*>(base + sum_at),
+                            reinterpret_cast<float*>(base + logits_at), reinterpret_cast<int*>(base + ids_at), stream_);
+  HPCINFER_CUDA_LAUNCHED("sampling_candidates");
+  HPCINFER_CUDA_CHECK(cudaMemcpyAsync(sum, base + sum_at, r * sizeof(double), cudaMemcpyDeviceToHost, stream_));
+  HPCINFER_CUDA_CHECK(cudaMemcpyAsync(max, base + max_at, r * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  HPCINFER_CUDA_CHECK(cudaMemcpyAsync(cand_logits, base + logits_at, r * c * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+  HPCINFER_CUDA_CHECK(cudaMemcpyAsync(cand_ids, base + ids_at, r * c * sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  HPCINFER_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
 void CudaBackend::moe_route(const float* logits, int64_t n, const RouterSpec& r, const float* correction, int* ids,
                             float* weights) {
   int kind = -1;

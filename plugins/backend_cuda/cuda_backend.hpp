@@ -61,6 +61,8 @@ class CudaBackend final : public Backend {
                  float* weights) override;
   void swiglu_oai(const float* gate, const float* up, int64_t count, float alpha, float limit, float* out) override;
   void argmax(const float* x, int64_t rows, int64_t cols, int* out) override;
+  void sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps, int64_t count,
+                           float* max, double* sum, float* cand_logits, int* cand_ids) override;
 
   // The device matmul table's entries (cuda_matmul.cpp).
   void matmul(const DeviceMatrix& w, const float* x, int64_t n, float* y);
