@@ -26,30 +26,49 @@ step "environment"
 cat "$OUT/env.txt"
 
 BIN=build/bin/hpcinfer
-if [ -d .gpu-bundle/lib ]; then export LD_LIBRARY_PATH="$ROOT/.gpu-bundle/lib:${LD_LIBRARY_PATH:-}"; fi
+TEST_OPS=build/tests/test_backend_ops
+DATA=${HPCINFER_DATA:-$ROOT/../shared/data}
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+if [ -x .gpu-bundle/build/bin/hpcinfer ]; then  # bench/gpu/prepare.sh's bundle
+  BIN=$ROOT/.gpu-bundle/build/bin/hpcinfer
+  TEST_OPS=$ROOT/.gpu-bundle/build/tests/test_backend_ops
+  DATA=$ROOT/.gpu-bundle/data
+  export LD_LIBRARY_PATH="$ROOT/.gpu-bundle/lib:$LD_LIBRARY_PATH" HPCINFER_TEST_BIN=$BIN
+  export HPCINFER_TEST_PLUGIN_DIR=$ROOT/.gpu-bundle/build/lib/hpcinfer
+  if ! "$BIN" --version >/dev/null 2>&1; then  # an older glibc here: start the programs through the carried one
+    step "the bundle does not start directly ($("$BIN" --version 2>&1 | head -1)); using its glibc"
+    G=$ROOT/.gpu-bundle/glibc
+    mkdir -p /tmp/hpcinfer-bin
+    printf '#!/bin/sh\nexec %s/ld-linux-x86-64.so.2 --library-path %s:%s "%s" "$@"\n' "$G" "$G" "$LD_LIBRARY_PATH" "$ROOT/.gpu-bundle/build/bin/hpcinfer" > /tmp/hpcinfer-bin/hpcinfer
+    printf '#!/bin/sh\nexec %s/ld-linux-x86-64.so.2 --library-path %s:%s "%s" "$@"\n' "$G" "$G" "$LD_LIBRARY_PATH" "$TEST_OPS" > /tmp/hpcinfer-bin/test_backend_ops
+    chmod +x /tmp/hpcinfer-bin/*
+    BIN=/tmp/hpcinfer-bin/hpcinfer
+    TEST_OPS=/tmp/hpcinfer-bin/test_backend_ops
+    export HPCINFER_TEST_BIN=$BIN
+  fi
+fi
 if ! "$BIN" --version >/dev/null 2>&1; then
-  step "the carried build does not run here ($("$BIN" --version 2>&1 | head -2)); building"
+  step "no runnable build ($("$BIN" --version 2>&1 | head -2)); building here"
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/configure.log" 2>&1 &&
     cmake --build build -j"$(nproc)" > "$OUT/build.log" 2>&1 || { step "build failed: see configure.log / build.log"; tail -30 "$OUT/configure.log" "$OUT/build.log"; exit 1; }
+  BIN=build/bin/hpcinfer
+  TEST_OPS=build/tests/test_backend_ops
 fi
 "$BIN" plugins | tee "$OUT/plugins.txt"
 
 step "conformance: every op and weights format of the cuda backend against float64 (ctest BackendOps)"
-if [ -x build/tests/test_backend_ops ]; then
-  timeout 300 build/tests/test_backend_ops --gtest_filter='*cuda*:*Cuda*' 2>&1 | tee "$OUT/conformance.log" | tail -40
-else
-  echo "build/tests/test_backend_ops missing" | tee "$OUT/conformance.log"
-fi
+timeout 300 "$TEST_OPS" --gtest_filter='*cuda*:*Cuda*' 2>&1 | tee "$OUT/conformance.log" | tail -40
 
 step "whole models: device cuda against device cpu, greedy tokens"
-DATA=${HPCINFER_DATA:-$ROOT/../shared/data}
 printf 'model\tstrategy\tcpu_vs_cuda\n' > "$OUT/models.tsv"
 compare_model() {  # name path [extra --set ...]
   local name=$1 path=$2; shift 2
   local dir="$OUT/runs/$name"; mkdir -p "$dir"
   printf '{"id":"a","prompt_ids":[1,15,27,99,4,8]}\n{"id":"b","prompt_ids":[1,200,31,7]}\n' > "$dir/prompts.jsonl"
+  local cpu_args=("${@//plugins.comm=nccl/plugins.comm=gloo}")  # the reference: nccl moves device memory only
   for dev in cpu cuda; do
+    local args=("$@")
+    [ "$dev" = cpu ] && args=("${cpu_args[@]}")
     cat > "$dir/$dev.yaml" <<YAML
 model: {path: $path}
 device: $dev
@@ -57,21 +76,29 @@ inputs: {prompts: $dir/prompts.jsonl}
 generation: {max_new_tokens: 24, temperature: 0}
 outputs: {dir: $dir/out_$dev}
 YAML
-    timeout 120 "$BIN" run "$dir/$dev.yaml" "$@" > "$dir/$dev.log" 2>&1 || echo "run $dev failed: $(tail -3 "$dir/$dev.log")"
+    if [ "${RANKS:-1}" -gt 1 ]; then
+      timeout 180 "$BIN" launch -n "$RANKS" "$dir/$dev.yaml" "${args[@]}" > "$dir/$dev.log" 2>&1 || echo "run $dev failed: $(tail -3 "$dir/$dev.log")"
+    else
+      timeout 120 "$BIN" run "$dir/$dev.yaml" "${args[@]}" > "$dir/$dev.log" 2>&1 || echo "run $dev failed: $(tail -3 "$dir/$dev.log")"
+    fi
   done
   local same=no
   if [ -s "$dir/out_cpu/completions.jsonl" ] && cmp -s <(python3 -c "import json,sys;[print(json.loads(l)['token_ids']) for l in open(sys.argv[1])]" "$dir/out_cpu/completions.jsonl") \
       <(python3 -c "import json,sys;[print(json.loads(l)['token_ids']) for l in open(sys.argv[1])]" "$dir/out_cuda/completions.jsonl" 2>/dev/null); then same=yes; fi
   printf '%s\t%s\t%s\n' "$name" "${*:-single}" "$same" | tee -a "$OUT/models.tsv"
 }
-[ -d "$DATA/models/stories260K" ] && compare_model stories260K "$DATA/models/stories260K"
-for g in "$DATA"/models/llama-2-tiny-random-gguf/*.gguf; do [ -f "$g" ] && compare_model tiny-random-gguf "$g"; break; done
+for g in "$DATA"/models/stories260K.gguf "$DATA"/models/stories260K/stories260K.gguf \
+         "$DATA"/models/llama-2-tiny-random.gguf "$DATA"/models/llama-2-tiny-random-gguf/llama-2-tiny-random.gguf; do
+  [ -f "$g" ] && compare_model "$(basename "$g" .gguf)" "$g"
+done
 for ref in "$DATA"/reference/hf/*/; do
   [ -f "$ref/config.json" ] && compare_model "hf-$(basename "$ref")" "$ref"
 done
 "$BIN" make-model --preset tiny-gqa --out "$OUT/tiny-gqa" > /dev/null 2>&1 && {
   compare_model tiny-gqa "$OUT/tiny-gqa"
-  compare_model tiny-gqa-pp2-gloo "$OUT/tiny-gqa" --set plugins.strategy=pp --set world.pp=2 --set plugins.comm=gloo
+  RANKS=2 compare_model tiny-gqa-pp2-gloo "$OUT/tiny-gqa" --set plugins.strategy=pp --set world.pp=2 --set plugins.comm=gloo
+  RANKS=2 compare_model tiny-gqa-tp2-gloo "$OUT/tiny-gqa" --set plugins.strategy=tp_pp --set world.tp=2 --set plugins.comm=gloo
+  RANKS=2 compare_model tiny-gqa-tp2-nccl "$OUT/tiny-gqa" --set plugins.strategy=tp_pp --set world.tp=2 --set plugins.comm=nccl
 }
 
 step "benchmark: random llama-3-8b, bf16 and int8"
