@@ -4,6 +4,9 @@
 #include "hpcinfer/plugin.hpp"
 #include "nccl_communicator.hpp"
 
+#define HPCINFER_STR2(x) #x
+#define HPCINFER_STR(x) HPCINFER_STR2(x)  // the NCCL version built against, in `hpcinfer plugins` and env.json
+
 namespace {
 
 void* create_nccl() { return static_cast<hpcinfer::Communicator*>(new hpcinfer::nccl_comm::NcclCommunicator()); }
@@ -21,7 +24,8 @@ const hpcinfer::PluginInfo kInfo{
     hpcinfer::PluginKind::comm,
     "nccl",
     "1.0.0",
-    "NCCL transport (CUDA device memory); unique id exchanged through the file or TCP store",
+    "NCCL " HPCINFER_STR(NCCL_MAJOR) "." HPCINFER_STR(NCCL_MINOR) "." HPCINFER_STR(NCCL_PATCH)
+    " transport (CUDA device memory, buffered sends); unique id exchanged through the file or TCP store",
     &create_nccl,
     &probe_nccl,
 };
