@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -33,6 +35,32 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+namespace {
+#ifndef MADV_POPULATE_READ
+constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14
+#endif
+const uintptr_t kPage = uintptr_t(sysconf(_SC_PAGESIZE));
+}  // namespace
+
+double populate_pages(const void* p, size_t bytes) {
+  if (!p || bytes == 0) return 0.0;
+  const auto t0 = std::chrono::steady_clock::now();
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p) / kPage * kPage, e = reinterpret_cast<uintptr_t>(p) + bytes;
+  if (::madvise(reinterpret_cast<void*>(b), e - b, MADV_POPULATE_READ) != 0) {
+    volatile uint8_t sink = 0;
+    for (uintptr_t a = reinterpret_cast<uintptr_t>(p); a < e; a += kPage) sink ^= *reinterpret_cast<const uint8_t*>(a);
+    (void)sink;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void drop_pages(const void* p, size_t bytes) {
+  if (!p || bytes == 0) return;
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(p) + kPage - 1) / kPage * kPage;  // whole pages inside only
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + bytes) / kPage * kPage;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
 }  // namespace hpcinfer

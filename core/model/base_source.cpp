@@ -1,5 +1,9 @@
 #include "core/model/base_source.hpp"
 
+#include "core/formats/mapped_file.hpp"
+
+#include <algorithm>
+
 #include <cstring>
 #include <stdexcept>
 
@@ -22,6 +26,28 @@ void permute_interleaved_to_half(const TensorView& in, int n_heads, int64_t head
       std::memcpy(out.data() + rb * size_t(base + half + j), src + rb * size_t(base + 2 * j + 1), rb);
     }
   }
+}
+
+namespace {
+size_t view_bytes(const TensorView& v) { return dtype_row_bytes(v.dtype, v.cols) * size_t(v.rows); }
+}  // namespace
+
+// Views of the file (no `derive`) are in a read-only mapping: their pages can be read ahead and dropped.
+double BaseSource::prefetch(const std::string& canonical, int64_t row_begin, int64_t row_end) const {
+  auto it = entries_.find(canonical);
+  if (it == entries_.end() || it->second.derive || !it->second.view.data) return 0.0;
+  const TensorView& v = it->second.view;
+  row_begin = std::clamp<int64_t>(row_begin, 0, v.rows);
+  row_end = std::clamp<int64_t>(row_end, row_begin, v.rows);
+  const size_t row = dtype_row_bytes(v.dtype, v.cols);
+  return populate_pages(static_cast<const uint8_t*>(v.data) + row * size_t(row_begin), row * size_t(row_end - row_begin));
+}
+
+void BaseSource::release(const std::string& canonical) const {
+  derived_.erase(canonical);
+  auto it = entries_.find(canonical);
+  if (it != entries_.end() && !it->second.derive && it->second.view.data)
+    drop_pages(it->second.view.data, view_bytes(it->second.view));
 }
 
 void BaseSource::add(const std::string& canonical, const TensorView& v, const std::string& file,

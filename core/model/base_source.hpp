@@ -27,7 +27,8 @@ class BaseSource : public ModelSource {
   std::string path() const override { return path_; }
   bool has_tensor(const std::string& canonical) const override { return entries_.count(canonical) != 0; }
   TensorView tensor(const std::string& canonical) const override;
-  void release(const std::string& canonical) const override { derived_.erase(canonical); }
+  void release(const std::string& canonical) const override;
+  double prefetch(const std::string& canonical, int64_t row_begin, int64_t row_end) const override;
   std::vector<std::string> tensor_names() const override;
 
  protected:

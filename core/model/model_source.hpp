@@ -26,8 +26,14 @@ class ModelSource {
   virtual bool has_tensor(const std::string& canonical) const = 0;
   // Throws std::runtime_error "<file>: tensor <canonical> (<file's name>): ..." when missing or malformed.
   virtual TensorView tensor(const std::string& canonical) const = 0;
-  // The stage is done with this tensor: a loader may drop an owned copy it derived (decoded experts, permuted rows).
+  // The stage is done with this tensor: a loader may drop an owned copy it derived (decoded experts, permuted rows)
+  // and unmap the file pages of a view (they stay in the page cache), so packed weights are not held twice.
   virtual void release(const std::string& /*canonical*/) const {}
+  // Brings rows [row_begin, row_end) of the tensor's file bytes into memory before packing; returns the seconds
+  // spent (0 for tensors that are not views of a file: derived ones).
+  virtual double prefetch(const std::string& /*canonical*/, int64_t /*row_begin*/, int64_t /*row_end*/) const {
+    return 0.0;
+  }
   // Canonical names of every tensor present.
   virtual std::vector<std::string> tensor_names() const = 0;
   // Where the tokenizer is: the model file itself (GGUF), a file beside it (tokenizer.json, tokenizer.model,

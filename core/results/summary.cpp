@@ -26,6 +26,13 @@ std::vector<double> column(const json& rows, const char* key) {
   return v;
 }
 
+// The same for keys newer runs added (0 where an older raw.json lacks them).
+std::vector<double> column_or_zero(const json& rows, const char* key) {
+  std::vector<double> v;
+  for (const json& r : rows) v.push_back(r.contains(key) && r[key].is_number() ? r[key].get<double>() : 0.0);
+  return v;
+}
+
 // {sum, mean, max} of a per-rank quantity.
 json over_ranks(const std::vector<double>& v) {
   if (v.empty()) return {{"sum", nullptr}, {"mean", nullptr}, {"max", nullptr}};
@@ -122,10 +129,13 @@ json summarize_raw(const json& raw, const json& baseline_raw, const std::string&
          {"bytes_sent", int64_t(sum_of(column(ranks, "comm_bytes_sent")))},
          {"bytes_received", int64_t(sum_of(column(ranks, "comm_bytes_received")))},
          {"weight_load_s", over_ranks(column(ranks, "weight_load_s"))},
+         {"weight_read_s", over_ranks(column_or_zero(ranks, "weight_read_s"))},
+         {"weight_pack_s", over_ranks(column_or_zero(ranks, "weight_pack_s"))},
          {"weight_bytes", int64_t(sum_of(column(ranks, "weight_bytes")))},
          {"tokenize_s", over_ranks(column(ranks, "tokenize_s"))},
          {"peak_rss_bytes", over_ranks(column(ranks, "peak_rss_bytes"))},
-         {"gpu_memory_bytes", nullptr},
+         {"gpu_memory_bytes", sum_of(column_or_zero(ranks, "device_memory_peak_bytes")) > 0
+                                  ? over_ranks(column_or_zero(ranks, "device_memory_peak_bytes")) : json(nullptr)},
          {"cpu_utilization", spread(cpu_util)},
          {"speedup", nullptr},
          {"parallel_efficiency", nullptr},
@@ -159,11 +169,13 @@ json summarize_raw(const json& raw, const json& baseline_raw, const std::string&
       {"idle_share", "sum(ranks[].idle_recv_wait_s) / sum(ranks[].engine_wall_s)"},
       {"bytes_sent", "sum(ranks[].comm_bytes_sent)"},
       {"bytes_received", "sum(ranks[].comm_bytes_received)"},
-      {"weight_load_s", "ranks[].weight_load_s"},
+      {"weight_load_s", "ranks[].weight_load_s (building the stage: read + pack)"},
+      {"weight_read_s", "ranks[].weight_read_s (the matrices' file pages brought into memory)"},
+      {"weight_pack_s", "ranks[].weight_pack_s (weight_load_s - weight_read_s)"},
       {"weight_bytes", "sum(ranks[].weight_bytes)"},
       {"tokenize_s", "ranks[].tokenize_s"},
       {"peak_rss_bytes", "ranks[].peak_rss_bytes"},
-      {"gpu_memory_bytes", "none (CPU engine)"},
+      {"gpu_memory_bytes", "ranks[].device_memory_peak_bytes (device backends; null on the cpu backend)"},
       {"cpu_utilization", "(ranks[].cpu_user_s + ranks[].cpu_sys_s) / (ranks[].total_wall_s * ranks[].threads)"},
       {"speedup", "tokens_per_s / baseline tokens_per_s (baseline raw.json, same formula); null without outputs.baseline"},
       {"parallel_efficiency", "speedup / (len(ranks) / len(baseline ranks)); null without outputs.baseline"}};
@@ -215,7 +227,7 @@ std::string summary_markdown(const json& s) {
   for (const char* k : {"ttft_s", "tpot_s", "latency_s"}) dist(k);
   for (const char* k : {"compute_s", "send_s", "idle_s", "comm_s", "tp_allreduce_s"}) ranks3(k);
   for (const char* k : {"compute_share", "idle_share", "bytes_sent", "bytes_received"}) row(k, fmt(s.at(k)));
-  ranks3("weight_load_s");
+  for (const char* k : {"weight_load_s", "weight_read_s", "weight_pack_s"}) ranks3(k);
   row("weight_bytes", fmt(s.at("weight_bytes")));
   for (const char* k : {"tokenize_s", "peak_rss_bytes"}) ranks3(k);
   row("cpu_utilization", fmt(s["cpu_utilization"]["min"]) + " / " + fmt(s["cpu_utilization"]["mean"]) + " / " +

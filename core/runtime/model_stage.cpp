@@ -32,6 +32,7 @@ class ModelStage::Builder final : public BlockBuilder {
   }
   std::unique_ptr<PackedMatrix> matrix(const std::string& name) override {
     const WeightShard& s = shard(name);
+    st_.weight_read_s_ += src_.prefetch(source_name(name), s.rows.begin, s.rows.end);  // file -> memory, timed apart from the packing
     auto p = fmt_.pack(src_.tensor(source_name(name)), s.rows, s.cols, st_.be_);
     st_.weight_bytes_ += p->bytes();
     src_.release(source_name(name));

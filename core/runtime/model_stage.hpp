@@ -46,6 +46,8 @@ class ModelStage {
   Backend& backend() { return be_; }
   int max_ctx() const { return max_ctx_; }
   size_t weight_bytes() const { return weight_bytes_; }
+  // Of the construction's time, the seconds spent bringing matrices' file bytes into memory (the rest is packing).
+  double weight_read_s() const { return weight_read_s_; }
   // Bytes of weights one decoded token streams through: every matrix but the embedding table (of which a token
   // reads one row), unless the head is the tied embedding itself.
   size_t streamed_weight_bytes() const;
@@ -85,6 +87,7 @@ class ModelStage {
   DeviceBuffer final_norm_;                  // [dim]
   std::vector<std::unique_ptr<Block>> blocks_;  // attention, ffn, attention, ffn, ... of the local layers
   DeviceBuffer ids_out_;                        // head_argmax's ids
+  double weight_read_s_ = 0;
   bool recordable_ = false;                     // decode steps may be replayed as device graphs
   std::vector<std::string> range_names_;        // "layers.<i>.attn" / ".ffn" of each block, for profiler ranges
   std::map<std::string, std::pair<DeviceBuffer, DeviceBuffer>> rope_;  // shared RoPE tables: cos, sin

@@ -190,6 +190,7 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
   const auto t0 = std::chrono::steady_clock::now();
   s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.weight_read_s = s.stage->weight_read_s();
 }
 
 }  // namespace hpcinfer

@@ -32,7 +32,8 @@ struct RankSession {
   ModelLayout layout;                  // the model's tensors and anchors, as the strategy saw them
   RankPlan plan;
   std::unique_ptr<ModelStage> stage;
-  double weight_load_s = 0;
+  double weight_load_s = 0;  // building the stage: weight_read_s of file reading, the rest packing
+  double weight_read_s = 0;
   std::string weights_plugin;  // resolved name ("auto" replaced)
   int threads() const;         // host threads of the backend (0 for device backends)
   ~RankSession();              // the stage (plugin objects) goes before the backend and the plugins' factories

@@ -59,26 +59,32 @@ class DensePacked final : public PackedMatrix {
   static constexpr bool kBf16 = sizeof(Storage) == 2;
 
  public:
+  // Blocks of kPanelRows rows in parallel (pack_blocks): each zeroes its own storage, then writes its rows.
   DensePacked(const TensorView& src, Range rows, Range cols, Executor& ex)
       : rows_(rows.size()), cols_(cols.size()), ex_(ex), data_(Layout::stored(rows_, cols_)) {
     check_ranges(src, rows, cols);
-    std::memset(data_.ptr, 0, data_.count * sizeof(Storage));
-    std::vector<float> tmp(static_cast<size_t>(cols_));
-    std::vector<uint16_t> row16(kBf16 ? static_cast<size_t>(cols_) : 0);
-    for (int64_t r = 0; r < rows_; ++r) {
-      const void* row = src.row_ptr(rows.begin + r);
-      if constexpr (kBf16) {
-        if (src.dtype == DType::bf16) {  // exact copy, no rounding
-          std::memcpy(row16.data(), static_cast<const uint16_t*>(row) + cols.begin, size_t(cols_) * 2);
+    constexpr int64_t R = kernels::kPanelRows;
+    const int64_t blocks = kernels::panel_count(rows_);
+    pack_blocks(blocks, ex, [&](int64_t p) {
+      const size_t begin = Layout::index(p * R, 0, cols_);
+      const size_t end = p + 1 < blocks ? Layout::index((p + 1) * R, 0, cols_) : data_.count;
+      std::memset(data_.ptr + begin, 0, (end - begin) * sizeof(Storage));
+      std::vector<float> tmp(static_cast<size_t>(cols_));
+      for (int64_t r = p * R; r < std::min(rows_, (p + 1) * R); ++r) {
+        const void* row = src.row_ptr(rows.begin + r);
+        if constexpr (kBf16) {
+          if (src.dtype == DType::bf16) {  // exact copy, no rounding
+            const uint16_t* in = static_cast<const uint16_t*>(row) + cols.begin;
+            for (int64_t c = 0; c < cols_; ++c) data_.ptr[Layout::index(r, c, cols_)] = in[c];
+          } else {
+            kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
+            for (int64_t c = 0; c < cols_; ++c) data_.ptr[Layout::index(r, c, cols_)] = kernels::f32_to_bf16(tmp[size_t(c)]);
+          }
         } else {
-          kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
-          for (int64_t c = 0; c < cols_; ++c) row16[size_t(c)] = kernels::f32_to_bf16(tmp[size_t(c)]);
+          kernels::dequantize_row(src.dtype, row, cols.begin, cols_, data_.ptr + Layout::index(r, 0, cols_));
         }
-        for (int64_t c = 0; c < cols_; ++c) data_.ptr[Layout::index(r, c, cols_)] = row16[size_t(c)];
-      } else {
-        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, data_.ptr + Layout::index(r, 0, cols_));
       }
-    }
+    });
   }
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }

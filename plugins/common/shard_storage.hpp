@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 #include <cstdlib>
 #include <stdexcept>
 #include <cstring>
@@ -53,6 +55,24 @@ void gather_rows_on_host(const Matrix& m, const int* ids, int64_t n, int64_t off
     else
       std::memset(out + i * m.cols(), 0, size_t(m.cols()) * sizeof(float));
   }
+}
+
+// Packing: fill(block) for blocks [0, n) of kernels::kPanelRows rows, split over ex's threads in contiguous ranges as
+// for_row_blocks splits a matmul (each thread first touches the pages it will stream; on these VMs faulting fresh
+// memory in is most of a load's time, and it runs in parallel). The first exception is rethrown on the caller.
+template <typename Fill>
+void pack_blocks(int64_t n, Executor& ex, const Fill& fill) {
+  std::mutex m;
+  std::exception_ptr err;
+  ex.parallel_for(n, [&](int64_t b0, int64_t b1) {
+    try {
+      for (int64_t b = b0; b < b1; ++b) fill(b);
+    } catch (...) {
+      std::lock_guard<std::mutex> g(m);
+      if (!err) err = std::current_exception();
+    }
+  });
+  if (err) std::rethrow_exception(err);
 }
 
 inline void check_ranges(const TensorView& src, Range rows, Range cols) {

@@ -44,28 +44,31 @@ class Int8Packed final : public PackedMatrix {
     // Copy Q8_0 blocks as they are when the shard covers whole blocks.
     const bool direct = src.dtype == DType::q8_0 && group_ == kQuantBlock && cols.begin % kQuantBlock == 0 &&
                         cols_ % kQuantBlock == 0;
-    std::vector<float> tmp(direct ? 0 : static_cast<size_t>(cols_));
-    std::vector<uint8_t> row_layout(static_cast<size_t>(kernels::int8_row_bytes(cols_, group_)));
     std::fill(channel_scales_.ptr, channel_scales_.ptr + channel_scales_.count, 0.0f);
-    for (int64_t p = 0; p < kernels::panel_count(rows_); ++p) kernels::init_int8_panel(cols_, group_, panel(p));
-    for (int64_t r = 0; r < rows_; ++r) {
-      uint8_t* dst = row_layout.data();
-      const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
-      if (direct) {
-        for (int64_t b = 0; b < cols_ / kQuantBlock; ++b) {
-          const uint8_t* block = row + size_t(cols.begin / kQuantBlock + b) * (2 + 32);  // f16 d, 32 x int8
-          uint16_t d16;
-          std::memcpy(&d16, block, 2);
-          const float d = kernels::f16_to_f32(d16);  // exact
-          std::memcpy(dst + b * (4 + kQuantBlock), &d, 4);
-          for (int i = 0; i < 32; ++i) dst[b * (4 + kQuantBlock) + 4 + i] = uint8_t(int(int8_t(block[2 + i])) + 128);
+    // One panel of 16 rows per block, in parallel (pack_blocks: each thread first touches what it will stream).
+    pack_blocks(kernels::panel_count(rows_), ex, [&](int64_t p) {
+      std::vector<float> tmp(direct ? 0 : static_cast<size_t>(cols_));
+      std::vector<uint8_t> row_layout(static_cast<size_t>(kernels::int8_row_bytes(cols_, group_)));
+      kernels::init_int8_panel(cols_, group_, panel(p));
+      for (int64_t r = p * kernels::kPanelRows; r < std::min(rows_, (p + 1) * kernels::kPanelRows); ++r) {
+        uint8_t* dst = row_layout.data();
+        const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
+        if (direct) {
+          for (int64_t b = 0; b < cols_ / kQuantBlock; ++b) {
+            const uint8_t* block = row + size_t(cols.begin / kQuantBlock + b) * (2 + 32);  // f16 d, 32 x int8
+            uint16_t d16;
+            std::memcpy(&d16, block, 2);
+            const float d = kernels::f16_to_f32(d16);  // exact
+            std::memcpy(dst + b * (4 + kQuantBlock), &d, 4);
+            for (int i = 0; i < 32; ++i) dst[b * (4 + kQuantBlock) + 4 + i] = uint8_t(int(int8_t(block[2 + i])) + 128);
+          }
+        } else {
+          kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
+          kernels::quantize_row_int8(tmp.data(), cols_, group_, dst, &channel_scales_.ptr[group_ == 0 ? r : 0]);
         }
-      } else {
-        kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
-        kernels::quantize_row_int8(tmp.data(), cols_, group_, dst, &channel_scales_.ptr[group_ == 0 ? r : 0]);
+        kernels::int8_row_to_panel(dst, cols_, group_, r % kernels::kPanelRows, panel(r / kernels::kPanelRows));
       }
-      kernels::int8_row_to_panel(dst, cols_, group_, r % kernels::kPanelRows, panel(r / kernels::kPanelRows));
-    }
+    });
   }
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
