@@ -34,6 +34,11 @@ int cmd_logits(const Args& args) {
     return 2;
   }
   auto s = open_single_process(mo, 1, int(ids.size()) + 1, false);
+  // The load, for scripts that measure it (bench/load_bench.sh): bytes packed, seconds reading and packing.
+  std::fprintf(stderr, "weights: %.3f GB packed in %.3f s (read %.3f s, pack %.3f s): %.2f GB/s\n",
+               double(s->stage->weight_bytes()) / 1e9, s->weight_load_s, s->weight_read_s,
+               s->weight_load_s - s->weight_read_s,
+               s->weight_load_s > 0 ? double(s->stage->weight_bytes()) / 1e9 / s->weight_load_s : 0.0);
   const int n = int(ids.size());
   const int64_t V = s->model->desc().vocab;
   TokenBatch b;

@@ -32,11 +32,11 @@ namespace {
 size_t view_bytes(const TensorView& v) { return dtype_row_bytes(v.dtype, v.cols) * size_t(v.rows); }
 }  // namespace
 
-// Views of the file (no `derive`) are in a read-only mapping: their pages can be read ahead and dropped.
+// File views are in a read-only mapping: their pages can be read ahead and dropped.
 double BaseSource::prefetch(const std::string& canonical, int64_t row_begin, int64_t row_end) const {
   auto it = entries_.find(canonical);
-  if (it == entries_.end() || it->second.derive || !it->second.view.data) return 0.0;
-  const TensorView& v = it->second.view;
+  if (it == entries_.end() || !it->second.file_view.data) return 0.0;
+  const TensorView& v = it->second.file_view;  // a permutation reads rows of the same size: the same row range
   row_begin = std::clamp<int64_t>(row_begin, 0, v.rows);
   row_end = std::clamp<int64_t>(row_end, row_begin, v.rows);
   const size_t row = dtype_row_bytes(v.dtype, v.cols);
@@ -46,8 +46,8 @@ double BaseSource::prefetch(const std::string& canonical, int64_t row_begin, int
 void BaseSource::release(const std::string& canonical) const {
   derived_.erase(canonical);
   auto it = entries_.find(canonical);
-  if (it != entries_.end() && !it->second.derive && it->second.view.data)
-    drop_pages(it->second.view.data, view_bytes(it->second.view));
+  if (it != entries_.end() && it->second.file_view.data)
+    drop_pages(it->second.file_view.data, view_bytes(it->second.file_view));
 }
 
 void BaseSource::add(const std::string& canonical, const TensorView& v, const std::string& file,
@@ -57,7 +57,7 @@ void BaseSource::add(const std::string& canonical, const TensorView& v, const st
     throw std::runtime_error(file + ": tensor " + canonical + " (" + file_name + "): shape [" + std::to_string(v.rows) +
                              ", " + std::to_string(v.cols) + "] does not fit the model description: expected [" +
                              std::to_string(rows) + ", " + std::to_string(cols) + "]");
-  Entry e{v, file, file_name, nullptr};
+  Entry e{v, file, file_name, nullptr, v};
   if (permute_heads > 0)
     e.derive = [v, permute_heads, head_dim = rows / permute_heads](std::vector<uint8_t>& out) {
       permute_interleaved_to_half(v, permute_heads, head_dim, out);
@@ -69,7 +69,7 @@ void BaseSource::add(const std::string& canonical, const TensorView& v, const st
 void BaseSource::add_derived(const std::string& canonical, DType dtype, const std::string& file,
                              const std::string& file_name, std::function<void(std::vector<uint8_t>&)> derive) {
   auto [rows, cols] = tensor_shape(desc_, canonical);
-  Entry e{TensorView{canonical, dtype, nullptr, rows, cols}, file, file_name, std::move(derive)};
+  Entry e{TensorView{canonical, dtype, nullptr, rows, cols}, file, file_name, std::move(derive), TensorView{}};
   entries_[canonical] = std::move(e);
 }
 

@@ -38,6 +38,9 @@ class BaseSource : public ModelSource {
     std::string file_name;  // its name in that file
     // Non-null: the tensor's bytes (rows x dtype_row_bytes(cols)) are made by this on first access.
     std::function<void(std::vector<uint8_t>&)> derive;
+    // The file bytes it is read from, when they are one view of a mapping (itself, or the rows a permutation reads):
+    // read ahead by prefetch(), unmapped by release(). data null for other derived tensors.
+    TensorView file_view;
   };
   // Registers a tensor after checking its shape against desc_ (error: "<file>: tensor <canonical> (<name>): ...").
   // permute_heads > 0: the file holds Q/K rows in the interleaved RoPE layout of that many heads (permuted on first

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cuda/ops.hpp"
+#include "plugins/backend_cuda/cublaslt_api.hpp"
 #include "plugins/backend_cuda/cuda_check.hpp"
 
 namespace hpcinfer::cuda_backend {
@@ -48,7 +49,7 @@ CudaBackend::~CudaBackend() {
   if (lt_workspace_) cudaFree(lt_workspace_);
   for (auto& [p, bytes] : live_) cudaFree(p);  // buffers the owner did not free (an error path)
   for (auto& [k, g] : graphs_) cudaGraphExecDestroy(g.exec);
-  if (lt_) cublasLtDestroy(lt_);
+  if (lt_) lt_api().Destroy(lt_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -67,7 +68,7 @@ void CudaBackend::init(const BackendInit& init) {
          __FILE__, __LINE__);
   HPCINFER_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   if (const char* g = std::getenv("HPCINFER_CUDA_GRAPHS"); g && std::string(g) == "0") graphs_enabled_ = false;
-  HPCINFER_CUDA_CHECK(cublasLtCreate(&lt_));
+  HPCINFER_CUDA_CHECK(lt_api().Create(&lt_));
   int driver = 0, runtime = 0;
   cudaDriverGetVersion(&driver);
   cudaRuntimeGetVersion(&runtime);
@@ -75,7 +76,7 @@ void CudaBackend::init(const BackendInit& init) {
                  std::to_string(prop.minor) + ", " + std::to_string(prop.totalGlobalMem >> 20) + " MiB), driver " +
                  std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) + ", runtime " +
                  std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10) + ", cuBLASLt " +
-                 std::to_string(cublasLtGetVersion());
+                 std::to_string(lt_api().GetVersion());
 }
 
 void CudaBackend::ensure_init() const {

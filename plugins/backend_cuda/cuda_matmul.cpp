@@ -7,6 +7,7 @@
 
 #include "kernels/cuda/ops.hpp"
 #include "plugins/backend_cuda/cuda_backend.hpp"
+#include "plugins/backend_cuda/cublaslt_api.hpp"
 #include "plugins/backend_cuda/cuda_check.hpp"
 
 namespace hpcinfer::cuda_backend {
@@ -18,11 +19,11 @@ struct LtGemm {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulPreference_t pref = nullptr;
   ~LtGemm() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
+    if (pref) lt_api().MatmulPreferenceDestroy(pref);
+    if (c) lt_api().MatrixLayoutDestroy(c);
+    if (b) lt_api().MatrixLayoutDestroy(b);
+    if (a) lt_api().MatrixLayoutDestroy(a);
+    if (op) lt_api().MatmulDescDestroy(op);
   }
 };
 
@@ -30,25 +31,25 @@ void lt_gemm(cublasLtHandle_t lt, cudaStream_t stream, cudaDataType_t in_type, c
              int64_t lda, const void* x, int64_t n, int64_t ldb, float* y, int64_t ldc, void* workspace,
              size_t workspace_bytes) {
   LtGemm g;
-  HPCINFER_CUDA_CHECK(cublasLtMatmulDescCreate(&g.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  HPCINFER_CUDA_CHECK(lt_api().MatmulDescCreate(&g.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  HPCINFER_CUDA_CHECK(cublasLtMatmulDescSetAttribute(g.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  HPCINFER_CUDA_CHECK(cublasLtMatmulDescSetAttribute(g.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
-  HPCINFER_CUDA_CHECK(cublasLtMatrixLayoutCreate(&g.a, in_type, uint64_t(k), uint64_t(m), lda));
-  HPCINFER_CUDA_CHECK(cublasLtMatrixLayoutCreate(&g.b, in_type, uint64_t(k), uint64_t(n), ldb));
-  HPCINFER_CUDA_CHECK(cublasLtMatrixLayoutCreate(&g.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
-  HPCINFER_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&g.pref));
-  HPCINFER_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(g.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+  HPCINFER_CUDA_CHECK(lt_api().MatmulDescSetAttribute(g.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  HPCINFER_CUDA_CHECK(lt_api().MatmulDescSetAttribute(g.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  HPCINFER_CUDA_CHECK(lt_api().MatrixLayoutCreate(&g.a, in_type, uint64_t(k), uint64_t(m), lda));
+  HPCINFER_CUDA_CHECK(lt_api().MatrixLayoutCreate(&g.b, in_type, uint64_t(k), uint64_t(n), ldb));
+  HPCINFER_CUDA_CHECK(lt_api().MatrixLayoutCreate(&g.c, CUDA_R_32F, uint64_t(m), uint64_t(n), ldc));
+  HPCINFER_CUDA_CHECK(lt_api().MatmulPreferenceCreate(&g.pref));
+  HPCINFER_CUDA_CHECK(lt_api().MatmulPreferenceSetAttribute(g.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                           &workspace_bytes, sizeof workspace_bytes));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  HPCINFER_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, g.op, g.a, g.b, g.c, g.c, g.pref, 1, &result, &found));
+  HPCINFER_CUDA_CHECK(lt_api().MatmulAlgoGetHeuristic(lt, g.op, g.a, g.b, g.c, g.c, g.pref, 1, &result, &found));
   if (found < 1)
     fail("cuBLASLt has no algorithm for a " + std::to_string(m) + " x " + std::to_string(n) + " x " +
              std::to_string(k) + " GEMM",
          __FILE__, __LINE__);
   const float alpha = 1.0f, beta = 0.0f;
-  HPCINFER_CUDA_CHECK(cublasLtMatmul(lt, g.op, &alpha, w, g.a, x, g.b, &beta, y, g.c, y, g.c, &result.algo, workspace,
+  HPCINFER_CUDA_CHECK(lt_api().Matmul(lt, g.op, &alpha, w, g.a, x, g.b, &beta, y, g.c, y, g.c, &result.algo, workspace,
                                      workspace_bytes, stream));
 }
 
