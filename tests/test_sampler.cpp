@@ -3,10 +3,12 @@
 // same seeds whenever the candidates settle the draw, and -1 (nothing drawn) when the filters reach past them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
 #include "core/backend/cpu_backend.hpp"
+#include "core/runtime/logprobs.hpp"
 #include "core/runtime/sampler.hpp"
 #include "support/test_support.hpp"
 
@@ -61,6 +63,36 @@ TEST(Sampler, CandidatesGiveTheWholeRowsTokens) {
   be.sampling_candidates(logits.data(), 1, V, &p.temperature, V, &m, &s, all_l.data(), all_i.data());
   Sampler a(p, 9), b(p, 9);
   for (int d = 0; d < 20; ++d) EXPECT_EQ(b.sample_candidates(all_l.data(), all_i.data(), V, m, s, V), a.sample(logits.data(), V));
+}
+
+// Logprobs from the largest logits at temperature 1 (what a device sends) equal the whole row's within the f32 terms
+// of the sum, and are refused when the token or the top k lie outside them.
+TEST(Logprobs, FromCandidatesEqualTheWholeRows) {
+  CpuBackend be(1);
+  const int64_t V = 4001, C = 50;
+  std::vector<float> logits = test::randn(static_cast<size_t>(V), 11, 2.0f);
+  logits[7] = logits[8] = 9.0f;  // tied at the top
+  const float one = 1.0f;
+  float mx = 0;
+  double sum = 0;
+  std::vector<float> cl(static_cast<size_t>(C));
+  std::vector<int> ci(static_cast<size_t>(C));
+  be.sampling_candidates(logits.data(), 1, V, &one, C, &mx, &sum, cl.data(), ci.data());
+  for (int token : {7, 8, ci[10]}) {
+    const TokenLogprobs want = token_logprobs(logits.data(), V, token, 5);
+    const auto got = token_logprobs_from_candidates(cl.data(), ci.data(), C, mx, sum, V, token, 5);
+    ASSERT_TRUE(got.has_value()) << token;
+    EXPECT_NEAR(got->logprob, want.logprob, 1e-6);
+    ASSERT_EQ(got->top.size(), want.top.size());
+    for (size_t i = 0; i < want.top.size(); ++i) {
+      EXPECT_EQ(got->top[i].first, want.top[i].first) << i;
+      EXPECT_NEAR(got->top[i].second, want.top[i].second, 1e-6);
+    }
+  }
+  int outside = 0;
+  while (std::find(ci.begin(), ci.end(), outside) != ci.end()) ++outside;
+  EXPECT_FALSE(token_logprobs_from_candidates(cl.data(), ci.data(), C, mx, sum, V, outside, 5).has_value());
+  EXPECT_FALSE(token_logprobs_from_candidates(cl.data(), ci.data(), C, mx, sum, V, 7, int(C) + 1).has_value());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <utility>
+#include <optional>
 #include <vector>
 
 namespace hpcinfer {
@@ -20,5 +21,12 @@ struct TokenLogprobs {
 
 // logits[vocab]; k is clamped to vocab.
 TokenLogprobs token_logprobs(const float* logits, int64_t vocab, int token, int k);
+
+// The same from a row's `count` largest logits (any order) with its max and sum of exp(l - max) at temperature 1
+// (Backend::sampling_candidates: what a device sends instead of the row; the sum is of f32 terms, so the numbers
+// agree with token_logprobs to about 1e-7), or nullopt when the token or the top k are not all among them.
+std::optional<TokenLogprobs> token_logprobs_from_candidates(const float* cand_logits, const int* cand_ids,
+                                                            int64_t count, float max, double sum, int64_t vocab,
+                                                            int token, int k);
 
 }  // namespace hpcinfer
