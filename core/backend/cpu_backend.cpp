@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/machine_probe.hpp"
+#include "core/runtime/sampler.hpp"
 #include "kernels/cpu/ops.hpp"
 
 namespace hpcinfer {
@@ -134,6 +135,27 @@ void CpuBackend::select_rows(const float* x, int64_t cols, const int* rows, int6
 
 void CpuBackend::argmax(const float* x, int64_t rows, int64_t cols, int* out) {
   for (int64_t r = 0; r < rows; ++r) out[r] = int(kernels::argmax(x + r * cols, cols));
+}
+
+void CpuBackend::sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps,
+                                     int64_t count, float* max, double* sum, float* cand_logits, int* cand_ids) {
+  std::vector<int> order(static_cast<size_t>(vocab));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits + r * vocab;
+    float mx = row[0];
+    for (int64_t i = 1; i < vocab; ++i) mx = std::max(mx, row[i]);
+    double s = 0.0;  // the sum Sampler::sample forms over the whole row, in the same order
+    for (int64_t i = 0; i < vocab; ++i) s += Sampler::weight(row[i], mx, temps[r]);
+    max[r] = mx;
+    sum[r] = s;
+    for (int64_t i = 0; i < vocab; ++i) order[size_t(i)] = int(i);
+    std::partial_sort(order.begin(), order.begin() + count, order.end(),
+                      [&](int a, int b) { return row[a] != row[b] ? row[a] > row[b] : a < b; });
+    for (int64_t i = 0; i < count; ++i) {
+      cand_ids[r * count + i] = order[size_t(i)];
+      cand_logits[r * count + i] = row[order[size_t(i)]];
+    }
+  }
 }
 
 void CpuBackend::scatter_add_rows(const float* src, int64_t m, int64_t cols, const int* rows, const float* scale,

@@ -40,6 +40,8 @@ class CpuBackend : public Backend {
                  const float* v_cache, const AttentionParams& p, float* out) override;
   void select_rows(const float* x, int64_t cols, const int* rows, int64_t m, float* out) override;
   void argmax(const float* x, int64_t rows, int64_t cols, int* out) override;
+  void sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps, int64_t count,
+                           float* max, double* sum, float* cand_logits, int* cand_ids) override;
   void scatter_add_rows(const float* src, int64_t m, int64_t cols, const int* rows, const float* scale,
                         float* dst) override;
   void zero(void* p, size_t bytes) override;

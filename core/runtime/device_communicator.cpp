@@ -37,9 +37,12 @@ DeviceCommunicator::Stand DeviceCommunicator::stand_in(const void* p, size_t byt
     b.on_device = want_device;
   }
   if (copy_in) {
-    if (want_device) be_.copy_to_device(b.p, p, bytes);  // host -> device
-    else be_.copy_to_host(b.p, p, bytes);                // device -> host (waits)
-    if (want_device) be_.synchronize();
+    if (want_device) {  // host -> device, finished before another stream (the transport's) reads it
+      be_.copy_to_device(b.p, p, bytes);
+      be_.synchronize();
+    } else {
+      be_.copy_to_host(b.p, p, bytes);  // device -> host (waits)
+    }
     staged_bytes_ += bytes;
   }
   return {b.p, true};

@@ -128,7 +128,8 @@ ModelStage::ModelStage(const ModelSource& src, const RankPlan& plan, const Weigh
     head_anchor_ = anchors_->bind("head.logits");
   }
   anchors_->check_all_bound();
-  recordable_ = !anchors_->any_bound();  // a stage that communicates inside its pass is not recorded
+  // Graphs are a device backend's; a stage that communicates inside its pass is not recorded.
+  recordable_ = be_.memory_space() != MemorySpace::host && !anchors_->any_bound();
   for (const auto& blk : blocks_) recordable_ = recordable_ && blk->recordable();
 }
 

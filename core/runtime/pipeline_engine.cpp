@@ -1,9 +1,10 @@
 #include "core/runtime/pipeline_engine.hpp"
 
+#include "core/runtime/next_tokens.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
-#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -15,7 +16,6 @@ namespace hpcinfer {
 namespace {
 constexpr uint32_t kTagForward = 1;   // first -> last: batches and activations
 constexpr uint32_t kTagBackward = 2;  // last -> first: sampled tokens
-constexpr int64_t kSampleCandidates = 1024;  // largest logits per row sent for temperature sampling
 constexpr int kData = 0, kShutdown = 1;
 }  // namespace
 
@@ -184,65 +184,16 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
     rows.resize(size_t(b.tokens.size()));
     for (int r = 0; r < b.tokens.size(); ++r) rows[size_t(r)] = r;
   }
-  // The rows stay where they are unless needed whole: greedy takes the argmax there; temperature sampling takes each
-  // row's largest logits (Sampler::sample_candidates); on a device backend, logprobs come from the largest logits at
-  // temperature 1 too (token_logprobs_from_candidates). A row the candidates do not settle (filters or the token
-  // reaching past them) comes to the host whole. keep_logits, and logprobs on the host backend (whose numbers then
-  // stay those of the whole row), bring every row.
-  const bool greedy = opt_.sampling.temperature <= 0.0f;
+  // The next tokens where the logits are (next_tokens.hpp: ids or candidates cross to the host), unless every row is
+  // wanted on the host: keep_logits, and logprobs on the host backend (whose numbers stay those of the whole row).
   const bool device = stage_.backend().memory_space() != MemorySpace::host;
   const bool on_backend = !keep && (opt_.logprobs == 0 || device);
-  const size_t m = rows.size();
   std::vector<float> logits;
-  std::vector<int> tokens(b.sample_rows.size(), -1);
-  std::vector<std::optional<TokenLogprobs>> lps(opt_.logprobs > 0 ? m : 0);
-  if (on_backend && greedy && opt_.logprobs == 0) {
-    stage_.head_argmax(rows, tokens.data());
-  } else if (on_backend) {
-    const int64_t C = std::min<int64_t>(V, kSampleCandidates);
-    struct Cands {
-      std::vector<float> mx, logits;
-      std::vector<double> sum;
-      std::vector<int> ids;
-    };
-    auto candidates = [&](float temperature) {
-      Cands c{std::vector<float>(m), std::vector<float>(m * size_t(C)), std::vector<double>(m), std::vector<int>(m * size_t(C))};
-      const std::vector<float> temps(m, temperature);
-      stage_.head_candidates(rows, temps.data(), C, c.mx.data(), c.sum.data(), c.logits.data(), c.ids.data());
-      return c;
-    };
-    std::optional<Cands> at_one;  // temperature 1: the logprobs' distribution (and greedy's argmax)
-    if (opt_.logprobs > 0 || greedy) at_one = candidates(1.0f);
-    const Cands draw = at_one && (greedy || opt_.sampling.temperature == 1.0f) ? *at_one : candidates(opt_.sampling.temperature);
-    std::vector<int> whole;  // rows the candidates do not settle
-    for (size_t i = 0; i < m; ++i) {
-      const float* cl = draw.logits.data() + i * size_t(C);
-      const int* ci = draw.ids.data() + i * size_t(C);
-      if (greedy) {  // the largest logit, the lowest id on ties: argmax
-        int64_t best = 0;
-        for (int64_t j = 1; j < C; ++j)
-          if (cl[j] > cl[best] || (cl[j] == cl[best] && ci[j] < ci[best])) best = j;
-        tokens[i] = ci[best];
-      } else {
-        tokens[i] = live_[size_t(b.sample_requests[i])].sampler.sample_candidates(cl, ci, C, draw.mx[i], draw.sum[i], V);
-      }
-      if (tokens[i] >= 0 && opt_.logprobs > 0)
-        lps[i] = token_logprobs_from_candidates(at_one->logits.data() + i * size_t(C), at_one->ids.data() + i * size_t(C),
-                                                C, at_one->mx[i], at_one->sum[i], V, tokens[i], opt_.logprobs);
-      if (tokens[i] < 0 || (opt_.logprobs > 0 && !lps[i])) whole.push_back(int(i));
-    }
-    if (!whole.empty()) {  // the same decision on every tp rank (same logits): the head runs again alike
-      std::vector<int> again;
-      for (int i : whole) again.push_back(rows[size_t(i)]);
-      std::vector<float> row_logits(again.size() * size_t(V));
-      stage_.head(again, row_logits.data());
-      for (size_t j = 0; j < whole.size(); ++j) {
-        const size_t i = size_t(whole[j]);
-        const float* r = row_logits.data() + j * size_t(V);
-        if (tokens[i] < 0) tokens[i] = live_[size_t(b.sample_requests[i])].sampler.sample(r, V);
-        if (opt_.logprobs > 0) lps[i] = token_logprobs(r, V, tokens[i], opt_.logprobs);
-      }
-    }
+  NextTokens next;
+  if (on_backend) {
+    std::vector<Sampler*> samplers;
+    for (size_t i = 0; i < b.sample_rows.size(); ++i) samplers.push_back(&live_[size_t(b.sample_requests[i])].sampler);
+    next = next_tokens_on_backend(stage_, rows, samplers, opt_.logprobs);
   } else {
     logits.resize(rows.size() * size_t(V));
     stage_.head(rows, logits.data());
@@ -257,7 +208,7 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
       const int first = i == 0 ? 0 : b.sample_rows[i - 1] + 1;
       write_logits(b.sample_requests[i], logits.data() + size_t(first) * size_t(V), size_t(row - first + 1) * size_t(V));
     }
-    const int token = on_backend ? tokens[i] : l.sampler.sample(row_logits, V);
+    const int token = on_backend ? next.tokens[i] : l.sampler.sample(row_logits, V);
     const double tn = now();
     if (l.first_token_at < 0) l.first_token_at = tn;
     bool finished = false;
@@ -266,7 +217,7 @@ std::vector<PipelineEngine::Sampled> PipelineEngine::finish_on_last_stage(
       finished = true;
     } else {
       if (opt_.logprobs > 0 && reporter)  // the distribution `token` was drawn from, before it is overwritten
-        l.c.logprobs.push_back(on_backend ? *lps[i] : token_logprobs(row_logits, V, token, opt_.logprobs));
+        l.c.logprobs.push_back(on_backend ? *next.logprobs[i] : token_logprobs(row_logits, V, token, opt_.logprobs));
       l.c.token_ids.push_back(token);
       if (tok_) l.c.text += tok_->decode_token(l.prev_token, token);
       l.prev_token = token;

@@ -13,12 +13,9 @@
 #pragma once
 
 #include <cstddef>
-#include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <vector>
 
 #include "hpcinfer/model.hpp"
 #include "hpcinfer/tensor.hpp"
@@ -155,34 +152,10 @@ class Backend {
   // temps[r] > 0 (host array): max[r] = the largest logit, sum[r] = sum over the row, in f64, of
   // weight(l) = exp((l - max[r]) / temps[r]) in f32 (core/runtime/sampler.hpp), and the `count` largest logits of the
   // row with their ids (any order; at a tie on the cut the lower ids), into HOST arrays cand_logits / cand_ids
-  // [rows, count]. count <= vocab. The default copies each row to the host (what the host backend does); device
-  // backends compute it where the logits are.
+  // [rows, count]. count <= vocab. Device backends compute it where the logits are.
   virtual void sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps,
-                                   int64_t count, float* max, double* sum, float* cand_logits, int* cand_ids);
+                                   int64_t count, float* max, double* sum, float* cand_logits, int* cand_ids) = 0;
 };
-
-inline void Backend::sampling_candidates(const float* logits, int64_t rows, int64_t vocab, const float* temps,
-                                         int64_t count, float* max, double* sum, float* cand_logits, int* cand_ids) {
-  std::vector<float> row(static_cast<size_t>(vocab));
-  std::vector<int> order(static_cast<size_t>(vocab));
-  for (int64_t r = 0; r < rows; ++r) {
-    copy_to_host(row.data(), logits + r * vocab, row.size() * sizeof(float));
-    float mx = row[0];
-    for (float v : row) mx = v > mx ? v : mx;
-    double s = 0.0;
-    for (float v : row) s += double(std::exp((v - mx) / temps[r]));  // = Sampler::weight
-    max[r] = mx;
-    sum[r] = s;
-    for (int64_t i = 0; i < vocab; ++i) order[size_t(i)] = int(i);
-    std::partial_sort(order.begin(), order.begin() + count, order.end(), [&](int a, int b) {
-      return row[size_t(a)] != row[size_t(b)] ? row[size_t(a)] > row[size_t(b)] : a < b;
-    });
-    for (int64_t i = 0; i < count; ++i) {
-      cand_ids[r * count + i] = order[size_t(i)];
-      cand_logits[r * count + i] = row[size_t(order[size_t(i)])];
-    }
-  }
-}
 
 inline void* Backend::host_alloc(size_t bytes) { return ::operator new(bytes == 0 ? 1 : bytes); }
 inline void Backend::host_free(void* p) noexcept { ::operator delete(p); }
