@@ -26,7 +26,7 @@ timed() {  # name command...: one table row
   /usr/bin/time -f "TIME %e %U %S %M" "$@" > /dev/null 2> "$err" || { echo "| $name | failed: $(tail -2 "$err" | tr '\n' ' ') |"; rm -f "$err"; return; }
   read -r _ wall user sys rss < <(grep '^TIME' "$err")
   local own; own=$(grep -o 'weights: .*' "$err" | sed 's/weights: //' || true)
-  printf '| %s | %s | %s | %s | %s | %.2f | %s |\n' "$name" "$round" "$wall" "$user" "$sys" "$(echo "$rss / 1048576" | bc -l)" "${own:--}"
+  printf '| %s | %s | %s | %s | %s | %.2f | %s |\n' "$name" "$round" "$wall" "$user" "$sys" "$(awk -v k="$rss" 'BEGIN {print k / 1048576}')" "${own:--}"
   rm -f "$err"
 }
 
