@@ -15,15 +15,16 @@ int cmd_generate(const Args& args) {
   std::string prompt;
   int n = 64;
   EngineOptions opt;
+  GenerationParams gp;
   bool chat = false;
   app.add_option("--prompt", prompt, "prompt text (empty: start from BOS)");
   app.add_option("-n,--max-new-tokens", n, "tokens to generate")->check(CLI::PositiveNumber);
-  app.add_option("--temperature", opt.sampling.temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", opt.sampling.top_k, "keep the k most likely tokens (0 = off)");
-  app.add_option("--top-p", opt.sampling.top_p, "nucleus sampling mass (1 = off)");
-  app.add_option("--min-p", opt.sampling.min_p, "drop tokens below min_p x the best probability");
-  app.add_option("--seed", opt.seed, "random seed");
-  app.add_option("--stop", opt.stop_strings, "stop string (repeatable)");
+  app.add_option("--temperature", gp.sampling.temperature, "0 = greedy")->check(CLI::NonNegativeNumber);
+  app.add_option("--top-k", gp.sampling.top_k, "keep the k most likely tokens (0 = off)");
+  app.add_option("--top-p", gp.sampling.top_p, "nucleus sampling mass (1 = off)");
+  app.add_option("--min-p", gp.sampling.min_p, "drop tokens below min_p x the best probability");
+  app.add_option("--seed", gp.seed, "random seed");
+  app.add_option("--stop", gp.stop_strings, "stop string (repeatable)");
   app.add_flag("--chat", chat, "wrap the prompt in the tokenizer's chat template");
   std::string add_bos = "auto";
   app.add_option("--add-bos", add_bos, "auto (the model files' setting) | true | false")
@@ -42,10 +43,11 @@ int cmd_generate(const Args& args) {
   r.id = "0";
   r.prompt = prompt;
   r.prompt_ids = prompt_ids(*tok, prompt, {add_bos, chat, false});
+  gp.max_new_tokens = n;
+  r.params = gp;
   probe.reset();
 
   auto s = open_single_process(mo, 1, int(r.prompt_ids.size()) + n + 1, false);
-  opt.max_new_tokens = n;
   opt.stop_ids = tok->stop_ids();
   PipelineEngine engine(*s->stage, nullptr, tok.get(), opt);
   std::string out;

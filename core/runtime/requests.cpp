@@ -55,6 +55,104 @@ std::vector<Request> read_prompts_jsonl(const std::string& path, const std::stri
   return out;
 }
 
+namespace {
+using nlohmann::json;
+json logprobs_json(const TokenLogprobs& t) {
+  json top = json::array();
+  for (const auto& [id, v] : t.top) top.push_back({id, v});
+  return {{"token", t.token}, {"logprob", t.logprob}, {"top", top}};
+}
+TokenLogprobs logprobs_from(const json& j) {
+  TokenLogprobs t;
+  t.token = j.at("token").get<int>();
+  t.logprob = j.at("logprob").get<double>();
+  for (const auto& e : j.at("top")) t.top.emplace_back(e.at(0).get<int>(), e.at(1).get<double>());
+  return t;
+}
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
+std::string requests_to_wire(const std::vector<Request>& requests) {
+  json a = json::array();
+  for (const Request& r : requests) {
+  const GenerationParams& p = r.params;
+  a.push_back({{"index", r.index},
+               {"id", r.id},
+               {"prompt", r.prompt},
+               {"ids", r.prompt_ids},
+               {"max_new_tokens", p.max_new_tokens},
+               {"sampling", {p.sampling.temperature, p.sampling.top_k, p.sampling.top_p, p.sampling.min_p}},
+               {"seed", p.seed},
+               {"stop", p.stop_strings},
+               {"logprobs", p.logprobs},
+               {"top_logprobs", p.top_logprobs},
+               {"prompt_logprobs", p.prompt_logprobs}});
+  }
+  return dump(a);
+}
+
+std::vector<Request> requests_from_wire(const std::string& s) {
+  std::vector<Request> out;
+  try {
+    for (const json& j : json::parse(s)) {
+    Request r;
+    r.index = j.at("index").get<int>();
+    r.id = j.at("id").get<std::string>();
+    r.prompt = j.at("prompt").get<std::string>();
+    r.prompt_ids = j.at("ids").get<std::vector<int>>();
+    GenerationParams& p = r.params;
+    p.max_new_tokens = j.at("max_new_tokens").get<int>();
+    const json& sp = j.at("sampling");
+    p.sampling = {sp.at(0).get<float>(), sp.at(1).get<int>(), sp.at(2).get<float>(), sp.at(3).get<float>()};
+    p.seed = j.at("seed").get<uint64_t>();
+    p.stop_strings = j.at("stop").get<std::vector<std::string>>();
+    p.logprobs = j.at("logprobs").get<bool>();
+    p.top_logprobs = j.at("top_logprobs").get<int>();
+    p.prompt_logprobs = j.at("prompt_logprobs").get<bool>();
+    out.push_back(std::move(r));
+    }
+    return out;
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string("pipeline: malformed request message: ") + e.what());
+  }
+}
+
+std::string events_to_wire(const std::vector<TokenEvent>& events) {
+  json a = json::array();
+  for (const TokenEvent& e : events) {
+    json j{{"r", e.request}, {"t", e.token}, {"x", e.text}, {"f", e.finished}, {"why", e.finish_reason}};
+    if (e.logprobs) j["lp"] = logprobs_json(*e.logprobs);
+    if (!e.prompt_logprobs.empty()) {
+      json pl = json::array();
+      for (const auto& t : e.prompt_logprobs) pl.push_back(t ? logprobs_json(*t) : json(nullptr));
+      j["plp"] = std::move(pl);
+    }
+    a.push_back(std::move(j));
+  }
+  return dump(a);
+}
+
+std::vector<TokenEvent> events_from_wire(const std::string& s) {
+  std::vector<TokenEvent> out;
+  try {
+    for (const json& j : json::parse(s)) {
+      TokenEvent e;
+      e.request = j.at("r").get<int>();
+      e.token = j.at("t").get<int>();
+      e.text = j.at("x").get<std::string>();
+      e.finished = j.at("f").get<bool>();
+      e.finish_reason = j.at("why").get<std::string>();
+      if (j.contains("lp")) e.logprobs = logprobs_from(j["lp"]);
+      if (j.contains("plp"))
+        for (const json& t : j["plp"]) e.prompt_logprobs.push_back(t.is_null() ? std::nullopt : std::optional(logprobs_from(t)));
+      out.push_back(std::move(e));
+    }
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string("pipeline: malformed token events message: ") + e.what());
+  }
+  return out;
+}
+
 std::string completion_json(const Completion& c) {
   nlohmann::json j{{"id", c.id},
                    {"index", c.index},
@@ -67,14 +165,10 @@ std::string completion_json(const Completion& c) {
                    {"timings", {{"ttft_s", c.ttft_s}, {"latency_s", c.latency_s}, {"tpot_s", c.tpot_s}}}};
   if (c.with_logprobs) {
     nlohmann::json lp = nlohmann::json::array();
-    for (const TokenLogprobs& t : c.logprobs) {
-      nlohmann::json top = nlohmann::json::array();
-      for (const auto& [id, v] : t.top) top.push_back({id, v});
-      lp.push_back({{"token", t.token}, {"logprob", t.logprob}, {"top", top}});
-    }
+    for (const TokenLogprobs& t : c.logprobs) lp.push_back(logprobs_json(t));
     j["logprobs"] = std::move(lp);
   }
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return dump(j);
 }
 
 CompletionWriter::CompletionWriter(const std::string& path) : path_(path) {

@@ -61,6 +61,17 @@ void log_line(const LaunchEnv& env, const std::string& msg) {
 }
 }  // namespace
 
+GenerationParams generation_params(const ExperimentConfig& cfg, int index) {
+  GenerationParams p;
+  p.max_new_tokens = cfg.generation.max_new_tokens;
+  p.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p, cfg.generation.min_p};
+  p.seed = cfg.generation.seed + uint64_t(index) * 0x9E3779B97F4A7C15ull;
+  p.stop_strings = cfg.generation.stop;
+  p.logprobs = cfg.outputs.logprobs > 0;
+  p.top_logprobs = cfg.outputs.logprobs;
+  return p;
+}
+
 int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   namespace fs = std::filesystem;
   const auto t_start = std::chrono::steady_clock::now();
@@ -103,15 +114,11 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
   log_line(env, "weights packed: " + std::to_string(s.stage->weight_bytes() >> 20) + " MiB in " +
                     std::to_string(s.weight_load_s) + " s");
 
+  for (Request& r : requests) r.params = generation_params(cfg, r.index);
   EngineOptions opt;
   opt.batch_size = cfg.batching.batch_size;
   opt.micro_batches = cfg.batching.micro_batches;
-  opt.max_new_tokens = cfg.generation.max_new_tokens;
-  opt.sampling = {cfg.generation.temperature, cfg.generation.top_k, cfg.generation.top_p, cfg.generation.min_p};
-  opt.seed = cfg.generation.seed;
-  opt.stop_strings = cfg.generation.stop;
   opt.stop_ids = s.tokenizer ? s.tokenizer->stop_ids() : std::vector<int>{s.model->desc().eos_id};
-  opt.logprobs = cfg.outputs.logprobs;
   if (cfg.outputs.keep_logits) opt.logits_dir = (fs::path(cfg.outputs.dir) / "logits").string();
   PipelineEngine engine(*s.stage, s.comm.get(), s.tokenizer.get(), opt);
 

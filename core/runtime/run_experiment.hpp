@@ -8,11 +8,16 @@
 
 #include "core/config/experiment_config.hpp"
 #include "core/rendezvous/launch_env.hpp"
+#include "core/runtime/requests.hpp"
 
 namespace hpcinfer {
 
 // Returns the process exit code. Throws on runtime failures (main() prints them and exits 1).
 int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env);
+
+// The configuration's generation settings for the request at `index` (its random stream: generation.seed and the
+// index, so every request draws its own numbers and a rerun draws the same).
+GenerationParams generation_params(const ExperimentConfig& cfg, int index);
 
 // Peak resident set size of this process so far, bytes.
 size_t peak_rss_bytes();
