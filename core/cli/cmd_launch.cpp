@@ -1,4 +1,5 @@
-// hpcinfer launch -n N CONFIG [--set k=v]...: forks N local ranks of `hpcinfer run`, one log file per rank.
+// hpcinfer launch -n N CONFIG [--serve] [--set k=v]...: forks N local ranks of `hpcinfer run` (or `hpcinfer serve`),
+// one log file per rank. SIGTERM / SIGINT to the launcher are passed on to every rank (serve: a graceful stop).
 //
 // Each child gets HPCINFER_RANK / HPCINFER_WORLD_SIZE / HPCINFER_LOCAL_RANK / HPCINFER_JOB_ID, a share of the
 // cores (unless the config sets threads), and writes stdout+stderr to OUTDIR/ranks/rank_<r>.log.
@@ -26,6 +27,9 @@
 namespace hpcinfer::cli {
 namespace {
 
+volatile sig_atomic_t g_stop_signal = 0;
+void remember_signal(int sig) { g_stop_signal = sig; }
+
 std::string tail_of(const std::filesystem::path& p, size_t bytes) {
   std::ifstream f(p, std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -42,11 +46,15 @@ int cmd_launch(const Args& args) {
   app.add_option("-n,--nprocs", n, "number of ranks")->required()->check(CLI::PositiveNumber);
   app.add_option("config", config, "experiment YAML")->required();
   app.add_option("--set", sets, "override a key: key.path=value (repeatable)");
+  bool serve = false;
+  app.add_flag("--serve", serve, "run `hpcinfer serve` in every rank (rank 0 listens) instead of `hpcinfer run`");
   if (auto rc = parse_args(app, args)) return *rc;
   ExperimentConfig cfg;
   try {
     cfg = load_config(config, sets);
     check_world(cfg, n, "hpcinfer launch -n " + std::to_string(n));
+    if (!serve && cfg.world.dp > 1)
+      throw ConfigError(config_message(cfg, "world.dp", "data-parallel replicas are for `hpcinfer serve` (launch --serve)"));
     validate_plugin_names(cfg);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -58,9 +66,9 @@ int cmd_launch(const Args& args) {
   const std::string job = "local-" + std::to_string(getpid()) + "-" +
                           std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1000000007);
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::string> child_args{"run", config};
+  std::vector<std::string> child_args{serve ? "serve" : "run", config};
   for (const auto& s : sets) child_args.insert(child_args.end(), {"--set", s});
-  const int busy_at_once = cfg.world.tp * std::min(cfg.world.pp, cfg.batching.micro_batches);
+  const int busy_at_once = cfg.world.dp * cfg.world.tp * std::min(cfg.world.pp, cfg.batching.micro_batches);
   if (cfg.threads == 0)
     child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / busy_at_once))});
   const std::string self = fs::read_symlink("/proc/self/exe").string();
@@ -88,8 +96,11 @@ int cmd_launch(const Args& args) {
   }
   std::fprintf(stderr, "hpcinfer launch: %d ranks, job %s, logs in %s\n", n, job.c_str(), logs.c_str());
 
+  signal(SIGTERM, remember_signal);
+  signal(SIGINT, remember_signal);
   std::vector<int> status(static_cast<size_t>(n), -1);
   int alive = n, first_failed = -1;
+  bool passed_on = false;
   auto deadline = std::chrono::steady_clock::time_point::max();
   while (alive > 0) {
     int st = 0;
@@ -105,6 +116,11 @@ int cmd_launch(const Args& args) {
           }
         }
       continue;
+    }
+    if (g_stop_signal && !passed_on) {  // every rank gets it (serve: rank 0 stops accepting, the others wait for it)
+      for (int r = 0; r < n; ++r)
+        if (status[size_t(r)] < 0) kill(pids[size_t(r)], SIGTERM);
+      passed_on = true;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       for (int r = 0; r < n; ++r)

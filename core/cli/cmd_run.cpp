@@ -20,6 +20,9 @@ int cmd_run(const Args& args) {
     cfg = load_config(config, sets);
     env = detect_launch_env();
     check_world(cfg, env.size, env.source == "none" ? "a single process" : env.source);
+    if (cfg.world.dp > 1)
+      throw ConfigError(config_message(cfg, "world.dp", "data-parallel replicas are for `hpcinfer serve`; run uses "
+                                                        "one engine (world.dp: 1)"));
     validate_plugin_names(cfg);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -11,6 +11,7 @@ using Args = std::vector<std::string>;
 
 int cmd_run(const Args& args);
 int cmd_launch(const Args& args);
+int cmd_serve(const Args& args);
 int cmd_generate(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_tokenize(const Args& args);

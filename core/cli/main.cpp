@@ -18,6 +18,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"run", hpcinfer::cli::cmd_run, "run CONFIG [--set k=v]...: one rank of an experiment (world from env or 1)"},
+    {"serve", hpcinfer::cli::cmd_serve, "serve CONFIG [--port P]: OpenAI-compatible HTTP API over the engine (rank 0 listens)"},
     {"launch", hpcinfer::cli::cmd_launch, "launch -n N CONFIG [--set k=v]...: fork N local ranks of CONFIG"},
     {"generate", hpcinfer::cli::cmd_generate, "generate --model M --prompt TEXT -n N: print one completion"},
     {"logits", hpcinfer::cli::cmd_logits, "logits --model M --tokens 1,2,3 --out FILE: f32 [n_tokens][vocab]"},

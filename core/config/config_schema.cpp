@@ -59,6 +59,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("plugins.weights_group_size", plugins.weights_group_size),
       HPCINFER_LEAF("world.tp", world.tp),
       HPCINFER_LEAF("world.pp", world.pp),
+      HPCINFER_LEAF("world.dp", world.dp),
       HPCINFER_LEAF("world.layer_split", world.layer_split),
       HPCINFER_LEAF("world.rendezvous", world.rendezvous),
       HPCINFER_LEAF("world.timeout_s", world.timeout_s),
@@ -86,6 +87,12 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("outputs.keep_logits", outputs.keep_logits),
       HPCINFER_LEAF("outputs.logprobs", outputs.logprobs),
       HPCINFER_LEAF("outputs.baseline", outputs.baseline),
+      HPCINFER_LEAF("serve.host", serve.host),
+      HPCINFER_LEAF("serve.port", serve.port),
+      HPCINFER_LEAF("serve.max_waiting", serve.max_waiting),
+      HPCINFER_LEAF("serve.request_timeout_s", serve.request_timeout_s),
+      HPCINFER_LEAF("serve.max_context", serve.max_context),
+      HPCINFER_LEAF("serve.model_name", serve.model_name),
       Leaf{"plugin_path", [](ExperimentConfig& c) -> FieldRef { return &c.plugin_path; }, true},
   };
   return leaves;
@@ -143,6 +150,13 @@ std::string check_range(const std::string& path, const ExperimentConfig& c) {
   if (path == "plugins.strategy" && c.plugins.strategy.empty()) return "must name a strategy plugin (e.g. pp)";
   if (path == "world.tp") return at_least("", c.world.tp, 1);
   if (path == "world.pp") return at_least("", c.world.pp, 1);
+  if (path == "world.dp") return at_least("", c.world.dp, 1);
+  if (path == "serve.port" && (c.serve.port < 0 || c.serve.port > 65535))
+    return "must be in [0, 65535] (0 = any free port), got " + std::to_string(c.serve.port);
+  if (path == "serve.max_waiting") return at_least("", c.serve.max_waiting, 0);
+  if (path == "serve.request_timeout_s" && !(c.serve.request_timeout_s > 0))
+    return "must be > 0 seconds, got " + std::to_string(c.serve.request_timeout_s);
+  if (path == "serve.max_context") return at_least(" (0 = the model's)", c.serve.max_context, 0);
   if (path == "world.layer_split") {
     for (int v : c.world.layer_split)
       if (v < 1) return "every stage needs >= 1 layer, got " + std::to_string(v);

@@ -28,6 +28,7 @@ struct ExperimentConfig {
   struct World {
     int tp = 1;
     int pp = 1;
+    int dp = 1;                      // serve: data-parallel replicas, each a full tp x pp engine (world = dp*pp*tp)
     std::vector<int> layer_split;    // explicit layers per pipeline stage, empty = balanced
     std::string rendezvous;          // "" = file store in outputs.dir; "file:///dir" or "tcp://host:port"
     int timeout_s = 60;              // every blocking communication call and the rendezvous
@@ -69,6 +70,15 @@ struct ExperimentConfig {
     int logprobs = 0;                // top-k logprobs per generated token in completions.jsonl, 0 = off
     std::string baseline;            // results dir of a baseline run: speedup and parallel efficiency in summary.json
   } outputs;
+
+  struct Serve {                     // hpcinfer serve (OpenAI-compatible HTTP on rank 0)
+    std::string host = "127.0.0.1";
+    int port = 8000;                 // 0: any free port (printed)
+    int max_waiting = 64;            // requests queued beyond the batch's slots; more are answered 429
+    float request_timeout_s = 600;   // a request running longer ends with an error (504)
+    int max_context = 0;             // tokens per sequence (prompt + completion); 0: the model's, at most 4096
+    std::string model_name;          // the id /v1/models lists; "" = the model file or directory name
+  } serve;
 
   std::vector<std::string> plugin_path;  // extra plugin directories, searched first
 

@@ -238,15 +238,19 @@ std::string config_message(const ExperimentConfig& config, const std::string& ke
 }
 
 void check_world(const ExperimentConfig& config, int world_size, const std::string& source) {
-  const int tp = config.world.tp, pp = config.world.pp;
-  if (tp * pp == world_size) return;
+  const int tp = config.world.tp, pp = config.world.pp, dp = config.world.dp;
+  if (tp * pp * dp == world_size) return;
   std::string key = config.key_origins.count("world.tp") || !config.key_origins.count("world.pp") ? "world.tp"
                                                                                                   : "world.pp";
+  if (dp > 1) key = "world.dp";
+  const std::string product = dp > 1 ? "world.dp*world.tp*world.pp = " + std::to_string(dp) + "*" +
+                                           std::to_string(tp) + "*" + std::to_string(pp) + " = "
+                                     : "world.tp*world.pp = " + std::to_string(tp) + "*" + std::to_string(pp) + " = ";
   throw ConfigError(config_message(
       config, key,
-      "world.tp*world.pp = " + std::to_string(tp) + "*" + std::to_string(pp) + " = " + std::to_string(tp * pp) +
-          " but " + std::to_string(world_size) + " rank" + (world_size == 1 ? " was" : "s were") + " launched (from " +
-          source + "); make tp*pp equal the number of ranks"));
+      product + std::to_string(tp * pp * dp) + " but " + std::to_string(world_size) + " rank" +
+          (world_size == 1 ? " was" : "s were") + " launched (from " + source + "); make " +
+          (dp > 1 ? "dp*tp*pp" : "tp*pp") + " equal the number of ranks"));
 }
 
 }  // namespace hpcinfer

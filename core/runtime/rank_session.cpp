@@ -110,6 +110,7 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
   auto s = std::make_unique<RankSession>();
   s->cfg = cfg;
   s->env = env;
+  s->job = env;
   s->model = std::move(model);
   s->registry = std::make_unique<PluginRegistry>(PluginRegistry::for_config(cfg));
   s->strategy = s->registry->create_strategy(cfg.plugins.strategy);
@@ -123,9 +124,9 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
 void open_rank(RankSession& s, int n_slots, int max_ctx) {
   const ExperimentConfig& cfg = s.cfg;
   std::map<std::string, Communicator*> groups;
+  const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
+  if (s.job.size > 1) s.store = make_store(rendezvous_spec(cfg, s.job), s.job.rank, s.job.size, timeout);
   if (s.env.size > 1) {
-    const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
-    s.store = make_store(rendezvous_spec(cfg, s.env), s.env.rank, s.env.size, timeout);
     // A device backend's transports wait for its queued ops and stage what is not in their memory space.
     auto make_comm = [&]() -> std::unique_ptr<Communicator> {
       auto c = s.registry->create_comm(cfg.plugins.comm);

@@ -19,7 +19,8 @@ namespace hpcinfer {
 
 struct RankSession {
   ExperimentConfig cfg;
-  LaunchEnv env;
+  LaunchEnv env;   // this rank in its engine's world (serve with world.dp > 1: in its replica)
+  LaunchEnv job;   // this rank in the whole job (the rendezvous store is the job's); = env without replicas
   std::unique_ptr<ModelSource> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<PluginRegistry> registry;
@@ -46,7 +47,7 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
 // The same with a model already open (`plan` on a config-only directory: shapes without tensors).
 std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env,
                                           std::unique_ptr<ModelSource> model);
-// Then connects the world and the plan's groups (world size > 1) and packs this rank's weights on its backend:
+// Then connects the world and the plan's groups (world size > 1; the job's store when the job has more ranks) and packs this rank's weights on its backend:
 // n_slots sequences of max_ctx tokens.
 void open_rank(RankSession& s, int n_slots, int max_ctx);
 

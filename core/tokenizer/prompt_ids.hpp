@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tokenizer/chat_template.hpp"
 #include "core/tokenizer/tokenizer.hpp"
 
 namespace hpcinfer {
@@ -23,5 +24,9 @@ struct PromptOptions {
 
 // Throws std::invalid_argument for an add_bos other than auto, true, false.
 std::vector<int> prompt_ids(const Tokenizer& tok, const std::string& text, const PromptOptions& opt);
+// A whole conversation (serve's chat completions): the chat template around every message and the assistant's
+// start, then as above. Throws std::invalid_argument when the tokenizer has no chat template hpcinfer knows.
+std::vector<int> chat_prompt_ids(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
+                                 const std::string& add_bos);
 
 }  // namespace hpcinfer
