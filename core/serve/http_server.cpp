@@ -7,6 +7,8 @@
 #include <random>
 #include <thread>
 
+#include "core/tokenizer/prompt_ids.hpp"
+
 namespace hpcinfer::serve {
 namespace {
 using nlohmann::json;
@@ -141,9 +143,16 @@ class OpenAiServer::Impl {
       const json b = json::parse(q.body);
       if (!b.is_object() || !b.contains("content") || !b["content"].is_string())
         throw ApiError(400, "'content' must be a string", "content");
-      const bool special = b.value("add_special", false);
-      r.set_content(dump({{"tokens", ctx_.tok->encode(b["content"].get<std::string>(), special && ctx_.tok->bos_id() >= 0)}}),
-                    "application/json");
+      // add_special: BOS first; absent: the model files' setting, as prompts get it (generation.add_bos).
+      std::string bos = ctx_.add_bos;
+      if (b.contains("add_special")) {
+        if (!b["add_special"].is_boolean()) throw ApiError(400, "'add_special' must be a boolean", "add_special");
+        bos = b["add_special"].get<bool>() ? "true" : "false";
+      }
+      const std::string text = b["content"].get<std::string>();
+      std::vector<int> ids = prompt_ids(*ctx_.tok, text, {bos, false, false});
+      if (text.empty() && bos == "false") ids.clear();
+      r.set_content(dump({{"tokens", ids}}), "application/json");
     } catch (const json::exception& e) {
       send_error(r, ApiError(400, std::string("the request body is not valid JSON: ") + e.what()));
     } catch (const ApiError& e) {
@@ -198,6 +207,7 @@ class OpenAiServer::Impl {
       --active_;
       return;
     }
+    metrics_.dispatched(replica, choices);
     auto release = [this, replica, choices] {
       replicas_->release(replica, choices);
       --active_;

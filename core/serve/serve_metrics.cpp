@@ -6,7 +6,7 @@ namespace hpcinfer::serve {
 namespace {
 std::string num(double v) {
   char b[64];
-  std::snprintf(b, sizeof b, "%.17g", v);
+  std::snprintf(b, sizeof b, "%.12g", v);
   return b;
 }
 // vLLM's buckets for these three histograms (seconds).
@@ -59,6 +59,11 @@ void ServeMetrics::set_load(int running, int waiting) {
   waiting_ = waiting;
 }
 
+void ServeMetrics::dispatched(int replica, int requests) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dispatched_[replica] += requests;
+}
+
 std::string ServeMetrics::text() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
@@ -83,6 +88,12 @@ std::string ServeMetrics::text() const {
   for (const char* r : {"cancelled", "timeout", "rejected", "error"})
     out += std::string("hpcinfer:request_failure_total{reason=\"") + r + "\"} " +
            std::to_string(failure_.count(r) ? failure_.at(r) : 0) + "\n";
+  if (!dispatched_.empty()) {
+    out += "# HELP hpcinfer:replica_requests_total Requests the front sent to each data-parallel replica.\n"
+           "# TYPE hpcinfer:replica_requests_total counter\n";
+    for (const auto& [r, n] : dispatched_)
+      out += "hpcinfer:replica_requests_total{replica=\"" + std::to_string(r) + "\"} " + std::to_string(n) + "\n";
+  }
   out += ttft_.text("hpcinfer:time_to_first_token_seconds", "Arrival to first generated token.");
   out += tpot_.text("hpcinfer:time_per_output_token_seconds", "Mean time per generated token after the first.");
   out += e2e_.text("hpcinfer:e2e_request_latency_seconds", "Arrival to the last token.");

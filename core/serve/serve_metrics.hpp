@@ -3,6 +3,7 @@
 //   hpcinfer:num_requests_running / _waiting          gauges (requests in the engine's slots / in the queue)
 //   hpcinfer:kv_cache_usage_perc                       gauge, slots in use / slots (0..1)
 //   hpcinfer:prompt_tokens_total, generation_tokens_total, request_success_total{finished_reason}, request_failure_total{reason}
+//   hpcinfer:replica_requests_total{replica}          counter, the data-parallel front's dispatches
 //   hpcinfer:time_to_first_token_seconds, time_per_output_token_seconds, e2e_request_latency_seconds   histograms
 // Thread-safe.
 #pragma once
@@ -35,6 +36,7 @@ class ServeMetrics {
   void request_done(const std::string& finish_reason, int prompt_tokens, int generated, double ttft_s, double e2e_s);
   void request_failed(const std::string& reason);  // cancelled, timeout, rejected
   void set_load(int running, int waiting);
+  void dispatched(int replica, int requests);  // the data-parallel front: hpcinfer:replica_requests_total{replica}
   std::string text() const;
 
  private:
@@ -43,6 +45,7 @@ class ServeMetrics {
   int running_ = 0, waiting_ = 0;
   long prompt_tokens_ = 0, generation_tokens_ = 0;
   std::map<std::string, long> success_, failure_;
+  std::map<int, long> dispatched_;
   Histogram ttft_, tpot_, e2e_;
 };
 

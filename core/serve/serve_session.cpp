@@ -88,7 +88,8 @@ int serve(const ExperimentConfig& cfg, const LaunchEnv& job) {
     port = server->bind();
     server->start();
     if (front) {
-      const std::string url = "http://" + cfg.serve.host + ":" + std::to_string(port);
+      const bool any = cfg.serve.host == "0.0.0.0" || cfg.serve.host == "::";  // every address: name the host
+      const std::string url = "http://" + (any ? job.host : cfg.serve.host) + ":" + std::to_string(port);
       std::filesystem::create_directories(cfg.outputs.dir);
       std::ofstream(std::filesystem::path(cfg.outputs.dir) / "server.json")
           << nlohmann::json{{"url", url}, {"model", ctx.model_name}, {"pid", getpid()}}.dump() << "\n";
