@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# One rank of an hpcinfer experiment, as started by srun (slurm/submit.sbatch): sets up this rank's environment and
-# execs `hpcinfer run CONFIG [--set k=v]...`. hpcinfer itself reads SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and
+# One rank of an hpcinfer experiment, as started by srun (slurm/submit.sbatch, slurm/serve.sbatch): sets up this
+# rank's environment and execs `hpcinfer run CONFIG [--set k=v]...` (HPCINFER_COMMAND=serve: `hpcinfer serve`). hpcinfer itself reads SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID and
 # SLURM_JOB_ID to know its rank, world size, local rank and job.
 #
 # Tested on the two-node cluster of slurm/cluster.sh (tests/slurm/test_slurm_cluster.sh), gloo and mpi (pmix).
 #
 # Environment (all optional):
 #   HPCINFER_BIN   the binary (default build/bin/hpcinfer)
+#   HPCINFER_COMMAND  run (default) | serve
 #   RENDEZVOUS     how the ranks find each other (world.rendezvous):
 #                    unset        a file store in the run directory (which every node must see), one per job step:
 #                                 file://$HPCINFER_RUN_DIR/.rendezvous/<job>.<step>
@@ -22,6 +23,8 @@ set -euo pipefail
 CONFIG=${1:?usage: slurm/run.sh CONFIG [--set k=v]...}
 shift
 BIN=${HPCINFER_BIN:-build/bin/hpcinfer}
+CMD=${HPCINFER_COMMAND:-run}
+case "$CMD" in run | serve) ;; *) echo "run.sh: HPCINFER_COMMAND must be run or serve (got '$CMD')" >&2; exit 2 ;; esac
 RANK=${SLURM_PROCID:-0}
 JOB=${SLURM_JOB_ID:-local$$}
 STEP=${SLURM_STEP_ID:-0}
@@ -55,11 +58,11 @@ case "${PROFILER:-none}" in
     { echo "run.sh: PROFILER=$PROFILER but '$PROFILER' is not on PATH on $(hostname)" >&2; exit 2; } ;;
 esac
 case "${PROFILER:-none}" in
-  none) exec "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
+  none) exec "$BIN" "$CMD" "$CONFIG" "${sets[@]}" "$@" ;;
   nsys) mkdir -p "$PROF_DIR"
         exec nsys profile --trace=cuda,nvtx,osrt --force-overwrite=true -o "$PROF_DIR/rank_$RANK" \
-             "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
+             "$BIN" "$CMD" "$CONFIG" "${sets[@]}" "$@" ;;
   perf) mkdir -p "$PROF_DIR"
-        exec perf record -g -o "$PROF_DIR/perf_rank_$RANK.data" -- "$BIN" run "$CONFIG" "${sets[@]}" "$@" ;;
+        exec perf record -g -o "$PROF_DIR/perf_rank_$RANK.data" -- "$BIN" "$CMD" "$CONFIG" "${sets[@]}" "$@" ;;
   *) echo "run.sh: PROFILER must be none, nsys or perf (got '$PROFILER')" >&2; exit 2 ;;
 esac

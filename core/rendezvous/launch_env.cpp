@@ -36,13 +36,13 @@ constexpr Source kSources[] = {
     {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_MCA_ess_base_jobid"},
 };
 
+}  // namespace
+
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown-host";
   return buf;
 }
-
-}  // namespace
 
 LaunchEnv detect_launch_env(const std::function<const char*(const char*)>& getenv_fn) {
   LaunchEnv env;

@@ -12,8 +12,11 @@ struct LaunchEnv {
   int local_rank = 0;    // index among the ranks on this host
   std::string source;    // "hpcinfer" (our local launcher), "slurm" (srun), "openmpi" (mpirun) or "none"
   std::string job_id;    // HPCINFER_JOB_ID / SLURM_JOB_ID / OMPI_MCA_ess_base_jobid; empty when unknown
-  std::string host;      // gethostname()
+  std::string host;      // the node's name: SLURMD_NODENAME under Slurm, else gethostname()
 };
+
+// gethostname(): the name other hosts reach this one by (LaunchEnv::host may be a Slurm node name that is not).
+std::string host_name();
 
 // Reads, first found wins:
 //   HPCINFER_RANK, HPCINFER_WORLD_SIZE, HPCINFER_LOCAL_RANK (default: rank), HPCINFER_JOB_ID   (hpcinfer launch)

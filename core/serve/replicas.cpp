@@ -3,7 +3,7 @@
 namespace hpcinfer::serve {
 
 Replicas::Replicas(int dp, int capacity)
-    : capacity_(capacity), load_(size_t(dp), 0), ready_(size_t(dp), 0), address_(size_t(dp)) {}
+    : capacity_(capacity), load_(size_t(dp), 0), sent_(size_t(dp), 0), ready_(size_t(dp), 0), address_(size_t(dp)) {}
 
 void Replicas::set_ready(int replica, const std::string& address) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -15,9 +15,14 @@ int Replicas::acquire(int requests) {
   std::lock_guard<std::mutex> lock(mu_);
   int best = -1;
   for (int r = 0; r < int(load_.size()); ++r)
-    if (ready_[size_t(r)] && load_[size_t(r)] + requests <= capacity_ && (best < 0 || load_[size_t(r)] < load_[size_t(best)]))
+    if (ready_[size_t(r)] && load_[size_t(r)] + requests <= capacity_ &&
+        (best < 0 || load_[size_t(r)] < load_[size_t(best)] ||
+         (load_[size_t(r)] == load_[size_t(best)] && sent_[size_t(r)] < sent_[size_t(best)])))
       best = r;
-  if (best >= 0) load_[size_t(best)] += requests;
+  if (best >= 0) {
+    load_[size_t(best)] += requests;
+    sent_[size_t(best)] += requests;
+  }
   return best;
 }
 

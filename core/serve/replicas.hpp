@@ -3,7 +3,8 @@
 // the job's rendezvous store once their weights are loaded.
 //
 // Load of a replica = the requests the front has dispatched to it that have not finished (queued or running
-// there): the front sends each request to the ready replica with the least load (ties: the lowest index), and
+// there): the front sends each request to the ready replica with the least load (ties: the one sent the fewest
+// requests so far, so that requests one after another alternate), and
 // answers 429 itself when every replica holds `capacity` (its slots + serve.max_waiting). Thread-safe.
 #pragma once
 
@@ -29,6 +30,7 @@ class Replicas {
   mutable std::mutex mu_;
   int capacity_;
   std::vector<int> load_;
+  std::vector<long> sent_;  // requests sent so far
   std::vector<char> ready_;
   std::vector<std::string> address_;
 };

@@ -89,7 +89,7 @@ int serve(const ExperimentConfig& cfg, const LaunchEnv& job) {
     server->start();
     if (front) {
       const bool any = cfg.serve.host == "0.0.0.0" || cfg.serve.host == "::";  // every address: name the host
-      const std::string url = "http://" + (any ? job.host : cfg.serve.host) + ":" + std::to_string(port);
+      const std::string url = "http://" + (any ? host_name() : cfg.serve.host) + ":" + std::to_string(port);
       std::filesystem::create_directories(cfg.outputs.dir);
       std::ofstream(std::filesystem::path(cfg.outputs.dir) / "server.json")
           << nlohmann::json{{"url", url}, {"model", ctx.model_name}, {"pid", getpid()}}.dump() << "\n";
@@ -111,7 +111,7 @@ int serve(const ExperimentConfig& cfg, const LaunchEnv& job) {
                     std::to_string(s.weight_load_s) + " s");
   std::thread replica_waiter;
   if (leader && !front) {
-    const std::string address = job.host + ":" + std::to_string(port);
+    const std::string address = host_name() + ":" + std::to_string(port);
     s.store->set(store_key(job, replica), std::vector<uint8_t>(address.begin(), address.end()));
   }
   if (replicas) {

@@ -4,7 +4,10 @@
 # Starts the cluster of slurm/cluster.sh in a fresh scratch directory (munged, MariaDB + slurmdbd, slurmctld, two
 # slurmd as nodes n1 n2), then submits with sbatch, through slurm/submit.sbatch and slurm/run.sh:
 #   1. configs/local_pp2_gloo.yaml: pp=2 over gloo, one task on each node (-N 2 --ntasks-per-node=1);
-#   2. configs/local_pp2_mpi.yaml: pp=2 over mpi, the same layout, its step started by `srun --mpi=pmix`.
+#   2. configs/local_pp2_mpi.yaml: pp=2 over mpi, the same layout, its step started by `srun --mpi=pmix`;
+#   3. slurm/serve.sbatch with world.dp=2: a server whose two replicas run on n1 and n2; its address comes from the
+#      job's output, every prompt's greedy completion must equal the single-process run's, the front must have sent
+#      requests to both replicas, and scancel must stop both ranks gracefully ("stopped:" in both rank logs).
 # Waits for both (60 s at most) and checks for each: the job COMPLETED with exit 0 in sacct; rank 0 ran on n1 and
 # rank 1 on n2 as Slurm ranks; the greedy token ids of all 8 prompts equal a single-process run's;
 # metrics/rank_0.json and rank_1.json exist and say launcher "slurm"; sacct.txt is in the results directory with the
@@ -69,7 +72,10 @@ submit() {   # submit NAME CONFIG: prints the job id
 }
 job_gloo=$(submit gloo configs/local_pp2_gloo.yaml) || fail "sbatch (gloo) refused the job"
 job_mpi=$(submit mpi configs/local_pp2_mpi.yaml) || fail "sbatch (mpi) refused the job"
-echo "test_slurm_cluster: submitted job $job_gloo (gloo) and $job_mpi (mpi)"
+job_serve=$(HPCINFER_RUN_DIR=$TMP/results/serve sbatch --parsable --job-name=serve \
+  --output="$TMP/slurm_logs/%x_%j.out" -N 2 --ntasks-per-node=1 --time=00:03:00 slurm/serve.sbatch \
+  configs/local_pp2_gloo.yaml --set world.dp=2 --set world.pp=1 --set serve.port=0) || fail "sbatch (serve) refused the job"
+echo "test_slurm_cluster: submitted job $job_gloo (gloo), $job_mpi (mpi) and $job_serve (serve, dp=2)"
 
 # The single-process reference, while the jobs run.
 "$BIN" run configs/local_single.yaml --set "outputs.dir=$TMP/single" >"$TMP/single.log" 2>&1 ||
@@ -120,6 +126,56 @@ check_job() {   # check_job NAME JOB
 }
 check_job gloo "$job_gloo"
 check_job mpi "$job_mpi"
+
+# The server job: its address from the job's output, then the same greedy completions as the single process.
+serve_out=$TMP/slurm_logs/serve_$job_serve.out
+url=""
+for ((i = 0; i < 300; i++)); do
+  url=$(sed -n 's|^hpcinfer serve: \(http://[^ ]*\).*|\1|p' "$serve_out" 2>/dev/null | head -n1 || true)
+  [ -n "$url" ] && break
+  sleep 0.2
+done
+[ -n "$url" ] || fail "serve job $job_serve printed no address in $serve_out"
+python3 - "$url" "$TMP/single/completions.jsonl" configs/local_single.yaml <<'PY' || fail "serve job $job_serve: see above"
+import json, sys, time, urllib.request
+url, ref_path = sys.argv[1], sys.argv[2]
+def get(path):
+    try:
+        with urllib.request.urlopen(url + path, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except OSError:
+        return 0, ""
+deadline = time.time() + 60
+while get("/health")[0] != 200:
+    if time.time() > deadline:
+        sys.exit("serve: /health not 200 within 60 s")
+    time.sleep(0.2)
+ref = [json.loads(l) for l in open(ref_path) if l.strip()]
+same = 0
+for r in ref:
+    body = json.dumps({"prompt": r["prompt"], "max_tokens": 64, "temperature": 0}).encode()
+    req = urllib.request.Request(url + "/v1/completions", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        c = json.load(resp)["choices"][0]
+    same += c["text"] == r["completion"]
+metrics = get("/metrics")[1]
+counts = [float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("hpcinfer:replica_requests_total{")]
+print(f"test_slurm_cluster: serve: {same}/{len(ref)} completions equal the single process's; per replica {counts}")
+sys.exit(0 if same == len(ref) and len(counts) == 2 and min(counts) > 0 else 1)
+PY
+scancel "$job_serve"
+deadline=$((SECONDS + 60))
+while [ -n "$(squeue -h -j "$job_serve" -o %i 2>/dev/null)" ]; do
+  [ $SECONDS -lt $deadline ] || fail "serve job $job_serve still running 60 s after scancel"
+  sleep 0.2
+done
+for r in 0 1; do
+  grep -q "stopped:" "$TMP/results/serve/ranks/rank_$r.log" ||
+    fail "serve: rank $r did not stop gracefully after scancel (no 'stopped:' in its log)"
+done
+echo "test_slurm_cluster: serve job $job_serve: replicas on n1 and n2 answered like the single process; scancel stopped both"
 
 ok=1
 echo "test_slurm_cluster: PASSED in $((SECONDS - t_start)) s (before the cluster stops)"
