@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <chrono>
 #include <cstdlib>
@@ -190,16 +191,24 @@ void PipelineEngine::compute_and_pass(Batch& b, std::vector<std::vector<Sampled>
   in_flight_[size_t(b.group)] = 1;
 }
 
-// A first-stage tp rank other than the leader (live feeds): runs the leader's batches as they come.
+// A first-stage tp rank other than the leader (live feeds): runs the leader's batches as they come. Its tokens.in
+// peer sends results in the order the batches went; the leader may take a group's results without sending that
+// group again (its requests finished), so before a group's next batch the results are taken oldest first up to
+// that group's (never one out of turn).
 void PipelineEngine::run_follower(const OnComplete& done) {
   const RankPlan& p = stage_.plan();
   const int leader = p.world.rank_of(0, p.world.pp_rank());
   const int tokens_from = p.has_head ? -1 : peer("tokens.in", CommStep::Kind::recv_tokens);
   std::vector<std::vector<Sampled>> local(static_cast<size_t>(opt_.micro_batches));
   std::vector<TokenEvent> events;  // the leader reports; these are dropped
-  auto drain = [&](int g) {
-    if (in_flight_[size_t(g)] && !p.has_head) recv_results(g, tokens_from, nullptr);
-    in_flight_[size_t(g)] = 0;
+  std::deque<int> sent;            // groups whose results have not come back, oldest first
+  auto drain_through = [&](int g) {
+    while (in_flight_[size_t(g)]) {
+      const int oldest = sent.front();
+      sent.pop_front();
+      if (!p.has_head) recv_results(oldest, tokens_from, nullptr);
+      in_flight_[size_t(oldest)] = 0;
+    }
   };
   for (;;) {
     Batch b;
@@ -209,10 +218,11 @@ void PipelineEngine::run_follower(const OnComplete& done) {
       if (next_stage_ >= 0) send_control(Msg::keepalive, next_stage_);
       continue;
     }
-    drain(b.group);
+    drain_through(b.group);
     compute_and_pass(b, local, events, done);
+    sent.push_back(b.group);
   }
-  for (int g = 0; g < opt_.micro_batches; ++g) drain(g);
+  while (!sent.empty()) drain_through(sent.front());
   if (next_stage_ >= 0) send_control(Msg::shutdown, next_stage_);
 }
 

@@ -76,7 +76,7 @@ class OpenAiServer::Impl {
     svr_.set_payload_max_length(opt_.max_body_bytes);
     svr_.set_write_timeout(std::chrono::milliseconds(int64_t(opt_.write_timeout_s * 1000)));
     svr_.set_read_timeout(std::chrono::seconds(30));
-    svr_.set_keep_alive_max_count(1000);
+    svr_.set_keep_alive_max_count(1000);  // idle keep-alive connections close after httplib's 5 s (stop() waits for them)
     svr_.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { completions(q, r, false); });
     svr_.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { completions(q, r, true); });
     svr_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) { models(r); });

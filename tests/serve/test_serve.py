@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hpcinfer serve end to end with real clients (ctest: serve_*).
 
-    test_serve.py BIN SOURCE_DIR CASE      CASE: single | pipeline | replicas | chat
+    test_serve.py BIN SOURCE_DIR CASE      CASE: single | pipeline | tensor | replicas | chat
 
 single    one process on stories260K (../shared/data): the openai package for completions, streaming, logprobs,
           echo, n and seeds, token-id prompts; greedy completions equal `hpcinfer run`'s; PIQA scored through the
@@ -9,12 +9,14 @@ single    one process on stories260K (../shared/data): the openai package for co
           (asyncio) all complete and correct, 429 when the queue is full, no slot left after clients vanish
           mid-stream; malformed input answered with the right status naming the field; SIGTERM drains and exits 0.
 pipeline  pp=2 over gloo (hpcinfer launch --serve): greedy completions equal `hpcinfer run`'s, streaming too.
+tensor    tp=2 x pp=2 (4 ranks; the leader schedules for its tp peer): the same.
 replicas  world.dp=2: the same, and the front sends requests to both replicas.
 chat      SmolLM2-135M-Instruct (models/smollm2, scripts/fetch_smollm2.sh): chat completions equal
           `hpcinfer run` with inputs.chat, streamed and not.
 Exit 0 = passed, 1 = failed, 77 = skipped (the reason printed): no ../shared/data, no openai package, no SmolLM2.
 """
 import asyncio
+import glob
 import http.client
 import json
 import os
@@ -75,10 +77,16 @@ class Server:
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=60)
+            code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return -9
+            code = -9
+        if code != 0:  # what the ranks said
+            self.log.flush()
+            logs = [self.log.name] + sorted(glob.glob(os.path.join(self.out, "ranks", "*.log")))
+            for f in logs:
+                print("---- " + f + "\n" + open(f).read()[-2000:])
+        return code
 
 
 def http_get(url):
@@ -350,17 +358,17 @@ def case_single(bin_, src, data, tmp):
     check(code == 0, "... and the server exits 0 (got %s)" % code)
 
 
-def case_pipeline(bin_, src, data, tmp, dp):
+def case_pipeline(bin_, src, data, tmp, dp, tp=False):
     import openai
-    config = os.path.join(src, "configs", "local_pp2_gloo.yaml")
+    config = os.path.join(src, "configs", "local_tp2pp2_gloo.yaml" if tp else "local_pp2_gloo.yaml")
     prompts = [json.loads(l)["prompt"] for l in open(os.path.join(data, "prompts", "stories8.jsonl")) if l.strip()][:4]
     ref = run_reference(bin_, os.path.join(src, "configs", "local_single.yaml"), os.path.join(tmp, "run"), prompts,
                         ["generation.max_new_tokens=24"])
     sets = ["batching.batch_size=4", "batching.micro_batches=2"]
     if dp:
         sets += ["world.dp=2", "world.pp=1", "batching.micro_batches=1"]
-    srv = Server(bin_, config, os.path.join(tmp, "srv"), sets, ranks=2)
-    label = "dp=2 replicas" if dp else "pp=2 over gloo"
+    srv = Server(bin_, config, os.path.join(tmp, "srv"), sets, ranks=4 if tp else 2)
+    label = "dp=2 replicas" if dp else "tp=2 x pp=2 over gloo" if tp else "pp=2 over gloo"
     model = json.loads(http_get(srv.url + "/v1/models")[1])["data"][0]["id"]
     client = openai.OpenAI(base_url=srv.url + "/v1", api_key="none", max_retries=0)
     check_greedy_equals_run(client, model, ref, 24, label)
@@ -423,8 +431,8 @@ def main():
         try:
             if case == "single":
                 case_single(bin_, src, data, tmp)
-            elif case in ("pipeline", "replicas"):
-                case_pipeline(bin_, src, data, tmp, case == "replicas")
+            elif case in ("pipeline", "replicas", "tensor"):
+                case_pipeline(bin_, src, data, tmp, case == "replicas", case == "tensor")
             elif case == "chat":
                 case_chat(bin_, src, tmp)
             else:
