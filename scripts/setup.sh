@@ -11,7 +11,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin                  # comm plugin mpi, mpirun
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libboost-dev   # config, JSON, CLI, Boost.DLL
   libpcre2-dev libsentencepiece-dev           # tokenizers
-  libcpp-httplib-dev                          # serve: HTTP server and the data-parallel front's client
+  libcpp-httplib-dev curl                     # serve: HTTP server and the data-parallel front's client; curl client
   libbz2-dev                                  # eval mc: HellaSwag ships as .bz2
   iproute2                                    # ip netns: the two-host network test
   python3                                     # scripts/main_job.sh comparisons, ../shared/check-cli.sh

@@ -86,6 +86,7 @@ class OpenAiServer::Impl {
     });
     svr_.Post("/tokenize", [this](const httplib::Request& q, httplib::Response& r) { tokenize(q, r); });
     svr_.Post("/detokenize", [this](const httplib::Request& q, httplib::Response& r) { detokenize(q, r); });
+    svr_.Get("/tokenizer_info", [this](const httplib::Request&, httplib::Response& r) { tokenizer_info(r); });
     svr_.set_error_handler([](const httplib::Request& q, httplib::Response& r) {
       if (!r.body.empty()) return;
       if (r.status == 404) send_error(r, ApiError(404, "no route " + q.method + " " + q.path, "", "not_found_error"));
@@ -138,21 +139,24 @@ class OpenAiServer::Impl {
                   "application/json");
   }
 
+  // llama.cpp's shape ({"content", "add_special"} -> {"tokens"}) and vLLM's ({"prompt", "add_special_tokens"}), which
+  // lm-evaluation-harness's remote tokenizer speaks. BOS: as asked, else the model files' setting, as prompts get it.
   void tokenize(const httplib::Request& q, httplib::Response& r) {
     try {
       const json b = json::parse(q.body);
-      if (!b.is_object() || !b.contains("content") || !b["content"].is_string())
-        throw ApiError(400, "'content' must be a string", "content");
-      // add_special: BOS first; absent: the model files' setting, as prompts get it (generation.add_bos).
+      const char* text_key = b.is_object() && b.contains("prompt") ? "prompt" : "content";
+      if (!b.is_object() || !b.contains(text_key) || !b[text_key].is_string())
+        throw ApiError(400, "'content' (or 'prompt') must be a string", text_key);
       std::string bos = ctx_.add_bos;
-      if (b.contains("add_special")) {
-        if (!b["add_special"].is_boolean()) throw ApiError(400, "'add_special' must be a boolean", "add_special");
-        bos = b["add_special"].get<bool>() ? "true" : "false";
-      }
-      const std::string text = b["content"].get<std::string>();
+      for (const char* k : {"add_special", "add_special_tokens"})
+        if (b.contains(k)) {
+          if (!b[k].is_boolean()) throw ApiError(400, std::string("'") + k + "' must be a boolean", k);
+          bos = b[k].get<bool>() ? "true" : "false";
+        }
+      const std::string text = b[text_key].get<std::string>();
       std::vector<int> ids = prompt_ids(*ctx_.tok, text, {bos, false, false});
       if (text.empty() && bos == "false") ids.clear();
-      r.set_content(dump({{"tokens", ids}}), "application/json");
+      r.set_content(dump({{"tokens", ids}, {"count", ids.size()}, {"max_model_len", ctx_.max_ctx}}), "application/json");
     } catch (const json::exception& e) {
       send_error(r, ApiError(400, std::string("the request body is not valid JSON: ") + e.what()));
     } catch (const ApiError& e) {
@@ -171,12 +175,23 @@ class OpenAiServer::Impl {
           throw ApiError(400, "'tokens' must hold token ids in [0, " + std::to_string(ctx_.vocab) + ")", "tokens");
         ids.push_back(v.get<int>());
       }
-      r.set_content(dump({{"content", ctx_.tok->decode(ids)}}), "application/json");
+      const std::string text = ctx_.tok->decode(ids);
+      r.set_content(dump({{"content", text}, {"prompt", text}}), "application/json");
     } catch (const json::exception& e) {
       send_error(r, ApiError(400, std::string("the request body is not valid JSON: ") + e.what()));
     } catch (const ApiError& e) {
       send_error(r, e);
     }
+  }
+
+  // vLLM's GET /tokenizer_info (what lm-evaluation-harness's remote tokenizer reads): the special tokens' text.
+  void tokenizer_info(httplib::Response& r) {
+    auto text_of = [&](int id) { return id >= 0 ? json(ctx_.tok->piece(id)) : json(nullptr); };
+    r.set_content(dump({{"bos_token", text_of(ctx_.tok->bos_id())},
+                        {"eos_token", text_of(ctx_.tok->eos_id())},
+                        {"pad_token", nullptr},
+                        {"model_max_length", ctx_.max_ctx}}),
+                  "application/json");
   }
 
   void completions(const httplib::Request& q, httplib::Response& res, bool chat) {

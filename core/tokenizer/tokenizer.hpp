@@ -73,6 +73,7 @@ class Tokenizer {
   std::optional<int> find_token(std::string_view piece) const;  // exact stored piece -> id
   const std::string& chat_template() const { return v_.chat_template; }
   const std::string& source() const { return v_.source; }
+  const std::string& piece(int id) const { return v_.pieces.at(size_t(id)); }  // the token's text as the file stores it
   virtual std::string kind() const = 0;  // "spm", "bpe", "sentencepiece"
 
  protected:

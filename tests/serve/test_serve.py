@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """hpcinfer serve end to end with real clients (ctest: serve_*).
 
-    test_serve.py BIN SOURCE_DIR CASE      CASE: single | pipeline | tensor | replicas | chat
+    test_serve.py BIN SOURCE_DIR CASE      CASE: single | pipeline | tensor | replicas | chat | lm_eval
 
 single    one process on stories260K (../shared/data): the openai package for completions, streaming, logprobs,
           echo, n and seeds, token-id prompts; greedy completions equal `hpcinfer run`'s; PIQA scored through the
@@ -13,6 +13,12 @@ tensor    tp=2 x pp=2 (4 ranks; the leader schedules for its tp peer): the same.
 replicas  world.dp=2: the same, and the front sends requests to both replicas.
 chat      SmolLM2-135M-Instruct (models/smollm2, scripts/fetch_smollm2.sh): chat completions equal
           `hpcinfer run` with inputs.chat, streamed and not.
+lm_eval   lm-evaluation-harness (PyPI lm-eval[api]) as the client: `--model local-completions` with its remote
+          tokenizer (/tokenizer_info, /tokenize) on a local PIQA task over the same items, offline: its per-item
+          choices must equal `hpcinfer eval mc`'s. Needs LM_EVAL=/path/to/lm_eval or lm_eval on PATH (its venv is
+          about 800 MB: datasets, pandas, pyarrow; the CI setup does not install it):
+              python3 -m venv /tmp/lmeval && /tmp/lmeval/bin/pip install "lm-eval[api]"
+              LM_EVAL=/tmp/lmeval/bin/lm_eval ctest --test-dir build -R serve_lm_eval
 Exit 0 = passed, 1 = failed, 77 = skipped (the reason printed): no ../shared/data, no openai package, no SmolLM2.
 """
 import asyncio
@@ -148,6 +154,21 @@ def check_greedy_equals_run(client, model, ref, max_tokens, label):
 
 
 # ---- single process ----
+
+def curl_checks(srv, prompt, text):
+    import shutil
+    if not check(shutil.which("curl") is not None, "curl is installed (scripts/setup.sh installs it)"):
+        return
+    body = json.dumps({"prompt": prompt, "max_tokens": 24, "temperature": 0})
+    out = subprocess.run(["curl", "-s", srv.url + "/v1/completions", "-H", "Content-Type: application/json", "-d", body],
+                         capture_output=True, text=True).stdout
+    check(json.loads(out)["choices"][0]["text"] == text, "curl: the completion equals run's")
+    body = json.dumps({"prompt": prompt, "max_tokens": 24, "temperature": 0, "stream": True})
+    out = subprocess.run(["curl", "-sN", srv.url + "/v1/completions", "-d", body], capture_output=True, text=True).stdout
+    events = [l[6:] for l in out.splitlines() if l.startswith("data: ")]
+    streamed = "".join(json.loads(e)["choices"][0]["text"] for e in events[:-1])
+    check(events[-1] == "[DONE]" and streamed == text, "curl -N: server-sent events ending in [DONE], the same text")
+
 
 def piqa_check(client, srv, model, bin_, data, items):
     piqa = os.path.join(data, "eval", "piqa")
@@ -317,6 +338,7 @@ def case_single(bin_, src, data, tmp):
           "streamed with a stop string: the same text (nothing of the stop string leaks), usage in the last chunk")
 
     piqa_check(client, srv, model, bin_, data, 40)
+    curl_checks(srv, p, ref[p][0])
 
     expect = {q: (ref_text, "length") for q, (ref_text, _, _) in
               run_reference(bin_, config, os.path.join(tmp, "run16"), prompts, ["generation.max_new_tokens=16"]).items()}
@@ -414,6 +436,47 @@ def case_chat(bin_, src, tmp):
     check(srv.stop() == 0, "chat server: SIGTERM, exit 0")
 
 
+def case_lm_eval(bin_, src, data, tmp):
+    import shutil
+    lm_eval = os.environ.get("LM_EVAL") or shutil.which("lm_eval")
+    if not lm_eval or not os.path.exists(lm_eval):
+        skip("lm-evaluation-harness not found (set LM_EVAL=/path/to/lm_eval; see this script's doc for the venv)")
+    items = 40
+    piqa = os.path.join(data, "eval", "piqa")
+    rows = [json.loads(l) for l in open(os.path.join(piqa, "valid.jsonl"))][:items]
+    labels = [int(l) for l in open(os.path.join(piqa, "valid-labels.lst"))][:items]
+    with open(os.path.join(tmp, "piqa.jsonl"), "w") as f:
+        for r, l in zip(rows, labels):
+            f.write(json.dumps(dict(r, label=l)) + "\n")
+    os.makedirs(os.path.join(tmp, "tasks"))
+    with open(os.path.join(tmp, "tasks", "piqa_local.yaml"), "w") as f:  # lm-eval's own piqa prompt, local data
+        f.write("task: piqa_local\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    validation: %s\n"
+                "output_type: multiple_choice\nvalidation_split: validation\n"
+                "doc_to_text: \"Question: {{goal}}\\nAnswer:\"\ndoc_to_target: label\n"
+                "doc_to_choice: \"{{[sol1, sol2]}}\"\nmetric_list:\n  - metric: acc\n" % os.path.join(tmp, "piqa.jsonl"))
+    srv = Server(bin_, os.path.join(src, "configs", "local_single.yaml"), os.path.join(tmp, "srv"))
+    model = json.loads(http_get(srv.url + "/v1/models")[1])["data"][0]["id"]
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    r = subprocess.run([lm_eval, "--model", "local-completions", "--model_args",
+                        "model=%s,base_url=%s/v1/completions,tokenizer_backend=remote,tokenized_requests=True,"
+                        "num_concurrent=4,max_retries=1" % (model, srv.url),
+                        "--include_path", os.path.join(tmp, "tasks"), "--tasks", "piqa_local", "--log_samples",
+                        "--output_path", os.path.join(tmp, "lm_out")], capture_output=True, text=True, env=env)
+    if not check(r.returncode == 0, "lm_eval ran offline against the server"):
+        print(r.stdout[-2000:] + r.stderr[-3000:])
+        return
+    samples = sorted((json.loads(l) for f in glob.glob(os.path.join(tmp, "lm_out", "*", "samples_piqa_local_*.jsonl"))
+                      for l in open(f)), key=lambda x: x["doc_id"])
+    picks = [max(range(2), key=lambda i: float(x["filtered_resps"][i][0])) for x in samples]
+    ev = json.loads(subprocess.run([bin_, "eval", "mc", "--model", os.path.join(data, "models/stories260K/stories260K.bin"),
+                                    "--tokenizer", os.path.join(data, "models/stories260K/tok512.bin"), "--task",
+                                    "piqa", "--limit", str(items), "--json"], check=True, capture_output=True,
+                                   text=True).stdout)
+    check(picks == ev["predictions"], "lm-eval's PIQA choices through the server equal eval mc's (%d items, acc %.3f)"
+          % (len(picks), ev["acc"]))
+    check(srv.stop() == 0, "lm_eval server: SIGTERM, exit 0")
+
+
 def main():
     if len(sys.argv) != 4:
         print(__doc__)
@@ -435,6 +498,8 @@ def main():
                 case_pipeline(bin_, src, data, tmp, case == "replicas", case == "tensor")
             elif case == "chat":
                 case_chat(bin_, src, tmp)
+            elif case == "lm_eval":
+                case_lm_eval(bin_, src, data, tmp)
             else:
                 print("unknown case " + case)
                 return 2
