@@ -62,7 +62,7 @@ async def main():
                 tokens.append(n)
             except openai.APIError as e:
                 errors += 1
-                kind = f"{type(e).__name__} {getattr(e, 'status_code', '')}: {str(e)[:160]}"
+                kind = f"{type(e).__name__} {getattr(e, 'status_code', '')}: {str(e)[:160]} ({e.__cause__!r:.200})"
                 error_kinds[kind] = error_kinds.get(kind, 0) + 1
 
     t_start = time.perf_counter()

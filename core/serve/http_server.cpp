@@ -76,7 +76,11 @@ class OpenAiServer::Impl {
     svr_.set_payload_max_length(opt_.max_body_bytes);
     svr_.set_write_timeout(std::chrono::milliseconds(int64_t(opt_.write_timeout_s * 1000)));
     svr_.set_read_timeout(std::chrono::seconds(30));
-    svr_.set_keep_alive_max_count(1000);  // idle keep-alive connections close after httplib's 5 s (stop() waits for them)
+    // One request per connection (Connection: close). With keep-alive, 64 closed-loop streaming clients (the openai
+    // package's httpx pool) lost 18-25% of their requests to read errors on pooled connections the server closed
+    // as they were reused (httplib 0.11 closes idle ones after 5 s); closing after each response costs one
+    // handshake per request and lets stop() return without waiting out idle connections.
+    svr_.set_keep_alive_max_count(1);
     svr_.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { completions(q, r, false); });
     svr_.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { completions(q, r, true); });
     svr_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) { models(r); });
