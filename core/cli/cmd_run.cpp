@@ -16,21 +16,12 @@ int cmd_run(const Args& args) {
   if (auto rc = parse_args(app, args)) return *rc;
   ExperimentConfig cfg;
   LaunchEnv env;
-  try {
-    cfg = load_config(config, sets);
-    env = detect_launch_env();
-    check_world(cfg, env.size, env.source == "none" ? "a single process" : env.source);
-    if (cfg.world.dp > 1)
-      throw ConfigError(config_message(cfg, "world.dp", "data-parallel replicas are for `hpcinfer serve`; run uses "
-                                                        "one engine (world.dp: 1)"));
-    validate_plugin_names(cfg);
-  } catch (const ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  } catch (const std::invalid_argument& e) {  // malformed launcher environment
-    std::fprintf(stderr, "hpcinfer run: %s\n", e.what());
-    return 2;
-  }
+  if (auto rc = load_rank_config(config, sets, "hpcinfer run", cfg, env, [](const ExperimentConfig& c) {
+        if (c.world.dp > 1)
+          throw ConfigError(config_message(c, "world.dp", "data-parallel replicas are for `hpcinfer serve`; run uses "
+                                                          "one engine (world.dp: 1)"));
+      }))
+    return *rc;
   return run_experiment(cfg, env);
 }
 

@@ -23,18 +23,7 @@ int cmd_serve(const Args& args) {
   if (port >= 0) sets.push_back("serve.port=" + std::to_string(port));
   ExperimentConfig cfg;
   LaunchEnv env;
-  try {
-    cfg = load_config(config, sets);
-    env = detect_launch_env();
-    check_world(cfg, env.size, env.source == "none" ? "a single process" : env.source);
-    validate_plugin_names(cfg);
-  } catch (const ConfigError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 2;
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "hpcinfer serve: %s\n", e.what());
-    return 2;
-  }
+  if (auto rc = load_rank_config(config, sets, "hpcinfer serve", cfg, env, [](const ExperimentConfig&) {})) return *rc;
   return serve::serve(cfg, env);
 }
 

@@ -174,14 +174,7 @@ bool PipelineEngine::build_batch(int g, std::vector<Slot>& slots, RequestFeed& f
 // Embedding and layers of a first-stage batch, then the head here or the activations on to the next stage.
 void PipelineEngine::compute_and_pass(Batch& b, std::vector<std::vector<Sampled>>& local,
                                       std::vector<TokenEvent>& events, const OnComplete& done) {
-  const double t = now(), ar = stage_.allreduce_s();
-  stage_.embed(b.tokens);
-  stage_.forward_layers(b.tokens);
-  const double te = now();
-  stats_.compute_s += te - t;
-  spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size(), stage_.allreduce_s() - ar);
-  ++stats_.forward_passes;
-  maybe_inject_fault();
+  run_layers(b);
   if (stage_.plan().has_head) {
     apply_admitted(b);
     local[size_t(b.group)] = finish_on_last_stage(b, done, events);
@@ -189,6 +182,18 @@ void PipelineEngine::compute_and_pass(Batch& b, std::vector<std::vector<Sampled>
     send_batch(b, next_stage_, false);
   }
   in_flight_[size_t(b.group)] = 1;
+}
+
+// This stage's share of the forward pass (the embedding first on the first stage), timed.
+void PipelineEngine::run_layers(Batch& b) {
+  const double t = now(), ar = stage_.allreduce_s();
+  if (stage_.plan().has_embedding) stage_.embed(b.tokens);
+  stage_.forward_layers(b.tokens);
+  const double te = now();
+  stats_.compute_s += te - t;
+  spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size(), stage_.allreduce_s() - ar);
+  ++stats_.forward_passes;
+  maybe_inject_fault();
 }
 
 // A first-stage tp rank other than the leader (live feeds): runs the leader's batches as they come. Its tokens.in
@@ -239,13 +244,7 @@ void PipelineEngine::run_later_stage(const OnComplete& done) {
       if (next_stage_ >= 0) send_control(Msg::keepalive, next_stage_);
       continue;
     }
-    const double t = now(), ar = stage_.allreduce_s();
-    stage_.forward_layers(b.tokens);
-    const double te = now();
-    stats_.compute_s += te - t;
-    spans_.add("compute", t - t0_, te - t0_, b.group, b.tokens.size(), stage_.allreduce_s() - ar);
-    ++stats_.forward_passes;
-    maybe_inject_fault();
+    run_layers(b);
     if (p.has_head) {
       apply_admitted(b);
       events.clear();

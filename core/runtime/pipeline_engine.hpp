@@ -109,6 +109,7 @@ class PipelineEngine {
   void run_follower(const OnComplete& done);
   void run_later_stage(const OnComplete& done);
   bool build_batch(int group, std::vector<Slot>& slots, RequestFeed& feed, std::optional<Request>& ready, Batch& b);
+  void run_layers(Batch& b);  // this stage's layers (and embedding), timed
   void compute_and_pass(Batch& b, std::vector<std::vector<Sampled>>& local, std::vector<TokenEvent>& events,
                         const OnComplete& done);
   void apply_admitted(const Batch& b);  // last stage: Live of each admitted request; cancelled ones dropped
