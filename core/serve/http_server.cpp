@@ -1,6 +1,7 @@
 #include "core/serve/http_server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -76,11 +77,17 @@ class OpenAiServer::Impl {
     svr_.set_payload_max_length(opt_.max_body_bytes);
     svr_.set_write_timeout(std::chrono::milliseconds(int64_t(opt_.write_timeout_s * 1000)));
     svr_.set_read_timeout(std::chrono::seconds(30));
-    // One request per connection (Connection: close). With keep-alive, 64 closed-loop streaming clients (the openai
-    // package's httpx pool) lost 18-25% of their requests to read errors on pooled connections the server closed
-    // as they were reused (httplib 0.11 closes idle ones after 5 s); closing after each response costs one
-    // handshake per request and lets stop() return without waiting out idle connections.
-    svr_.set_keep_alive_max_count(1);
+    // Keep-alive for a minute: with httplib 0.11's 5 s, 64 closed-loop streaming clients (the openai package's
+    // httpx pool) lost 18-25% of their requests to read errors on pooled connections closed as they were reused.
+    // stop() does not wait out idle connections.
+    svr_.set_keep_alive_max_count(100000);
+    svr_.set_keep_alive_timeout(65);
+    // httplib listens with a backlog of 5 (compiled in): 64 clients connecting at once on loaded cores overflowed
+    // it (TcpExtListenOverflows) and lost connections; bind() listens again with the system's maximum.
+    svr_.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listen_fd_ = sock;
+    });
     svr_.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { completions(q, r, false); });
     svr_.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { completions(q, r, true); });
     svr_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& r) { models(r); });
@@ -114,15 +121,28 @@ class OpenAiServer::Impl {
     if (port < 0)
       throw std::runtime_error("serve: cannot listen on " + opt_.host + ":" + std::to_string(opt_.port) +
                                " (in use, or not an address of this host): set serve.port / --port");
+    if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);  // a longer accept queue (see the constructor)
     return port;
   }
   void start() {
-    thread_ = std::thread([this] { svr_.listen_after_bind(); });
+    thread_ = std::thread([this] {
+      svr_.listen_after_bind();
+      listening_ = false;
+    });
   }
-  void stop() {  // the responses in progress finish first (SIGTERM: the engine has finished their requests)
+  // The responses in progress finish first (SIGTERM: the engine has finished their requests). Then the listening
+  // socket closes; httplib's threads still holding idle keep-alive connections (up to a minute) are not waited for:
+  // false means they are still there and this object must outlive the process (the caller exits).
+  bool stop() {
     for (int i = 0; i < 300 && active_ > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     svr_.stop();
+    for (int i = 0; i < 20 && listening_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (listening_) {
+      thread_.detach();
+      return false;
+    }
     if (thread_.joinable()) thread_.join();
+    return true;
   }
   void set_ready(bool r) { ready_ = r; }
 
@@ -377,16 +397,22 @@ class OpenAiServer::Impl {
   httplib::Server svr_;
   std::thread thread_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> listening_{true};
+  int listen_fd_ = -1;  // the listening socket (set by the socket options callback)
   std::atomic<int> active_{0};  // completions whose response is not complete
 };
 
 OpenAiServer::OpenAiServer(ServerOptions opt, const ApiContext& ctx, RequestBook& book, ServeMetrics& metrics,
                            Replicas* replicas)
     : impl_(std::make_unique<Impl>(std::move(opt), ctx, book, metrics, replicas)) {}
-OpenAiServer::~OpenAiServer() { impl_->stop(); }
+OpenAiServer::~OpenAiServer() {
+  if (impl_ && !impl_->stop()) (void)impl_.release();  // its threads wait on idle connections until the process ends
+}
 int OpenAiServer::bind() { return impl_->bind(); }
 void OpenAiServer::start() { impl_->start(); }
-void OpenAiServer::stop() { impl_->stop(); }
+void OpenAiServer::stop() {
+  if (impl_ && !impl_->stop()) (void)impl_.release();
+}
 void OpenAiServer::set_ready(bool ready) { impl_->set_ready(ready); }
 
 }  // namespace hpcinfer::serve

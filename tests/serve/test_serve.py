@@ -226,6 +226,9 @@ async def concurrent_clients(url, model, prompts, expect, n_clients):
             except openai.RateLimitError:
                 stats["429"] += 1
                 await asyncio.sleep(0.05)
+            except openai.APIConnectionError as e:
+                stats.setdefault("connection errors", []).append(("stream" if i % 2 == 0 else "whole") + " " + repr(e.__cause__)[:60])
+                return
 
     await asyncio.gather(*[one(i) for i in range(n_clients)])
     await client.close()
