@@ -177,6 +177,13 @@ TEST(RequestBook, QueueLimitsAnswer429And503AndCancelFreesEverything) {
   EXPECT_EQ(book.running(), 2);
   EXPECT_EQ(book.waiting(), 1);
   EXPECT_THROW(book.submit({request_of(3), request_of(3)}), ApiError);
+  try {  // more than slots + queue could ever hold: 400, retrying would not help
+    book.submit({request_of(1), request_of(1), request_of(1), request_of(1)});
+    FAIL() << "four choices never fit two slots and one queue place";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(e.param, "n");
+  }
   // Cancelling a channel: its queued requests leave at once, its running ones are handed to the engine to drop.
   book.cancel(a, "cancelled");
   EXPECT_TRUE(a->done());
@@ -211,7 +218,7 @@ TEST(RequestBook, QueueLimitsAnswer429And503AndCancelFreesEverything) {
   const std::string text = m.text();
   EXPECT_NE(text.find("hpcinfer:request_success_total{finished_reason=\"length\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("hpcinfer:request_failure_total{reason=\"cancelled\"} 2"), std::string::npos) << text;
-  EXPECT_NE(text.find("hpcinfer:request_failure_total{reason=\"rejected\"} 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("hpcinfer:request_failure_total{reason=\"rejected\"} 4"), std::string::npos) << text;
 }
 
 TEST(RequestBook, AnIdleEngineWaitsForTheNextRequest) {

@@ -153,7 +153,7 @@ bool PipelineEngine::build_batch(int g, std::vector<Slot>& slots, RequestFeed& f
         b.tokens.slot.push_back(s);
         b.tokens.pos.push_back(i);
       }
-      sl = Slot{r.index, int(r.prompt_ids.size()), -1, false};
+      sl = Slot{r.index, int(r.prompt_ids.size())};
       stats_.prompt_tokens += long(r.prompt_ids.size());
       b.admitted.push_back(std::move(*ready));
       ready.reset();

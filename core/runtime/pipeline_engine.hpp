@@ -79,7 +79,6 @@ class PipelineEngine {
     int request = -1;  // Request::index, -1 = free
     int next_pos = 0;
     int pending_token = -1;
-    bool fresh = false;
     bool cancel = false;  // dropped at the group's next batch
   };
   struct Sampled {

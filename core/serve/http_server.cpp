@@ -239,6 +239,12 @@ class OpenAiServer::Impl {
       return;
     }
     const int choices = api.choices();
+    if (choices > replicas_->capacity()) {  // as the replica's book would answer: never fits
+      send_error(res, ApiError(400, std::to_string(choices) + " choices (prompts x n) in one request; a replica holds at most " +
+                                        std::to_string(replicas_->capacity()) + " at once", "n"));
+      --active_;
+      return;
+    }
     const int replica = replicas_->acquire(choices);
     if (replica < 0) {
       metrics_.request_failed("rejected");

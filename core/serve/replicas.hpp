@@ -24,6 +24,7 @@ class Replicas {
   std::string address(int replica) const;
   bool all_ready() const;
   int size() const { return int(load_.size()); }
+  int capacity() const { return capacity_; }
   std::vector<int> loads() const;
 
  private:

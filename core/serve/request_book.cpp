@@ -36,6 +36,13 @@ std::shared_ptr<Channel> RequestBook::submit(std::vector<Request> requests) {
     metrics_.request_failed("rejected");
     throw ApiError(503, "the server is shutting down", "", "server_error");
   }
+  if (int(requests.size()) > slots_ + max_waiting_) {  // never fits: retrying would not help
+    metrics_.request_failed("rejected");
+    throw ApiError(400,
+                   std::to_string(requests.size()) + " choices (prompts x n) in one request; this server holds at most " +
+                       std::to_string(slots_ + max_waiting_) + " at once (batching.batch_size + serve.max_waiting)",
+                   "n");
+  }
   // Free slots take requests at the engine's next step; beyond them the queue holds max_waiting.
   const int free_slots = std::max(0, slots_ - int(running_.size()));
   if (int(queue_.size() + requests.size()) > max_waiting_ + free_slots) {

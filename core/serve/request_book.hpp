@@ -49,7 +49,8 @@ class RequestBook final : public RequestFeed {
  public:
   RequestBook(int slots, int max_waiting, ServeMetrics& metrics);
   // Queues one HTTP request's engine requests (indices assigned here; request c is choice c). Throws ApiError 429
-  // when the queue cannot take them all, 503 once closed.
+  // when the queue cannot take them all now, 400 when they could never fit (more than slots + max_waiting), 503
+  // once closed.
   std::shared_ptr<Channel> submit(std::vector<Request> requests);
   // Drops the channel's requests that have not finished (reason: cancelled | timeout, for the metrics).
   void cancel(const std::shared_ptr<Channel>& ch, const std::string& reason);

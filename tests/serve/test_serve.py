@@ -348,9 +348,10 @@ def case_single(bin_, src, data, tmp):
     stats = asyncio.run(concurrent_clients(srv.url, model, prompts, expect, 64))
     check(stats["ok"] == 64 and stats["wrong"] == 0,
           "64 concurrent clients (half streaming): every response complete and equal to run's (%s)" % stats)
+    print("info 64 clients against 4 slots + 8 queue places: %d answers were 429 (timing decides how many)" % stats["429"])
     st, j = raw_post(srv, "/v1/completions", json.dumps({"prompt": "a", "n": 13, "max_tokens": 2}))
-    check(st == 429 and j["error"]["type"] == "rate_limit_error",
-          "more choices than slots + serve.max_waiting at once: 429 (got %d)" % st)
+    check(st == 400 and j["error"]["param"] == "n",
+          "more choices than slots + serve.max_waiting could ever hold: 400 naming n, not 429 (got %d)" % st)
     vanishing_stream_clients(srv, 16)
     check(wait_idle(srv, 20), "16 streaming clients gone mid-stream: no slot and no queue entry left behind")
     check((metric(srv, "hpcinfer:request_failure_total{reason=\"cancelled\"}") or 0) >= 1,
