@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -37,6 +39,13 @@ constexpr Source kSources[] = {
 };
 
 }  // namespace
+
+void log_line(const LaunchEnv& env, const std::string& msg) {
+  char ts[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::localtime(&t));
+  std::fprintf(stderr, "%s rank %d/%d %s: %s\n", ts, env.rank, env.size, env.host.c_str(), msg.c_str());
+}
 
 std::string host_name() {
   char buf[256] = {};

@@ -17,6 +17,8 @@ struct LaunchEnv {
 
 // gethostname(): the name other hosts reach this one by (LaunchEnv::host may be a Slurm node name that is not).
 std::string host_name();
+// One line on stderr: "TIME rank R/N HOST: msg" (what every rank's log says, so the lines of a job sort and grep alike).
+void log_line(const LaunchEnv& env, const std::string& msg);
 
 // Reads, first found wins:
 //   HPCINFER_RANK, HPCINFER_WORLD_SIZE, HPCINFER_LOCAL_RANK (default: rank), HPCINFER_JOB_ID   (hpcinfer launch)

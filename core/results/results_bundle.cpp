@@ -12,6 +12,7 @@
 #include "core/results/host_info.hpp"
 #include "core/results/summary.hpp"
 #include "core/results/trace_json.hpp"
+#include "core/runtime/json_text.hpp"
 
 namespace hpcinfer {
 
@@ -41,7 +42,7 @@ json rank_report(const json& metrics, const SpanLog& spans, const json& requests
 std::vector<json> gather_reports(Communicator* comm, int rank, int size, const json& mine) {
   if (size <= 1 || !comm) return {mine};
   if (rank != 0) {
-    const std::string bytes = mine.dump(-1, ' ', false, json::error_handler_t::replace);
+    const std::string bytes = json_text(mine);
     const uint64_t n = bytes.size();
     comm->send(&n, sizeof n, 0, kTagBundle);
     comm->send(bytes.data(), bytes.size(), 0, kTagBundle);

@@ -1,5 +1,7 @@
 #include "core/runtime/requests.hpp"
 
+#include "core/runtime/json_text.hpp"
+
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -69,7 +71,6 @@ TokenLogprobs logprobs_from(const json& j) {
   for (const auto& e : j.at("top")) t.top.emplace_back(e.at(0).get<int>(), e.at(1).get<double>());
   return t;
 }
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 }  // namespace
 
 std::string requests_to_wire(const std::vector<Request>& requests) {
@@ -88,7 +89,7 @@ std::string requests_to_wire(const std::vector<Request>& requests) {
                {"top_logprobs", p.top_logprobs},
                {"prompt_logprobs", p.prompt_logprobs}});
   }
-  return dump(a);
+  return json_text(a);
 }
 
 std::vector<Request> requests_from_wire(const std::string& s) {
@@ -129,7 +130,7 @@ std::string events_to_wire(const std::vector<TokenEvent>& events) {
     }
     a.push_back(std::move(j));
   }
-  return dump(a);
+  return json_text(a);
 }
 
 std::vector<TokenEvent> events_from_wire(const std::string& s) {
@@ -168,7 +169,7 @@ std::string completion_json(const Completion& c) {
     for (const TokenLogprobs& t : c.logprobs) lp.push_back(logprobs_json(t));
     j["logprobs"] = std::move(lp);
   }
-  return dump(j);
+  return json_text(j);
 }
 
 CompletionWriter::CompletionWriter(const std::string& path) : path_(path) {

@@ -52,13 +52,6 @@ CommStats comm_totals(const RankSession& s) {
     }
   return t;
 }
-
-void log_line(const LaunchEnv& env, const std::string& msg) {
-  char ts[32];
-  std::time_t t = std::time(nullptr);
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::localtime(&t));
-  std::fprintf(stderr, "%s rank %d/%d %s: %s\n", ts, env.rank, env.size, env.host.c_str(), msg.c_str());
-}
 }  // namespace
 
 GenerationParams generation_params(const ExperimentConfig& cfg, int index) {

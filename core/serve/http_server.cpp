@@ -8,25 +8,29 @@
 #include <random>
 #include <thread>
 
+#include "core/runtime/json_text.hpp"
 #include "core/tokenizer/prompt_ids.hpp"
 
 namespace hpcinfer::serve {
 namespace {
 using nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
   res.set_content(error_json(e), "application/json");
 }
 
-std::string random_id(const char* prefix) {
+// Response ids and the seeds of requests that give none.
+uint64_t random_u64() {
   static std::mt19937_64 rng{std::random_device{}()};
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
+  return rng();
+}
+
+std::string random_id(const char* prefix) {
   char b[40];
-  std::snprintf(b, sizeof b, "%s-%016llx", prefix, static_cast<unsigned long long>(rng()));
+  std::snprintf(b, sizeof b, "%s-%016llx", prefix, static_cast<unsigned long long>(random_u64()));
   return b;
 }
 
@@ -36,8 +40,6 @@ long unix_now() {
 
 // The engine requests of an API request: choice c = prompt c / n, sample c % n.
 std::vector<Request> engine_requests(const ApiRequest& api, const std::string& id) {
-  static std::mt19937_64 rng{std::random_device{}()};
-  static std::mutex mu;
   std::vector<Request> out;
   for (size_t p = 0; p < api.prompts.size(); ++p)
     for (int j = 0; j < api.n; ++j) {
@@ -46,12 +48,7 @@ std::vector<Request> engine_requests(const ApiRequest& api, const std::string& i
       r.prompt = api.prompt_texts[p];
       r.prompt_ids = api.prompts[p];
       r.params = api.params;
-      if (api.seed_given) {
-        r.params.seed = api.params.seed + uint64_t(out.size());
-      } else {
-        std::lock_guard<std::mutex> lock(mu);
-        r.params.seed = rng();
-      }
+      r.params.seed = api.seed_given ? api.params.seed + uint64_t(out.size()) : random_u64();
       out.push_back(std::move(r));
     }
   return out;
@@ -150,11 +147,11 @@ class OpenAiServer::Impl {
   void health(httplib::Response& r) {
     const bool ok = ready_ && (!replicas_ || replicas_->all_ready());
     r.status = ok ? 200 : 503;
-    r.set_content(dump({{"status", ok ? "ok" : "loading"}}), "application/json");
+    r.set_content(json_text({{"status", ok ? "ok" : "loading"}}), "application/json");
   }
 
   void models(httplib::Response& r) {
-    r.set_content(dump({{"object", "list"},
+    r.set_content(json_text({{"object", "list"},
                         {"data", json::array({{{"id", ctx_.model_name},
                                                {"object", "model"},
                                                {"created", unix_now()},
@@ -180,7 +177,7 @@ class OpenAiServer::Impl {
       const std::string text = b[text_key].get<std::string>();
       std::vector<int> ids = prompt_ids(*ctx_.tok, text, {bos, false, false});
       if (text.empty() && bos == "false") ids.clear();
-      r.set_content(dump({{"tokens", ids}, {"count", ids.size()}, {"max_model_len", ctx_.max_ctx}}), "application/json");
+      r.set_content(json_text({{"tokens", ids}, {"count", ids.size()}, {"max_model_len", ctx_.max_ctx}}), "application/json");
     } catch (const json::exception& e) {
       send_error(r, ApiError(400, std::string("the request body is not valid JSON: ") + e.what()));
     } catch (const ApiError& e) {
@@ -200,7 +197,7 @@ class OpenAiServer::Impl {
         ids.push_back(v.get<int>());
       }
       const std::string text = ctx_.tok->decode(ids);
-      r.set_content(dump({{"content", text}, {"prompt", text}}), "application/json");
+      r.set_content(json_text({{"content", text}, {"prompt", text}}), "application/json");
     } catch (const json::exception& e) {
       send_error(r, ApiError(400, std::string("the request body is not valid JSON: ") + e.what()));
     } catch (const ApiError& e) {
@@ -211,7 +208,7 @@ class OpenAiServer::Impl {
   // vLLM's GET /tokenizer_info (what lm-evaluation-harness's remote tokenizer reads): the special tokens' text.
   void tokenizer_info(httplib::Response& r) {
     auto text_of = [&](int id) { return id >= 0 ? json(ctx_.tok->piece(id)) : json(nullptr); };
-    r.set_content(dump({{"bos_token", text_of(ctx_.tok->bos_id())},
+    r.set_content(json_text({{"bos_token", text_of(ctx_.tok->bos_id())},
                         {"eos_token", text_of(ctx_.tok->eos_id())},
                         {"pad_token", nullptr},
                         {"model_max_length", ctx_.max_ctx}}),
@@ -239,9 +236,9 @@ class OpenAiServer::Impl {
       return;
     }
     const int choices = api.choices();
-    if (choices > replicas_->capacity()) {  // as the replica's book would answer: never fits
-      send_error(res, ApiError(400, std::to_string(choices) + " choices (prompts x n) in one request; a replica holds at most " +
-                                        std::to_string(replicas_->capacity()) + " at once", "n"));
+    if (choices > replicas_->capacity()) {
+      metrics_.request_failed("rejected");
+      send_error(res, never_fits(choices, replicas_->capacity()));
       --active_;
       return;
     }

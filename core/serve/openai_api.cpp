@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "core/runtime/json_text.hpp"
 #include "core/tokenizer/prompt_ids.hpp"
 
 namespace hpcinfer::serve {
@@ -13,8 +14,6 @@ using nlohmann::json;
 constexpr int kMaxTopLogprobs = 20;  // OpenAI's bound
 constexpr int kMaxChoices = 64;      // prompts x n in one request
 constexpr int kMaxStops = 16;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 ApiError bad(const std::string& param, const std::string& message) { return ApiError(400, message, param); }
 
@@ -39,8 +38,8 @@ void read_number(const json& body, const char* key, double min, double max, bool
   if (!v.is_number()) throw bad(key, std::string("'") + key + "' must be a number, got " + std::string(v.type_name()));
   const double x = v.get<double>();
   if (!std::isfinite(x) || x < min || x > max || (min_open && x == min))
-    throw bad(key, std::string("'") + key + "' must be in " + (min_open ? "(" : "[") + dump(min) + ", " + dump(max) +
-                       "], got " + dump(x));
+    throw bad(key, std::string("'") + key + "' must be in " + (min_open ? "(" : "[") + json_text(min) + ", " + json_text(max) +
+                       "], got " + json_text(x));
   out = float(x);
 }
 
@@ -148,7 +147,7 @@ ApiError::ApiError(int status_, const std::string& message, std::string param_, 
       code(std::move(code_)) {}
 
 std::string error_json(const ApiError& e) {
-  return dump({{"error",
+  return json_text({{"error",
                 {{"message", e.what()},
                  {"type", e.type},
                  {"param", e.param.empty() ? json(nullptr) : json(e.param)},
@@ -367,16 +366,16 @@ std::string ResponseBuilder::on_event(int c, const TokenEvent& e) {
   const json finish = e.finished ? json(e.finish_reason) : json(nullptr);
   if (req_.chat) {
     if (first)
-      out += "data: " + dump(chunk(c, {{"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
+      out += "data: " + json_text(chunk(c, {{"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
                                        {"finish_reason", nullptr}})) + "\n\n";
     if (!delta.empty() || with_lp || e.finished) {
       json d = delta.empty() ? json::object() : json{{"content", delta}};
-      out += "data: " + dump(chunk(c, {{"delta", d},
+      out += "data: " + json_text(chunk(c, {{"delta", d},
                                         {"logprobs", with_lp ? json{{"content", entries}} : json(nullptr)},
                                         {"finish_reason", finish}})) + "\n\n";
     }
   } else if (!delta.empty() || with_lp || e.finished) {
-    out += "data: " + dump(chunk(c, {{"text", delta}, {"logprobs", with_lp ? entries : json(nullptr)},
+    out += "data: " + json_text(chunk(c, {{"text", delta}, {"logprobs", with_lp ? entries : json(nullptr)},
                                      {"finish_reason", finish}})) + "\n\n";
   }
   ch.started = true;
@@ -402,7 +401,7 @@ static json usage_json(int prompt, int completion) {
 std::string ResponseBuilder::stream_end() const {
   std::string out;
   if (req_.include_usage)
-    out += "data: " + dump({{"id", id_},
+    out += "data: " + json_text({{"id", id_},
                             {"object", req_.chat ? "chat.completion.chunk" : "text_completion"},
                             {"created", created_},
                             {"model", ctx_.model_name},
@@ -424,7 +423,7 @@ std::string ResponseBuilder::response_json() const {
     else
       choices.push_back({{"index", c}, {"text", ch.text}, {"logprobs", lp}, {"finish_reason", ch.finish_reason}});
   }
-  return dump({{"id", id_},
+  return json_text({{"id", id_},
                {"object", req_.chat ? "chat.completion" : "text_completion"},
                {"created", created_},
                {"model", ctx_.model_name},

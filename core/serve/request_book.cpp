@@ -24,6 +24,13 @@ std::string Channel::error() const {
   return error_;
 }
 
+ApiError never_fits(int choices, int capacity) {
+  return ApiError(400,
+                  std::to_string(choices) + " choices (prompts x n) in one request; a replica holds at most " +
+                      std::to_string(capacity) + " at once (batching.batch_size + serve.max_waiting)",
+                  "n");
+}
+
 RequestBook::RequestBook(int slots, int max_waiting, ServeMetrics& metrics)
     : slots_(slots), max_waiting_(max_waiting), metrics_(metrics) {}
 
@@ -36,12 +43,9 @@ std::shared_ptr<Channel> RequestBook::submit(std::vector<Request> requests) {
     metrics_.request_failed("rejected");
     throw ApiError(503, "the server is shutting down", "", "server_error");
   }
-  if (int(requests.size()) > slots_ + max_waiting_) {  // never fits: retrying would not help
+  if (int(requests.size()) > slots_ + max_waiting_) {
     metrics_.request_failed("rejected");
-    throw ApiError(400,
-                   std::to_string(requests.size()) + " choices (prompts x n) in one request; this server holds at most " +
-                       std::to_string(slots_ + max_waiting_) + " at once (batching.batch_size + serve.max_waiting)",
-                   "n");
+    throw never_fits(int(requests.size()), slots_ + max_waiting_);
   }
   // Free slots take requests at the engine's next step; beyond them the queue holds max_waiting.
   const int free_slots = std::max(0, slots_ - int(running_.size()));

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/runtime/request_feed.hpp"
+#include "core/serve/openai_api.hpp"
 #include "core/serve/serve_metrics.hpp"
 
 namespace hpcinfer::serve {
@@ -44,6 +45,10 @@ class Channel {
   int open_ = 0;                  // choices not finished
   std::string error_;
 };
+
+// The 400 for one request of more choices than `capacity` (slots + queue places) could ever hold: a 429 would send
+// its client retrying forever. The request book's rule, and the data-parallel front's for every replica.
+ApiError never_fits(int choices, int capacity);
 
 class RequestBook final : public RequestFeed {
  public:

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -17,13 +16,6 @@
 
 namespace hpcinfer::serve {
 namespace {
-
-void log_line(const LaunchEnv& job, const std::string& msg) {
-  char ts[32];
-  std::time_t t = std::time(nullptr);
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", std::localtime(&t));
-  std::fprintf(stderr, "%s rank %d/%d %s: %s\n", ts, job.rank, job.size, job.host.c_str(), msg.c_str());
-}
 
 std::string store_key(const LaunchEnv& job, int replica) {
   return "hpcinfer/" + (job.job_id.empty() ? std::string("job") : job.job_id) + "/serve/replica/" +
