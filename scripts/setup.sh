@@ -13,6 +13,7 @@ PACKAGES=(
   libpcre2-dev libsentencepiece-dev           # tokenizers
   libcpp-httplib-dev curl                     # serve: HTTP server and the data-parallel front's client; curl client
   libbz2-dev                                  # eval mc: HellaSwag ships as .bz2
+  libeigen3-dev                               # palu compress: Cholesky and SVD (header-only)
   iproute2                                    # ip netns: the two-host network test
   python3                                     # scripts/main_job.sh comparisons, ../shared/check-cli.sh
 )

@@ -26,5 +26,6 @@ int cmd_compare(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_report(const Args& args);
 int cmd_make_model(const Args& args);
+int cmd_palu(const Args& args);
 
 }  // namespace hpcinfer::cli

@@ -34,6 +34,7 @@ const Command kCommands[] = {
     {"sweep", hpcinfer::cli::cmd_sweep, "sweep SWEEP.yaml: run a grid of experiments"},
     {"report", hpcinfer::cli::cmd_report, "report DIR...: tables and plots from runs"},
     {"make-model", hpcinfer::cli::cmd_make_model, "make-model --preset NAME --out DIR: random weights, real shape"},
+    {"palu", hpcinfer::cli::cmd_palu, "palu compress --model M --ratio R --group-size G --calib FILE --out DIR: PaLU KV-cache variant"},
 };
 
 void usage(FILE* to) {

@@ -13,6 +13,7 @@
 #include "core/model/hf_source.hpp"
 #include "core/model/model_layout.hpp"
 #include "core/model/rope.hpp"
+#include "core/palu/palu_config.hpp"
 
 using nlohmann::json;
 
@@ -368,6 +369,7 @@ ModelDesc parse_hf_config(const json& j, const std::string& file) {
   const std::vector<RopeSpec> rope = read_rope(j, n_layers, l.attn.head_dim, file);
   for (int i = 0; i < n_layers; ++i) d.layers[size_t(i)].attn.rope = rope[size_t(i)];
   reader->read(j, file, d);  // after RoPE: a reader may derive from it (DeepSeek's softmax scale)
+  if (j.contains("palu")) read_palu_section(j["palu"], file, d);  // a `hpcinfer palu compress` output
   validate_desc(d, file);
   return d;
 }

@@ -13,7 +13,6 @@
 #include "core/model/mla_tensors.hpp"
 #include "core/formats/microscaling.hpp"
 #include "core/model/model_layout.hpp"
-#include "core/model/model_layout.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -240,7 +239,9 @@ std::string hf_tensor_name(const std::string& c, const std::string& family) {
         {"shared.w_up", "mlp.shared_experts.up_proj.weight"},
         {"shared.w_down", "mlp.shared_experts.down_proj.weight"},
         {"wq_a", "self_attn.q_a_proj.weight"},   {"q_a_norm", "self_attn.q_a_layernorm.weight"},
-        {"wq_b", "self_attn.q_b_proj.weight"},   {"kv_a_norm", "self_attn.kv_a_layernorm.weight"}};
+        {"wq_b", "self_attn.q_b_proj.weight"},   {"kv_a_norm", "self_attn.kv_a_layernorm.weight"},
+        {"wk_down", "self_attn.k_down_proj.weight"}, {"wk_up", "self_attn.k_up_proj.weight"},  // palu
+        {"wv_down", "self_attn.v_down_proj.weight"}, {"wo_latent", "self_attn.o_latent_proj.weight"}};
     // Mixtral keeps its released names: block_sparse_moe.{gate, experts.N.w1 (gate) / w3 (up) / w2 (down)}.
     const bool mixtral = family == "mixtral";
     if (mixtral && w == "router") return pre + "block_sparse_moe.gate.weight";

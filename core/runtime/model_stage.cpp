@@ -176,10 +176,11 @@ void ModelStage::forward_layers(const TokenBatch& b) {
                                " position " + std::to_string(b.pos[size_t(i)]) + " outside the KV cache (" +
                                std::to_string(n_slots_) + " slots x " + std::to_string(max_ctx_) + " positions)");
   }
-  const StageBatch sb{n, upload_ints(1, b.slot), upload_ints(2, b.pos)};
+  const StageBatch sb{n, upload_ints(1, b.slot), upload_ints(2, b.pos), b.slot.data(), b.pos.data()};
   float* x = hidden(n);
   auto layers = [&] {
     for (size_t i = 0; i < blocks_.size(); ++i) {
+      if (tap_ && i % 2 == 0) tap_(plan_.layer_begin + int(i / 2), x, n);
       be_.range_push(range_names_[i].c_str());  // NVTX ranges on cuda (nsys); nothing on the cpu backend
       blocks_[i]->forward(x, sb);
       be_.range_pop();
@@ -187,7 +188,7 @@ void ModelStage::forward_layers(const TokenBatch& b) {
   };
   // A decode step (one token from each of n sequences) has one shape per n: a device backend replays it as a
   // recorded graph (slots and positions are read from device memory, uploaded above).
-  if (recordable_ && n > 0) {
+  if (recordable_ && !tap_ && n > 0) {
     std::vector<int> slots = b.slot;
     std::sort(slots.begin(), slots.end());
     if (std::adjacent_find(slots.begin(), slots.end()) == slots.end() && be_.run_recorded(uint64_t(n), layers)) return;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +62,10 @@ class ModelStage {
   void embed(const TokenBatch& b);
   // hidden[n, dim] in place through layers [layer_begin, layer_end).
   void forward_layers(const TokenBatch& b);
+  // Calibration (core/palu): `tap` sees each local layer's input x[n, dim] (backend memory) before its attention
+  // block, in every later forward_layers (which then never replays recorded graphs). An empty tap removes it.
+  using LayerTap = std::function<void(int layer, const float* x, int64_t n)>;
+  void set_layer_tap(LayerTap tap) { tap_ = std::move(tap); }
   // Last stage: logits[rows.size(), vocab] (HOST memory) for the listed rows of hidden.
   void head(const std::vector<int>& rows, float* logits);
   // Last stage, greedy: ids[rows.size()] (HOST memory), the argmax of each row's logits taken on the backend (only
@@ -89,6 +94,7 @@ class ModelStage {
   DeviceBuffer ids_out_;                        // head_argmax's ids
   double weight_read_s_ = 0;
   bool recordable_ = false;                     // decode steps may be replayed as device graphs
+  LayerTap tap_;
   std::vector<std::string> range_names_;        // "layers.<i>.attn" / ".ffn" of each block, for profiler ranges
   std::map<std::string, std::pair<DeviceBuffer, DeviceBuffer>> rope_;  // shared RoPE tables: cos, sin
   int embed_anchor_ = -1, head_anchor_ = -1;

@@ -45,7 +45,8 @@ struct RopeSpec {
 
 struct AttentionSpec {
   std::string kind = "gqa";  // block kind: "gqa" = multi-head attention with grouped (GQA) / multi-query (MQA) KV;
-                             // "mla" = multi-head latent attention (DeepSeek-V2/V3)
+                             // "mla" = multi-head latent attention (DeepSeek-V2/V3); "palu" = gqa whose keys and
+                             // values are cached as low-rank latents (PaLU, `hpcinfer palu compress`)
   int n_heads = 0;
   int n_kv_heads = 0;        // GQA/MQA when < n_heads; divides n_heads
   int64_t head_dim = 0;
@@ -59,6 +60,10 @@ struct AttentionSpec {
   // shared qk_rope_head_dim RoPE key; per head qk_nope_head_dim + qk_rope_head_dim for q.k, v_head_dim for values.
   // head_dim is unused by mla.
   int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
+  // palu: the kv heads in groups of palu_group_size consecutive heads; group g caches palu_rank_k key latents and
+  // palu_rank_v value latents per token (wk ~ wk_up_g wk_down_g, wv ~ wv_up_g wv_down_g, wv_up folded into wo).
+  int palu_group_size = 0;
+  int64_t palu_rank_k = 0, palu_rank_v = 0;
   RopeSpec rope;
 };
 

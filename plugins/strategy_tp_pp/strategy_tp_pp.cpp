@@ -5,6 +5,8 @@
 //   kv_head  whole key/value heads, evenly when tp divides them; when tp > n_kv_heads and tp is a multiple of them,
 //            each rank keeps the kv head its query heads use (replication) if world.replicate_kv_heads allows;
 //   ffn      FFN rows, evenly (any size); expert_ffn / shared_ffn: every routed / the shared expert's rows alike;
+//   kv_group whole groups of kv heads that share low-rank latents (palu attention), evenly: tp must divide the groups
+//            (a group never straddles ranks);
 //   vocab    embedding and output-head rows, evenly (world.vocab_parallel, default on; off: replicated, so every tp
 //            rank holds vocab x dim of each);
 //   expert   with world.expert_parallel: whole experts, evenly (the expert count must divide by tp), and then
@@ -60,8 +62,16 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
                                     std::to_string(experts) + " experts, not divisible by the " + std::to_string(tp) +
                                     " ranks of world.tp");
     for (int l = 0; l < m.n_layers; ++l) {  // heads must split: say which tp values would
-      const int64_t heads = count(l, "q_head"), kv = count(l, "kv_head");
+      const int64_t heads = count(l, "q_head"), kv = count(l, "kv_head"), groups = count(l, "kv_group");
       if (heads == 0) continue;
+      if (groups > 0 && groups % tp) {
+        std::string ok;
+        for (int64_t t = 1; t <= groups; ++t)
+          if (groups % t == 0 && heads % t == 0) ok += (ok.empty() ? "" : ", ") + std::to_string(t);
+        throw std::invalid_argument("world.tp = " + std::to_string(tp) + " would cut a palu group of key-value heads: "
+                                    "layer " + std::to_string(l) + " has " + std::to_string(groups) +
+                                    " groups of " + std::to_string(kv / groups) + " kv heads; tp values that work: " + ok);
+      }
       const bool kv_ok = kv == 0 || kv % tp == 0 || (opt.replicate_kv_heads && tp % kv == 0);
       if (heads % tp || !kv_ok)
         throw std::invalid_argument("world.tp = " + std::to_string(tp) + " does not divide the model's " +
@@ -72,7 +82,7 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
     }
     const hpcinfer::plugins::UnitSplit split = [&](int layer, const std::string& unit, int64_t units, int part) -> Range {
       if (unit == "shared_ffn") return opt.moe_alltoall ? Range{0, units} : even_slice(units, tp, part);
-      if (unit == "q_head" || unit == "ffn") return even_slice(units, tp, part);
+      if (unit == "q_head" || unit == "ffn" || unit == "kv_group") return even_slice(units, tp, part);
       if (unit == "expert_ffn") return opt.expert_parallel ? Range{0, units} : even_slice(units, tp, part);
       if (unit == "expert") {
         if (!opt.expert_parallel) return Range{0, units};
@@ -90,7 +100,7 @@ class TensorPipelineStrategy final : public hpcinfer::Strategy {
         return {first_q / group, first_q / group + 1};
       }
       throw std::invalid_argument("strategy 'tp_pp' cannot split unit '" + unit + "' (layer " + std::to_string(layer) +
-                                  "); it splits q_head, kv_head, ffn, expert, expert_ffn, shared_ffn and vocab");
+                                  "); it splits q_head, kv_head, kv_group, ffn, expert, expert_ffn, shared_ffn and vocab");
     };
     hpcinfer::RankPlan p;
     hpcinfer::plugins::fill_pipeline(w, hpcinfer::plugins::stage_layers(m, w.pp, opt.layer_split), p);

@@ -26,6 +26,8 @@ struct StageBatch {
   int64_t n = 0;
   const int* slot = nullptr;  // [n]
   const int* pos = nullptr;   // [n]
+  const int* host_slot = nullptr;  // [n] the same in host memory (blocks whose work follows the sequences: palu)
+  const int* host_pos = nullptr;   // [n]
 };
 
 // A backend buffer owned by its holder (freed with the backend that allocated it).

@@ -15,6 +15,7 @@ struct Registered {
 const Registered kKinds[] = {
     {"attention", &gqa_attention_kind},
     {"attention", &mla_attention_kind},
+    {"attention", &palu_attention_kind},
     {"ffn", &swiglu_ffn_kind},
     {"ffn", &moe_ffn_kind},
 };
