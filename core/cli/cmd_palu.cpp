@@ -22,6 +22,7 @@ int cmd_palu_compress(const Args& args) {
   app.add_option("--ratio", o.ratio, "fraction of each group's rank kept, in (0, 1] (default 0.7)");
   app.add_option("--group-size", o.group_size, "kv heads per group; must divide the kv heads (default 4)");
   app.add_option("--calib", o.calib, "calibration text file (.bz2 too); keep it apart from the evaluation text");
+  app.add_option("--tokenizer", o.tokenizer, "tokenizer of the calibration text (default: the model's own)");
   app.add_option("--calib-tokens", o.calib_tokens, "calibration tokens (default 4096)");
   app.add_option("--calib-skip-tokens", o.calib_skip_tokens,
                  "start this many tokens into the calibration file (a range disjoint from the evaluated one)");

@@ -100,7 +100,10 @@ std::vector<MatD> calibration_grams(const CompressOptions& o, const ModelDesc& d
   cfg.threads = o.threads;
   LaunchEnv env;
   auto s = describe_rank(cfg, env);
-  s->tokenizer = open_tokenizer("", *s->model);
+  if (o.tokenizer.empty() && s->model->tokenizer_path().empty())
+    throw std::invalid_argument("--calib: " + o.model + " has no tokenizer to read the calibration text with; give "
+                                "--tokenizer, or --whitening none");
+  s->tokenizer = open_tokenizer(o.tokenizer, *s->model);
   const std::string text = eval::read_text_file(o.calib);
   const std::vector<int> all = s->tokenizer->encode(text, false, false);
   const int64_t need = o.calib_skip_tokens + o.calib_tokens;

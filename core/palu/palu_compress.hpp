@@ -32,6 +32,7 @@ struct CompressOptions {
   int rank_multiple = 8;               // ranks are rounded to multiples of this
   std::string whitening = "cholesky";  // cholesky | none
   std::string calib;                   // calibration text file (.bz2 too); required for cholesky
+  std::string tokenizer;               // tokenizer of the calibration text; default: the model's own
   int64_t calib_tokens = 4096;         // tokens of it to use
   int64_t calib_skip_tokens = 0;       // start after this many tokens of the file (a range disjoint from evaluation)
   int64_t calib_seq_len = 512;         // tokens per calibration sequence (BOS first)

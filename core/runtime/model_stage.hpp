@@ -46,6 +46,7 @@ class ModelStage {
   const ModelDesc& desc() const { return m_; }
   Backend& backend() { return be_; }
   int max_ctx() const { return max_ctx_; }
+  int slots() const { return n_slots_; }
   size_t weight_bytes() const { return weight_bytes_; }
   // Of the construction's time, the seconds spent bringing matrices' file bytes into memory (the rest is packing).
   double weight_read_s() const { return weight_read_s_; }

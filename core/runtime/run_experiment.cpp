@@ -155,6 +155,7 @@ int run_experiment(const ExperimentConfig& cfg, const LaunchEnv& env) {
       {"device_memory_allocated_bytes", dm.allocated}, {"device_memory_peak_bytes", dm.peak},
       {"device_memory_reserved_bytes", dm.reserved}, {"device_memory_total_bytes", dm.total},
       {"weight_bytes", s.stage->weight_bytes()}, {"kv_cache_bytes", s.stage->kv_bytes()},
+      {"kv_bytes_per_token", double(s.stage->kv_bytes()) / std::max(1.0, double(s.stage->slots()) * s.stage->max_ctx())},
       {"weight_load_s", s.weight_load_s}, {"weight_read_s", s.weight_read_s},
       {"weight_pack_s", s.weight_load_s - s.weight_read_s}, {"tokenize_s", tokenize_s},
       {"engine_wall_s", st.wall_s}, {"compute_s", st.compute_s}, {"send_s", st.send_s},
