@@ -9,6 +9,8 @@
 // A point is skipped, with its reason, when it needs more context than the model has (max_seq_len) or when its KV
 // cache plus activations exceed the memory budget (default: half of this machine's physical memory).
 // --quick: prefill B {1,4} x S {128,512,1024}, decode ctx {512,1024} x gen 16 x B {1,4} (seconds on stories260K).
+// --prefill-batches / --prefill-lens / --decode-ctx / --decode-gen / --decode-batches (comma lists) replace one
+// list of the grid each; --prefill-lens with nothing else chosen keeps the other lists.
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,15 +58,23 @@ int cmd_eval_infer(const Args& args) {
   app.add_flag("--quick", quick, "a small grid: prefill S <= 1024, decode gen 16 (seconds on a tiny model)");
   app.add_option("--memory-budget-gb", budget_gb, "KV cache + activations per point (default: half the RAM)");
   app.add_flag("--json", json, "print one JSON object");
+  std::vector<int> g_pre_b, g_pre_s, g_ctx, g_gen, g_dec_b;  // a grid of one's own (each replaces its default list)
+  app.add_option("--prefill-batches", g_pre_b, "prefill B values, e.g. 1,4,8")->delimiter(',')->check(CLI::PositiveNumber);
+  app.add_option("--prefill-lens", g_pre_s, "prefill S values, e.g. 256,512")->delimiter(',')->check(CLI::PositiveNumber);
+  app.add_option("--decode-ctx", g_ctx, "decode final contexts, e.g. 512,2048")->delimiter(',')->check(CLI::PositiveNumber);
+  app.add_option("--decode-gen", g_gen, "decode steps, e.g. 64,128")->delimiter(',')->check(CLI::PositiveNumber);
+  app.add_option("--decode-batches", g_dec_b, "decode B values, e.g. 1,4")->delimiter(',')->check(CLI::PositiveNumber);
   if (auto rc = parse_args(app, args)) return *rc;
   const double budget = budget_gb > 0 ? budget_gb * 1e9 : physical_memory_bytes() / 2;
 
   std::vector<Point> points;
-  const std::vector<int> pre_b = quick ? std::vector<int>{1, 4} : std::vector<int>{1, 4, 8};
-  const std::vector<int> pre_s = quick ? std::vector<int>{128, 512, 1024} : std::vector<int>{256, 512, 1024, 2048, 4096};
-  const std::vector<int> dec_ctx = quick ? std::vector<int>{512, 1024} : std::vector<int>{512, 1024, 2048};
-  const std::vector<int> dec_gen = quick ? std::vector<int>{16} : std::vector<int>{64, 128};
-  const std::vector<int> dec_b = {1, 4};
+  auto pick = [](const std::vector<int>& own, std::vector<int> dflt) { return own.empty() ? dflt : own; };
+  const std::vector<int> pre_b = pick(g_pre_b, quick ? std::vector<int>{1, 4} : std::vector<int>{1, 4, 8});
+  const std::vector<int> pre_s =
+      pick(g_pre_s, quick ? std::vector<int>{128, 512, 1024} : std::vector<int>{256, 512, 1024, 2048, 4096});
+  const std::vector<int> dec_ctx = pick(g_ctx, quick ? std::vector<int>{512, 1024} : std::vector<int>{512, 1024, 2048});
+  const std::vector<int> dec_gen = pick(g_gen, quick ? std::vector<int>{16} : std::vector<int>{64, 128});
+  const std::vector<int> dec_b = pick(g_dec_b, {1, 4});
   for (int b : pre_b)
     for (int s : pre_s) points.push_back({"prefill", b, s, 0, "", {}});
   for (int c : dec_ctx)
@@ -165,7 +175,8 @@ int cmd_eval_infer(const Args& args) {
   }
   nlohmann::ordered_json out = {{"suite", "infer"}, {"model", mo.model}, {"weights", weights_plugin},
                                 {"threads", threads}, {"warmup", warmup}, {"trials", trials}, {"quick", quick},
-                                {"max_context", m.max_seq_len}, {"memory_budget_bytes", budget}, {"points", pts}};
+                                {"max_context", m.max_seq_len}, {"memory_budget_bytes", budget},
+                                {"kv_bytes_per_token", cost.kv_bytes_per_token}, {"points", pts}};
   if (json) {
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
