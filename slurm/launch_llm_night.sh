@@ -2,7 +2,8 @@
 # Submits a model-variant study (scripts/llm_study.py) as Slurm jobs: one slurm/run_llm.sbatch job per variant x
 # suite (the seed study: baseline and palu x infer, ppl, mc = 6 jobs), each variant that must be made (palu compress)
 # first as a job of its own that its suite jobs wait for (--dependency=afterok). Unique run ids (the job ids), logs
-# in slurm_logs/<experiment>_%j.out. Tested on the two-node cluster of slurm/cluster.sh.
+# in slurm_logs/<experiment>_%j.out (SLURM_LOG_DIR names another directory). Tested on the two-node cluster of
+# slurm/cluster.sh.
 #
 # Usage (from the repository root):
 #   bash slurm/launch_llm_night.sh [--dry-run] SPEC [--set k=v]... [-- SBATCH_ARGS...]
@@ -43,9 +44,10 @@ PY
 }
 spec_lines=$(read_spec)
 { read -r exp root; read -r variants; read -r made; read -r suites; } <<<"$spec_lines"
-mkdir -p slurm_logs
+logs=${SLURM_LOG_DIR:-slurm_logs}
+mkdir -p "$logs"
 submit() {  # prints the job id
-  local args=(--parsable --job-name "${exp}_$1_$2" --output "slurm_logs/${exp}_%j.out" "${sbatch_args[@]}")
+  local args=(--parsable --job-name "${exp}_$1_$2" --output "$logs/${exp}_%j.out" "${sbatch_args[@]}")
   [ -n "${3:-}" ] && args+=(--dependency "afterok:$3")
   if [ $dry -eq 1 ]; then
     echo "sbatch ${args[*]} slurm/run_llm.sbatch $SPEC $1 $2 ${sets[*]}" >&2

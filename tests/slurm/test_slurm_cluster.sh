@@ -7,7 +7,10 @@
 #   2. configs/local_pp2_mpi.yaml: pp=2 over mpi, the same layout, its step started by `srun --mpi=pmix`;
 #   3. slurm/serve.sbatch with world.dp=2: a server whose two replicas run on n1 and n2; its address comes from the
 #      job's output, every prompt's greedy completion must equal the single-process run's, the front must have sent
-#      requests to both replicas, and scancel must stop both ranks gracefully ("stopped:" in both rank logs).
+#      requests to both replicas, and scancel must stop both ranks gracefully ("stopped:" in both rank logs);
+#   4. slurm/launch_llm_night.sh on configs/experiments/palu_vs_baseline.yaml shrunk to stories260K (--set): the
+#      palu compress job, then baseline and palu x infer, ppl, mc (the palu ones after the compress job): every job
+#      COMPLETED, its log in slurm_logs/<exp>_<jobid>.out, six run directories, and the report compares both.
 # Waits for both (60 s at most) and checks for each: the job COMPLETED with exit 0 in sacct; rank 0 ran on n1 and
 # rank 1 on n2 as Slurm ranks; the greedy token ids of all 8 prompts equal a single-process run's;
 # metrics/rank_0.json and rank_1.json exist and say launcher "slurm"; sacct.txt is in the results directory with the
@@ -176,6 +179,34 @@ for r in 0 1; do
     fail "serve: rank $r did not stop gracefully after scancel (no 'stopped:' in its log)"
 done
 echo "test_slurm_cluster: serve job $job_serve: replicas on n1 and n2 answered like the single process; scancel stopped both"
+
+# The model-variant study as the night launcher submits it (one task per job, 1 CPU: the nodes have nproc CPUs).
+D=$SRC/../shared/data
+if python3 -c 'import yaml' 2>/dev/null && [ -f "$D/eval/wikitext-2-raw/wiki.test.raw" ] && [ -f "$D/eval/piqa/valid.jsonl" ]; then
+  night=$(SLURM_LOG_DIR=$TMP/slurm_logs bash slurm/launch_llm_night.sh configs/experiments/palu_vs_baseline.yaml \
+    --set experiment=night --set "output_root=$TMP/study" --set "model=$MODEL" --set variants.palu.group_size=4 \
+    --set variants.palu.calib_skip_tokens=5000 --set variants.palu.calib_tokens=1024 --set 'suites.infer.args=[--quick]' \
+    --set suites.infer.trials=1 --set suites.infer.warmup=0 --set suites.ppl.limit_tokens=2000 --set suites.mc.limit=5 \
+    -- -c 1 -t 00:03:00) || fail "launch_llm_night.sh failed: $night"
+  jobs=$(echo "$night" | awk '/ job /{print $NF}' | paste -sd,)
+  [ "$(echo "$night" | grep -c ' job ')" -eq 7 ] || fail "launch_llm_night.sh submitted not 7 jobs: $night"
+  deadline=$((SECONDS + 120))
+  while [ -n "$(squeue -h -j "$jobs" -o %i 2>/dev/null)" ]; do
+    [ $SECONDS -lt $deadline ] || { squeue >&2; scancel ${jobs//,/ } 2>/dev/null; fail "study jobs $jobs not done in 120 s"; }
+    sleep 0.5
+  done
+  for j in ${jobs//,/ }; do
+    [ "$(final_state "$j")" = "COMPLETED 0:0" ] || fail "study job $j: sacct says '$(final_state "$j")'"
+    [ -f "$TMP/slurm_logs/night_$j.out" ] || fail "study job $j: no log slurm_logs/night_$j.out"
+  done
+  runs=$(find "$TMP/study/night" -mindepth 2 -maxdepth 2 -name summary.json | wc -l)
+  [ "$runs" -eq 6 ] || fail "the study has $runs finished runs, not 6"
+  python3 scripts/llm_study.py --report "$TMP/study/night" >"$TMP/report.log" 2>&1 || fail "the study report failed"
+  grep -q '| palu | 960 | 0.750x' "$TMP/study/night/report/report.md" || fail "the report does not compare palu: $(cat "$TMP/study/night/report/report.md")"
+  echo "test_slurm_cluster: study: 7 jobs COMPLETED (compress first), 6 runs, report baseline vs palu"
+else
+  echo "test_slurm_cluster: study part skipped: PyYAML or ../shared/data eval files missing"
+fi
 
 ok=1
 echo "test_slurm_cluster: PASSED in $((SECONDS - t_start)) s (before the cluster stops)"
