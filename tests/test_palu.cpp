@@ -113,6 +113,30 @@ TEST_P(PaluFullRank, LogitsEqualTheBaselineInEveryWorld) {
 INSTANTIATE_TEST_SUITE_P(Models, PaluFullRank, ::testing::Values(&stories, &llama3_reference),
                          [](const auto& info) { return std::string(info.index == 0 ? "stories260K" : "llama3_gqa"); });
 
+// Eight prompts through continuous batching (batches that mix several sequences' prefills and decode steps: the
+// keys are rebuilt per sequence run), ratio 1.0 against the baseline: the same greedy tokens, prompt by prompt.
+TEST(Palu, ContinuousBatchingGivesTheBaselineTokensAtFullRank) {
+  HPCINFER_REQUIRE_DATA(kWiki);
+  HPCINFER_REQUIRE_DATA("prompts/stories8.jsonl");
+  const Model m = stories();
+  test::ScratchDir dir;
+  const std::string palu = (dir / "palu").string();
+  ASSERT_EQ(compress(m, palu, "--ratio 1.0 --group-size 4").exit_code, 0);
+  const std::string config = shell_quote(std::string(HPCINFER_SOURCE_DIR) + "/configs/local_single.yaml");
+  for (const auto& [name, model] : {std::pair{"base", m.path}, std::pair{"palu", palu}}) {
+    const auto r = run_command(test::bin() + " run " + config + " --set model.path=" + shell_quote(model) +
+                               " --set model.tokenizer=" + shell_quote(m.tokenizer) + " --set inputs.prompts=" +
+                               shell_quote((test::shared_data() / "prompts/stories8.jsonl").string()) +
+                               " --set batching.batch_size=3 --set outputs.dir=" + shell_quote((dir / name).string()) +
+                               " 2>&1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const auto cmp = run_command(test::bin() + " compare --require-match " + shell_quote((dir / "base").string()) + " " +
+                               shell_quote((dir / "palu").string()) + " 2>&1");
+  EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
+  EXPECT_NE(cmp.output.find("8 prompts, 8 exact matches"), std::string::npos) << cmp.output;
+}
+
 TEST(Palu, CacheHoldsTheLatentsAtRatio07) {
   HPCINFER_REQUIRE_DATA(kWiki);
   HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");

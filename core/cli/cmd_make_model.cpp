@@ -105,6 +105,9 @@ int cmd_make_model(const Args& args) {
                                      "type per tensor, f32 for quantized GGUF tensors)");
   app.add_option("--seed", seed, "random seed (the same seed writes the same weights)");
   app.add_flag("--config-only", config_only, "write config.json only");
+  int layers = 0;
+  app.add_option("--layers", layers, "presets: keep only the first N layers (the same per-layer shape, a smaller "
+                                     "model for per-layer speed and memory)")->check(CLI::PositiveNumber);
   app.add_flag("--weights", weights, "write weights even for presets that are config-only by default (llama-3-70b)");
   app.add_flag("--force", force, "overwrite an existing model in --out");
   app.add_option("--shard-mb", shard_mb, "start a new safetensors shard past this size (default 4096)");
@@ -134,12 +137,22 @@ int cmd_make_model(const Args& args) {
   } catch (const std::exception& e) {
     return usage(e.what());
   }
-  const ModelPreset* pre = nullptr;
-  if (!preset.empty() && !(pre = find_preset(preset))) {
+  const ModelPreset* found = nullptr;
+  if (!preset.empty() && !(found = find_preset(preset))) {
     std::string names;
     for (const auto& p : model_presets()) names += " " + p.name;
     return usage("unknown preset '" + preset + "' (presets:" + names + ")");
   }
+  if (layers > 0 && !found) return usage("--layers goes with --preset");
+  std::optional<ModelPreset> cut;  // the preset with fewer layers
+  if (found && layers > 0) {
+    if (layers > found->desc.n_layers())
+      return usage("--layers " + std::to_string(layers) + ": " + found->name + " has " +
+                   std::to_string(found->desc.n_layers()) + " layers");
+    cut = *found;
+    cut->desc.layers.resize(size_t(layers));
+  }
+  const ModelPreset* pre = cut ? &*cut : found;
   const fs::path dir(out);
   if (fs::exists(dir / "config.json") && !force)
     return usage(dir.string() + " already holds a model (config.json); pass --force to overwrite");
@@ -157,6 +170,7 @@ int cmd_make_model(const Args& args) {
     const DType dt = dtype.value_or(DType::bf16);
     nlohmann::json cfg = hf_config_json(pre->desc, torch_dtype(dt));
     cfg["hpcinfer_preset"] = pre->name;
+    if (cut) cfg["hpcinfer_preset_layers"] = layers;
     cfg["hpcinfer_seed"] = seed;
     const bool skip = config_only || (pre->config_only && !weights);
     write_config(dir, cfg);

@@ -10,7 +10,8 @@
 // RoPE in either form: transformers 5's rope_parameters {rope_theta, rope_type: default | linear | llama3 | yarn,
 // factor, ...} (or one such object per layer_types entry), or transformers 4's rope_theta + rope_scaling; also
 // partial_rotary_factor and rope_interleave. Unknown RoPE keys and types are errors naming the key. And hpcinfer's
-// own "hpcinfer_tokenizer" (a tokenizer path, relative to the directory or absolute).
+// own "hpcinfer_tokenizer" (a tokenizer path, relative to the directory or absolute) and "palu" (a `hpcinfer palu
+// compress` output: every layer's attention is the palu kind, core/palu/palu_config.hpp).
 #pragma once
 
 #include <memory>

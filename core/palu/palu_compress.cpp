@@ -150,13 +150,15 @@ std::vector<MatD> calibration_grams(const CompressOptions& o, const ModelDesc& d
 // Tokenizer files beside the model go with it; a tokenizer inside the model file (GGUF) is named by path.
 void carry_tokenizer(const ModelSource& src, const fs::path& out, json& config) {
   const fs::path model(src.path());
+  const std::string tok = src.tokenizer_path();
   if (src.format() == "hf") {
     for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
                           "generation_config.json", "chat_template.jinja", "vocab.json", "merges.txt"})
       if (fs::exists(model / f)) fs::copy_file(model / f, out / f);
+    if (!tok.empty() && !fs::exists(out / fs::path(tok).filename()))  // named by the source's hpcinfer_tokenizer
+      config["hpcinfer_tokenizer"] = fs::absolute(tok).string();
     return;
   }
-  const std::string tok = src.tokenizer_path();
   if (tok.empty()) return;
   if (fs::path(tok) == model) {  // GGUF: the tokenizer is in the model file
     config["hpcinfer_tokenizer"] = fs::absolute(tok).string();
@@ -284,6 +286,7 @@ CompressReport compress(const CompressOptions& o, const std::function<void(const
     }
     const TensorView v = src->tensor(c);
     for (int64_t r = r0; r < r1; ++r) formats::dequantize_row(v.dtype, v.row_ptr(r), v.cols, out + (r - r0) * cols);
+    if (r1 == v.rows) src->release(c);  // a permuted copy (llama2.c, GGUF q/k) is not kept past its last rows
   };
   const std::vector<std::string> files = write_safetensors_model(o.out, specs, fill);
 

@@ -15,6 +15,8 @@
 //   layers.{i}.attn_norm [1, dim], wq [n_heads*head_dim, dim], wk/wv [n_kv_heads*head_dim, dim],
 //   bq/bk/bv (qkv_bias), q_norm/k_norm [1, head_dim] (qk_norm), wo [dim, n_heads*head_dim],
 //   layers.{i}.ffn_norm [1, dim], w_gate/w_up [hidden_dim, dim], w_down [dim, hidden_dim]
+// ("palu" attention: wq, wk_down [groups*rank_k, dim], wk_up [n_kv_heads*head_dim, rank_k], wv_down
+// [groups*rank_v, dim], wo_latent [dim, n_heads*rank_v] instead of wk / wv / wo)
 // Q/K rows are always in the rotate-half RoPE layout of their head unless rope.interleaved says otherwise (loaders
 // of interleaved files either permute the rows or set interleaved).
 #pragma once

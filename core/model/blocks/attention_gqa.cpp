@@ -124,12 +124,6 @@ class GqaBlock final : public Block {
   int out_anchor_ = -1;
 };
 
-// Local sizes of a layer on a rank, read from its plan (whole model when the plan holds no shard of it).
-int64_t local_rows(const RankPlan& p, const std::string& tensor, int64_t whole) {
-  const WeightShard* s = p.shard(tensor);
-  return s ? s->rows.size() : whole;
-}
-
 class GqaKind final : public BlockKind {
  public:
   std::string name() const override { return "gqa"; }
@@ -175,12 +169,12 @@ class GqaKind final : public BlockKind {
 
   double cache_bytes_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {
     const AttentionSpec& a = m.layers[size_t(i)].attn;
-    return 2.0 * sizeof(float) * double(local_rows(p, layer_tensor(i, "wk"), a.n_kv_heads * a.head_dim));
+    return 2.0 * sizeof(float) * double(plan_rows(p, layer_tensor(i, "wk"), a.n_kv_heads * a.head_dim));
   }
   std::vector<double> scratch_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {
     const AttentionSpec& a = m.layers[size_t(i)].attn;
-    const double q = double(local_rows(p, layer_tensor(i, "wq"), a.n_heads * a.head_dim));
-    const double kv = double(local_rows(p, layer_tensor(i, "wk"), a.n_kv_heads * a.head_dim));
+    const double q = double(plan_rows(p, layer_tensor(i, "wq"), a.n_heads * a.head_dim));
+    const double kv = double(plan_rows(p, layer_tensor(i, "wk"), a.n_kv_heads * a.head_dim));
     return {double(m.dim), q, kv, kv, q, double(m.dim)};  // the forward's slots: xn, q, k, v, o, proj
   }
   std::unique_ptr<Block> build(BlockBuilder& b, int layer) const override {

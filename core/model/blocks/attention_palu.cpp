@@ -165,24 +165,16 @@ class PaluBlock final : public Block {
   int out_anchor_ = -1;
 };
 
-int64_t local_rows(const RankPlan& p, const std::string& tensor, int64_t whole) {
-  const WeightShard* s = p.shard(tensor);
-  return s ? s->rows.size() : whole;
-}
-
 class PaluKind final : public BlockKind {
  public:
   std::string name() const override { return "palu"; }
 
   void validate(const ModelDesc& m, int layer) const override {
+    gqa_attention_kind().validate(m, layer);  // heads, kv heads, head_dim, window: the gqa layer it compresses
     const AttentionSpec& a = m.layers[size_t(layer)].attn;
     auto need = [&](bool ok, const std::string& field, const std::string& why) {
       if (!ok) throw std::invalid_argument("layer " + std::to_string(layer) + " palu attention: " + field + ": " + why);
     };
-    need(a.n_heads > 0, "n_heads", "must be positive, got " + std::to_string(a.n_heads));
-    need(a.n_kv_heads > 0 && a.n_heads % a.n_kv_heads == 0, "n_kv_heads",
-         std::to_string(a.n_kv_heads) + " must be positive and divide n_heads " + std::to_string(a.n_heads));
-    need(a.head_dim > 0 && a.head_dim % 2 == 0, "head_dim", "must be positive and even, got " + std::to_string(a.head_dim));
     need(a.palu_group_size > 0 && a.n_kv_heads % a.palu_group_size == 0, "group_size",
          std::to_string(a.palu_group_size) + " must be positive and divide the " + std::to_string(a.n_kv_heads) +
              " kv heads");
@@ -194,7 +186,6 @@ class PaluKind final : public BlockKind {
     need(!a.qkv_bias, "attention_bias", "q/k/v biases are not supported by palu");
     need(!a.qk_norm, "qk_norm", "per-head q/k norms are not supported by palu");
     need(!a.sinks, "sinks", "attention sinks are not supported by palu");
-    need(a.sliding_window >= 0, "sliding_window", "must not be negative");
   }
 
   void declare(const ModelDesc& m, int i, ModelLayout& out) const override {
@@ -217,7 +208,7 @@ class PaluKind final : public BlockKind {
   double cache_bytes_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {
     const AttentionSpec& a = m.layers[size_t(i)].attn;
     const int64_t groups = a.n_kv_heads / a.palu_group_size;
-    const double local = double(local_rows(p, layer_tensor(i, "wk_down"), groups * a.palu_rank_k) / a.palu_rank_k);
+    const double local = double(plan_rows(p, layer_tensor(i, "wk_down"), groups * a.palu_rank_k) / a.palu_rank_k);
     return sizeof(float) * local * double(a.palu_rank_k + a.palu_rank_v);
   }
   // Slots 0-7 per batch token; slots 8 and 9 hold one sequence's rebuilt keys and grow with its context, not the
@@ -225,9 +216,9 @@ class PaluKind final : public BlockKind {
   // P * (gs*hd + kv_heads*(hd + rv)) floats there).
   std::vector<double> scratch_per_token(const ModelDesc& m, int i, const RankPlan& p) const override {
     const AttentionSpec& a = m.layers[size_t(i)].attn;
-    const double q = double(local_rows(p, layer_tensor(i, "wq"), a.n_heads * a.head_dim));
+    const double q = double(plan_rows(p, layer_tensor(i, "wq"), a.n_heads * a.head_dim));
     const double heads = q / double(a.head_dim);
-    const double kv_heads = double(local_rows(p, layer_tensor(i, "wk_up"), a.n_kv_heads * a.head_dim)) / double(a.head_dim);
+    const double kv_heads = double(plan_rows(p, layer_tensor(i, "wk_up"), a.n_kv_heads * a.head_dim)) / double(a.head_dim);
     const double groups = kv_heads / a.palu_group_size, width = double(a.head_dim + a.palu_rank_v);
     return {double(m.dim),  q, groups * double(a.palu_rank_k), groups * double(a.palu_rank_v), heads * width,
             heads * width, heads * double(a.palu_rank_v), double(m.dim), double(a.palu_group_size * a.head_dim),

@@ -152,6 +152,12 @@ class BlockKind {
   virtual std::unique_ptr<Block> build(BlockBuilder& b, int layer) const = 0;
 };
 
+// Rows of `tensor` on a rank, read from its plan (`whole` when the plan holds no shard of it): a kind's local sizes.
+inline int64_t plan_rows(const RankPlan& p, const std::string& tensor, int64_t whole) {
+  const WeightShard* s = p.shard(tensor);
+  return s ? s->rows.size() : whole;
+}
+
 // The registered kinds (block_registry.cpp). Throws std::invalid_argument "unknown <role> block kind 'x' (supported:
 // ...)" for an unknown name. role: "attention" or "ffn".
 const BlockKind& block_kind(const std::string& role, const std::string& name);
