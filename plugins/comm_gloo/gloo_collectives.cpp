@@ -1,4 +1,5 @@
-// Ring allreduce and ring allgather over GlooCommunicator::exchange (send right, receive left, each step).
+// Ring allreduce and ring allgather over GlooCommunicator::exchange (send right, receive left, each step), or the
+// shared-memory versions (shm_collectives.hpp) when every rank is on this host.
 #include <cstring>
 #include <vector>
 
@@ -49,9 +50,20 @@ void GlooCommunicator::ring_allreduce_f32(const Op& op, float* data, size_t coun
   }
 }
 
+void GlooCommunicator::sum_f32(const Op& op, float* data, size_t count) {
+  if (!shm_) return ring_allreduce_f32(op, data, count);
+  try {
+    shm_->allreduce_sum_f32(data, count, op.deadline, who_);
+  } catch (const std::runtime_error& e) {
+    fail(op, e.what());
+  }
+  stats_.bytes_sent += count * sizeof(float);
+  stats_.bytes_received += count * sizeof(float) * size_t(size_ - 1);
+}
+
 void GlooCommunicator::allreduce_sum_f32(float* data, size_t count) {
   Op op = begin("allreduce_f32");
-  ring_allreduce_f32(op, data, count);
+  if (size_ > 1 && count > 0) sum_f32(op, data, count);
   end(op);
 }
 
@@ -61,7 +73,7 @@ void GlooCommunicator::allreduce_sum_bf16(uint16_t* data, size_t count) {
   if (size_ > 1 && count > 0) {
     std::vector<float> wide(count);  // [count] f32 copy of data
     for (size_t i = 0; i < count; ++i) wide[i] = kernels::bf16_to_f32(data[i]);
-    ring_allreduce_f32(op, wide.data(), count);
+    sum_f32(op, wide.data(), count);
     for (size_t i = 0; i < count; ++i) data[i] = kernels::f32_to_bf16(wide[i]);
   }
   end(op);
@@ -74,6 +86,16 @@ void GlooCommunicator::allgather(const void* in, size_t bytes_per_rank, void* ou
   if (o + size_t(rank_) * bytes_per_rank != in)
     std::memmove(o + size_t(rank_) * bytes_per_rank, in, bytes_per_rank);
   const int n = size_;
+  if (shm_ && n > 1 && bytes_per_rank > 0) {
+    try {
+      shm_->allgather(o + size_t(rank_) * bytes_per_rank, bytes_per_rank, o, op.deadline, who_);
+    } catch (const std::runtime_error& e) {
+      fail(op, e.what());
+    }
+    stats_.bytes_sent += bytes_per_rank;
+    stats_.bytes_received += bytes_per_rank * size_t(n - 1);
+    return end(op);
+  }
   const int right = mod(rank_ + 1, n), left = mod(rank_ - 1, n);
   for (int s = 0; s < n - 1; ++s) {
     int send_block = mod(rank_ - s, n), recv_block = mod(rank_ - s - 1, n);

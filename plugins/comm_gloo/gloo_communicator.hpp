@@ -9,6 +9,10 @@
 // Thread safety: posting happens on the caller's thread only; gloo's Pair and Context guard their queues with
 // their own mutexes, and we also serialize posts with post_mu_ (never held across a wait).
 // Groups (CommInit.group): a separate full mesh whose store keys carry the group name.
+// Same host: when every rank of the communicator runs on one host (same boot id and network / mount / IPC
+// namespaces, agreed through the store), all-reduce and all-gather go through shared memory instead
+// (shm_collectives.hpp: no I/O-thread hand-off per message); HPCINFER_GLOO_SHM=0 keeps them on TCP. Point-to-point
+// sends, broadcast, barrier and alltoallv always use TCP.
 #pragma once
 
 #include <gloo/rendezvous/context.h>
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "hpcinfer/communicator.hpp"
+#include "shm_collectives.hpp"
 
 namespace hpcinfer::gloo_comm {
 
@@ -65,6 +70,9 @@ class GlooCommunicator : public Communicator {
   void exchange(const Op& op, uint64_t slot, const void* send_buf, size_t send_bytes, int dst, void* recv_buf,
                 size_t recv_bytes, int src);
   void ring_allreduce_f32(const Op& op, float* data, size_t count);
+  void sum_f32(const Op& op, float* data, size_t count);  // shared memory when set up, else the TCP ring
+  // After the mesh is up: shared-memory collectives when every rank is on this host and all could map the segment.
+  void setup_shared_memory(const CommInit& init, const std::string& key_prefix);
   void check_peer(const char* op, int peer) const;
   void check_ready(const char* op);
   std::string peer_name(int peer) const;  // "rank 3" or "rank 3 of group tp.stage0"
@@ -96,6 +104,7 @@ class GlooCommunicator : public Communicator {
   std::string group_;  // CommInit.group
   std::chrono::milliseconds timeout_{60000};
   std::shared_ptr<::gloo::rendezvous::Context> context_;
+  std::unique_ptr<ShmCollectives> shm_;  // null: collectives over TCP
   CommStats stats_;
   std::string broken_;  // set after an error: the communicator is not usable any more
 };
