@@ -180,6 +180,71 @@ INSTANTIATE_TEST_SUITE_P(Loopback, GlooWorld,
                                          World{3, true}, World{4, true}),
                          world_name);
 
+// Ranks on one host: all-reduce and all-gather go through shared memory (HPCINFER_GLOO_SHM=0: TCP). Both paths give
+// every rank the same values; with 2 ranks the same bits (a + b = b + a), with 4 within float rounding of each other.
+// A message larger than a shared-memory slot (4 MiB per rank) goes through in pieces. A rank killed while the other
+// waits in a shared-memory all-reduce is named at once as dead, not at the 20 s timeout.
+TEST(GlooSharedMemory, SameSumsAsTcpInPiecesAndADeadRankIsNamedAtOnce) {
+  if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
+  test::ScratchDir dir;
+  const size_t count = (size_t(6) << 20) / sizeof(float) + 7;  // 6 MiB + 28 bytes: two pieces of a 4 MiB slot
+  for (int n : {2, 4}) {
+    std::map<std::string, std::vector<std::vector<float>>> sums;  // path -> per rank
+    for (const char* path : {"shm", "tcp"}) {
+      setenv("HPCINFER_GLOO_SHM", std::string(path) == "shm" ? "1" : "0", 1);
+      const std::string store = "file://" + (dir / (std::string(path) + std::to_string(n))).string();
+      auto results = run_ranks(n, store, 20s, [&](int r, Communicator& c, KeyValueStore&) -> std::string {
+        std::vector<float> v(count);
+        for (size_t i = 0; i < count; ++i) v[i] = float((i * 2654435761u + size_t(r) * 40503u) % 1000) / 997.0f - 0.5f;
+        c.allreduce_sum_f32(v.data(), v.size());
+        std::vector<int> got(size_t(n) * 3);
+        const int mine[3] = {r, r * 10, -r};
+        c.allgather(mine, sizeof mine, got.data());
+        for (int q = 0; q < n; ++q)
+          if (got[size_t(q) * 3] != q || got[size_t(q) * 3 + 1] != q * 10 || got[size_t(q) * 3 + 2] != -q)
+            return "allgather: block of rank " + std::to_string(q) + " is wrong";
+        std::ofstream(dir / ("sum_" + std::to_string(r))) .write(reinterpret_cast<const char*>(v.data()),
+                                                                 std::streamsize(v.size() * sizeof(float)));
+        return "";
+      }, dir.path());
+      for (int r = 0; r < n; ++r) ASSERT_EQ(results[size_t(r)], "") << path << " rank " << r;
+      for (int r = 0; r < n; ++r) {
+        const std::string raw = test::read_file(dir / ("sum_" + std::to_string(r)));
+        std::vector<float> v(raw.size() / sizeof(float));
+        std::memcpy(v.data(), raw.data(), raw.size());
+        sums[path].push_back(v);
+      }
+    }
+    unsetenv("HPCINFER_GLOO_SHM");
+    for (int r = 1; r < n; ++r) EXPECT_EQ(sums["shm"][size_t(r)], sums["shm"][0]) << "shm: rank " << r << " differs";
+    ASSERT_EQ(sums["shm"][0].size(), count);
+    double worst = 0;
+    for (size_t i = 0; i < count; ++i) worst = std::max(worst, double(std::abs(sums["shm"][0][i] - sums["tcp"][0][i])));
+    if (n == 2) EXPECT_EQ(worst, 0.0) << "two ranks: shared memory and the TCP ring must give the same bits";
+    else EXPECT_LE(worst, 1e-5) << "four ranks: another summation order, same values within rounding";
+  }
+  // The dead rank.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto results = run_ranks(2, "file://" + (dir / "dead").string(), 20s, [](int r, Communicator& c, KeyValueStore&) -> std::string {
+    c.barrier();
+    if (r == 1) raise(SIGKILL);
+    std::vector<float> v(64, 1.0f);
+    try {
+      c.allreduce_sum_f32(v.data(), v.size());
+    } catch (const std::runtime_error& e) {
+      const std::string msg = e.what();
+      if (msg.find("shared memory") == std::string::npos || msg.find("rank 1 (pid") == std::string::npos ||
+          msg.find("died") == std::string::npos)
+        return "the error does not say the shared-memory peer rank 1 died: " + msg;
+      return "";
+    }
+    return "survivor did not throw";
+  }, dir.path(), /*final_barrier=*/false);
+  EXPECT_EQ(results[0], "");
+  EXPECT_EQ(results[1], "died by signal 9");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s) << "the dead rank was found by the timeout, not at once";
+}
+
 // A host backend that calls its own buffers device memory: DeviceCommunicator must stage exactly those through host
 // buffers (host ones pass straight through) and give the inner transport's results byte for byte.
 class PretendDevice final : public CpuBackend {

@@ -128,7 +128,8 @@ void GlooCommunicator::init(const CommInit& init) {
 
 namespace {
 // Processes that print the same string share /dev/shm and can wait on each other's futexes: one machine (boot id),
-// one network namespace (two "hosts" in network namespaces on one machine stay apart), one mount and IPC namespace.
+// one network namespace (two "hosts" in network namespaces on one machine stay apart), one mount, IPC and PID
+// namespace (a peer's pid is checked to tell a dead rank from a slow one).
 std::string host_identity() {
   std::string id;
   if (FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r")) {
@@ -137,7 +138,7 @@ std::string host_identity() {
     std::fclose(f);
   }
   if (id.empty()) return "";
-  for (const char* ns : {"/proc/self/ns/net", "/proc/self/ns/mnt", "/proc/self/ns/ipc"}) {
+  for (const char* ns : {"/proc/self/ns/net", "/proc/self/ns/mnt", "/proc/self/ns/ipc", "/proc/self/ns/pid"}) {
     char link[128] = {};
     if (readlink(ns, link, sizeof link - 1) <= 0) return "";
     id += std::string("|") + link;

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -28,6 +30,7 @@ constexpr size_t kHeaderBytes = 4096;
 struct ShmCollectives::Header {
   std::atomic<uint32_t> arrived[kMaxRanks];
   std::atomic<uint32_t> bell;
+  std::atomic<int32_t> pid[kMaxRanks];  // each rank's process, so a waiting rank can tell a dead peer from a slow one
 };
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain lock-free 32-bit integers");
 
@@ -40,6 +43,20 @@ void futex_wait(std::atomic<uint32_t>* word, uint32_t seen, long ms) {
   timespec ts{ms / 1000, (ms % 1000) * 1000000};
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, seen, &ts, nullptr, 0);
 }
+// Whether process `pid` is gone: no such process, or a zombie its parent has not reaped yet.
+bool process_gone(int32_t pid) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0) return errno == ESRCH;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", int(pid));
+  FILE* f = std::fopen(path, "r");
+  if (!f) return true;
+  char state = 0;
+  const int got = std::fscanf(f, "%*d (%*[^)]) %c", &state);
+  std::fclose(f);
+  return got == 1 && (state == 'Z' || state == 'X');
+}
+
 void futex_wake_all(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, kMaxRanks, nullptr, nullptr, 0);
 }
@@ -68,6 +85,7 @@ ShmCollectives::ShmCollectives(int rank, int size, const std::string& name, size
   }
   static_assert(sizeof(Header) <= kHeaderBytes, "the header fits its page");
   hdr_ = static_cast<Header*>(map_);
+  hdr_->pid[rank].store(int32_t(getpid()), std::memory_order_release);  // read only after the setup's TCP barrier
 }
 
 void ShmCollectives::unlink_name() { shm_unlink(name_.c_str()); }
@@ -100,16 +118,22 @@ void ShmCollectives::barrier(Deadline deadline, const std::string& who, const ch
     const uint32_t bell = hdr_->bell.load(std::memory_order_acquire);
     if (all_here()) break;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      std::string missing;
-      for (int q = 0; q < size_; ++q)
-        if (int32_t(hdr_->arrived[q].load(std::memory_order_acquire) - mine) < 0)
-          missing += (missing.empty() ? "rank " : ", rank ") + std::to_string(q);
+    std::string missing, dead;
+    for (int q = 0; q < size_; ++q) {
+      if (int32_t(hdr_->arrived[q].load(std::memory_order_acquire) - mine) >= 0) continue;
+      const int32_t pid = hdr_->pid[q].load(std::memory_order_acquire);
+      missing += (missing.empty() ? "rank " : ", rank ") + std::to_string(q);
+      if (process_gone(pid))
+        dead += (dead.empty() ? "rank " : ", rank ") + std::to_string(q) + " (pid " + std::to_string(pid) + ")";
+    }
+    if (!dead.empty())
+      throw std::runtime_error(std::string(op) + " on " + who + " (shared memory): " + dead +
+                               " died: its process is gone");
+    if (now >= deadline)
       throw std::runtime_error(std::string(op) + " on " + who + " (shared memory): " + missing +
                                " did not arrive before the timeout (is it alive and in the same op?)");
-    }
     const long left = long(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
-    futex_wait(&hdr_->bell, bell, std::clamp(left, 1L, 100L));
+    futex_wait(&hdr_->bell, bell, std::clamp(left, 1L, 50L));
   }
 }
 

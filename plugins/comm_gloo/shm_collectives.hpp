@@ -9,7 +9,8 @@
 // Results: an all-reduce sums the ranks' values in rank order (rank 0 + rank 1 + ...), the same order on every
 // rank, so all ranks hold bit-identical sums (with two ranks also the same bits as the TCP ring: a + b = b + a).
 // Messages larger than a slot go through in slot-sized pieces.
-// Faults: every wait ends at the call's deadline; the error names the ranks that did not arrive.
+// Faults: a rank waiting checks the missing ranks' processes every 50 ms (a killed rank is named at once: "rank 1
+// (pid N) died"); otherwise every wait ends at the call's deadline naming the ranks that did not arrive.
 // Lifetime: rank 0 creates the segment, every rank maps it, and rank 0 unlinks its name once all have mapped it, so
 // nothing is left in /dev/shm even when a rank is killed.
 #pragma once
