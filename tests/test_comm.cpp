@@ -180,11 +180,11 @@ INSTANTIATE_TEST_SUITE_P(Loopback, GlooWorld,
                                          World{3, true}, World{4, true}),
                          world_name);
 
-// Ranks on one host: all-reduce and all-gather go through shared memory (HPCINFER_GLOO_SHM=0: TCP). Both paths give
+// Ranks on one host: all-reduce, all-gather and messages go through shared memory (HPCINFER_GLOO_SHM=0: TCP). Both paths give
 // every rank the same values; with 2 ranks the same bits (a + b = b + a), with 4 within float rounding of each other.
 // A message larger than a shared-memory slot (4 MiB per rank) goes through in pieces. A rank killed while the other
 // waits in a shared-memory all-reduce is named at once as dead, not at the 20 s timeout.
-TEST(GlooSharedMemory, SameSumsAsTcpInPiecesAndADeadRankIsNamedAtOnce) {
+TEST(GlooSharedMemory, SameSumsAsTcpMessagesInOrderAndADeadRankNamedAtOnce) {
   if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
   test::ScratchDir dir;
   const size_t count = (size_t(6) << 20) / sizeof(float) + 7;  // 6 MiB + 28 bytes: two pieces of a 4 MiB slot
@@ -223,6 +223,39 @@ TEST(GlooSharedMemory, SameSumsAsTcpInPiecesAndADeadRankIsNamedAtOnce) {
     if (n == 2) EXPECT_EQ(worst, 0.0) << "two ranks: shared memory and the TCP ring must give the same bits";
     else EXPECT_LE(worst, 1e-5) << "four ranks: another summation order, same values within rounding";
   }
+  // Point-to-point through the rings: tags received out of the order they were sent (the receiver parks the others),
+  // a 3 MiB message (over TCP, its place in the order kept by a marker), and 300 x 16 KiB wrapping a 2 MiB ring.
+  auto p2p = run_ranks(2, "file://" + (dir / "p2p").string(), 20s, [](int r, Communicator& c, KeyValueStore&) -> std::string {
+    const size_t big = size_t(3) << 20, small = 16 << 10;
+    auto fill = [](std::vector<uint8_t>& v, int k) { for (size_t i = 0; i < v.size(); ++i) v[i] = uint8_t(i * 7 + size_t(k) * 13); };
+    std::vector<uint8_t> a(100), b(big), d(40), e(small);
+    if (r == 0) {
+      fill(a, 1), fill(b, 2), fill(d, 3);
+      c.send(a.data(), a.size(), 1, 30);
+      c.send(b.data(), b.size(), 1, 31);
+      c.send(d.data(), d.size(), 1, 30);
+      c.send(a.data(), a.size(), 1, 31);
+      for (int k = 0; k < 300; ++k) fill(e, k), c.send(e.data(), e.size(), 1, 32);
+      return "";
+    }
+    std::vector<uint8_t> want_a(100), want_b(big), want_d(40), want_e(small), got;
+    fill(want_a, 1), fill(want_b, 2), fill(want_d, 3);
+    got.resize(big), c.recv(got.data(), big, 0, 31);
+    if (got != want_b) return "tag 31 first message (3 MiB over TCP) is wrong";
+    got.resize(100), c.recv(got.data(), 100, 0, 31);
+    if (got != want_a) return "tag 31 second message is wrong";
+    got.resize(100), c.recv(got.data(), 100, 0, 30);
+    if (got != want_a) return "tag 30 first message (parked) is wrong";
+    got.resize(40), c.recv(got.data(), 40, 0, 30);
+    if (got != want_d) return "tag 30 second message (parked) is wrong";
+    for (int k = 0; k < 300; ++k) {
+      fill(want_e, k), got.resize(small), c.recv(got.data(), small, 0, 32);
+      if (got != want_e) return "16 KiB message " + std::to_string(k) + " is wrong";
+    }
+    return "";
+  }, dir.path());
+  EXPECT_EQ(p2p[0], "");
+  EXPECT_EQ(p2p[1], "");
   // The dead rank.
   const auto t0 = std::chrono::steady_clock::now();
   auto results = run_ranks(2, "file://" + (dir / "dead").string(), 20s, [](int r, Communicator& c, KeyValueStore&) -> std::string {
@@ -357,28 +390,36 @@ TEST(GlooBuffered, BothSend3x8MiBFirstThenReceiveInOrder) {
 
 // Rank 1 dies after the barrier; rank 0 sends to it (returns: buffered) and must hear about it from the send
 // itself or, at the latest, from the next barrier, naming rank 1.
+// Over TCP the buffered send itself (or the barrier waiting for it) reports the dead peer as "send to rank 1". On one
+// host small messages go into the peer's shared-memory ring and are delivered there at once, so the send succeeds
+// and the next call that waits on rank 1 (here the barrier) names it.
 TEST(GlooBuffered, SendToADeadPeerIsReportedNamingIt) {
   if (!std::filesystem::exists(plugin_path("gloo"))) GTEST_SKIP() << "plugin not built: " << plugin_path("gloo");
-  test::ScratchDir dir;
-  auto results = run_ranks(2, "file://" + (dir / "store").string(), 5s,
-                           [](int r, Communicator& c, KeyValueStore&) -> std::string {
-                             c.barrier();
-                             if (r == 1) raise(SIGKILL);
-                             std::vector<uint8_t> buf(1 << 20, 3);
-                             try {
-                               c.send(buf.data(), buf.size(), 1, 9);
+  for (const char* shm : {"0", "1"}) {
+    setenv("HPCINFER_GLOO_SHM", shm, 1);
+    test::ScratchDir dir;
+    auto results = run_ranks(2, "file://" + (dir / "store").string(), 5s,
+                             [shm](int r, Communicator& c, KeyValueStore&) -> std::string {
                                c.barrier();
-                               return "neither send nor barrier reported the dead peer";
-                             } catch (const std::runtime_error& e) {
-                               std::string msg = e.what();
-                               if (msg.find("send to rank 1") == std::string::npos)
-                                 return "error does not name the send to rank 1: " + msg;
-                             }
-                             return "";
-                           },
-                           dir.path(), /*final_barrier=*/false);
-  EXPECT_EQ(results[0], "");
-  EXPECT_EQ(results[1], "died by signal 9");
+                               if (r == 1) raise(SIGKILL);
+                               std::vector<uint8_t> buf(1 << 20, 3);
+                               try {
+                                 c.send(buf.data(), buf.size(), 1, 9);
+                                 c.barrier();
+                                 return "neither send nor barrier reported the dead peer";
+                               } catch (const std::runtime_error& e) {
+                                 std::string msg = e.what();
+                                 const char* want = std::string(shm) == "0" ? "send to rank 1" : "rank 1";
+                                 if (msg.find(want) == std::string::npos)
+                                   return std::string("error does not name '") + want + "': " + msg;
+                               }
+                               return "";
+                             },
+                             dir.path(), /*final_barrier=*/false);
+    EXPECT_EQ(results[0], "") << "HPCINFER_GLOO_SHM=" << shm;
+    EXPECT_EQ(results[1], "died by signal 9");
+  }
+  unsetenv("HPCINFER_GLOO_SHM");
 }
 
 // 4 world ranks, groups "tp.stage0" = {0,1} and "tp.stage1" = {2,3}, each a second communicator beside the world.

@@ -1,5 +1,5 @@
 // Ring allreduce and ring allgather over GlooCommunicator::exchange (send right, receive left, each step), or the
-// shared-memory versions (shm_collectives.hpp) when every rank is on this host.
+// shared-memory versions (shm_transport.hpp) when every rank is on this host.
 #include <cstring>
 #include <vector>
 
@@ -53,7 +53,7 @@ void GlooCommunicator::ring_allreduce_f32(const Op& op, float* data, size_t coun
 void GlooCommunicator::sum_f32(const Op& op, float* data, size_t count) {
   if (!shm_) return ring_allreduce_f32(op, data, count);
   try {
-    shm_->allreduce_sum_f32(data, count, op.deadline, who_);
+    shm_->allreduce_sum_f32(data, count, op.deadline, group_suffix());
   } catch (const std::runtime_error& e) {
     fail(op, e.what());
   }
@@ -88,7 +88,7 @@ void GlooCommunicator::allgather(const void* in, size_t bytes_per_rank, void* ou
   const int n = size_;
   if (shm_ && n > 1 && bytes_per_rank > 0) {
     try {
-      shm_->allgather(o + size_t(rank_) * bytes_per_rank, bytes_per_rank, o, op.deadline, who_);
+      shm_->allgather(o + size_t(rank_) * bytes_per_rank, bytes_per_rank, o, op.deadline, group_suffix());
     } catch (const std::runtime_error& e) {
       fail(op, e.what());
     }

@@ -10,9 +10,9 @@
 // their own mutexes, and we also serialize posts with post_mu_ (never held across a wait).
 // Groups (CommInit.group): a separate full mesh whose store keys carry the group name.
 // Same host: when every rank of the communicator runs on one host (same boot id and network / mount / IPC
-// namespaces, agreed through the store), all-reduce and all-gather go through shared memory instead
-// (shm_collectives.hpp: no I/O-thread hand-off per message); HPCINFER_GLOO_SHM=0 keeps them on TCP. Point-to-point
-// sends, broadcast, barrier and alltoallv always use TCP.
+// namespaces, agreed through the store), all-reduce, all-gather and point-to-point messages up to 1 MiB go through
+// shared memory instead (shm_transport.hpp: no I/O-thread hand-off per message; larger messages stay on TCP in
+// order); HPCINFER_GLOO_SHM=0 keeps everything on TCP. Broadcast, barrier and alltoallv always use TCP.
 #pragma once
 
 #include <gloo/rendezvous/context.h>
@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "hpcinfer/communicator.hpp"
-#include "shm_collectives.hpp"
+#include "shm_transport.hpp"
 
 namespace hpcinfer::gloo_comm {
 
@@ -76,6 +76,7 @@ class GlooCommunicator : public Communicator {
   void check_peer(const char* op, int peer) const;
   void check_ready(const char* op);
   std::string peer_name(int peer) const;  // "rank 3" or "rank 3 of group tp.stage0"
+  std::string group_suffix() const;       // "" or " of group tp.stage0"
 
   // ---- buffered sends ----
   struct PendingSend {
@@ -104,7 +105,7 @@ class GlooCommunicator : public Communicator {
   std::string group_;  // CommInit.group
   std::chrono::milliseconds timeout_{60000};
   std::shared_ptr<::gloo::rendezvous::Context> context_;
-  std::unique_ptr<ShmCollectives> shm_;  // null: collectives over TCP
+  std::unique_ptr<ShmTransport> shm_;  // null: collectives over TCP
   CommStats stats_;
   std::string broken_;  // set after an error: the communicator is not usable any more
 };
