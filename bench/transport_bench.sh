@@ -2,7 +2,7 @@
 # Issue 19 benchmark: what the transport costs a tensor-parallel run on one machine, as a user measures it. For each
 # model, ROUNDS interleaved rounds of: one process (all cores), tp=2 over gloo with its shared-memory collectives
 # (ranks on one host; the default), tp=2 over gloo forced onto TCP (HPCINFER_GLOO_SHM=0: the path before), tp=2 over
-# mpi (mpirun), and pp=2 over gloo. 8 prompts x TOKENS new tokens, batch 8, one micro-batch, greedy.
+# mpi (mpirun), and pp=2 over gloo (shared memory, and TCP). 8 prompts x TOKENS new tokens, batch 8, one micro-batch, greedy.
 # tokens/s = generated tokens / the slowest rank's engine_wall_s (raw.json); tp all-reduce seconds of rank 0.
 #   bash bench/transport_bench.sh                 # ROUNDS=2 TOKENS=32, models: random tinyllama-1.1b bf16, stories260K
 #   MODEL=/tmp/tinyllama bash bench/transport_bench.sh   # keep (or reuse) the random tinyllama there
@@ -46,9 +46,10 @@ run_variant() {  # MODEL VARIANT ROUND
     tp2_mpi) mpirun --allow-run-as-root --oversubscribe --bind-to none -n 2 "$BIN" run "$y" --set world.tp=2 --set plugins.strategy=tp_pp \
                --set plugins.comm=mpi --set threads=1 --set outputs.dir="$out" ;;
     pp2_gloo) "$BIN" launch -n 2 "$y" --set world.pp=2 --set plugins.comm=gloo --set outputs.dir="$out" ;;
+    pp2_gloo_tcp) HPCINFER_GLOO_SHM=0 "$BIN" launch -n 2 "$y" --set world.pp=2 --set plugins.comm=gloo --set outputs.dir="$out" ;;
   esac >"$work/log_$3_$1_$2.txt" 2>&1 || { tail -5 "$work/log_$3_$1_$2.txt" >&2; exit 1; }
 }
-variants=(one tp2_gloo_shm tp2_gloo_tcp tp2_mpi pp2_gloo)
+variants=(one tp2_gloo_shm tp2_gloo_tcp tp2_mpi pp2_gloo pp2_gloo_tcp)
 for ((r = 1; r <= ROUNDS; r++)); do
   for m in "${models[@]}"; do
     name=${m%%|*}

@@ -20,6 +20,7 @@ int cmd_plan(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_bench_kernels(const Args& args);
 int cmd_bench_stream(const Args& args);
+int cmd_bench_comm(const Args& args);
 int cmd_agree(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_compare(const Args& args);

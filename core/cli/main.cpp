@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"bench", hpcinfer::cli::cmd_bench, "bench --model DIR: prefill/decode tokens/s against memory bandwidth"},
     {"bench-kernels", hpcinfer::cli::cmd_bench_kernels, "bench-kernels: one-thread L2-resident matmul rates vs the FMA peak"},
     {"bench-stream", hpcinfer::cli::cmd_bench_stream, "bench-stream: bf16/int8 GEMV streaming a decode step from memory vs the read bandwidth"},
+    {"bench-comm", hpcinfer::cli::cmd_bench_comm, "bench-comm --comm gloo|mpi [--ranks N]: all-reduce latency and bandwidth, 8 B to 64 MiB"},
     {"agree", hpcinfer::cli::cmd_agree, "agree --model M --weights bf16 --weights-b int8 --prompts F: greedy agreement, KL"},
     {"eval", hpcinfer::cli::cmd_eval, "eval: perplexity and multiple-choice suites"},
     {"compare", hpcinfer::cli::cmd_compare, "compare RUN_A RUN_B: per-prompt agreement of two runs"},
