@@ -51,3 +51,23 @@ TEST(BenchCli, KernelsAndStreamReportEveryFormat) {
   EXPECT_EQ(s["bf16_bytes"].get<double>(), 2.0 * 2048 * (2048 * 2 + 256 * 2 + 5632 * 3));  // one layer of tinyllama
   for (const char* key : {"read_gbs", "copy_gbs", "bf16_gbs", "int8_gbs"}) EXPECT_GT(s[key].get<double>(), 0) << key;
 }
+
+// bench-comm forks its ranks, checks one call's sums per size and prints one row per size; gloo (shared memory and
+// TCP) both, 2 and 3 ranks.
+TEST(BenchCli, BenchCommReportsEverySizeForGloo) {
+  for (const char* shm : {"1", "0"})
+    for (int n : {2, 3}) {
+      const auto r = test::run_command(std::string("HPCINFER_GLOO_SHM=") + shm + " " + test::bin() +
+                                       " bench-comm --comm gloo --ranks " + std::to_string(n) +
+                                       " --min-bytes 8 --max-bytes 65536 --iters 2 --json");
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      const auto j = nlohmann::json::parse(r.output);
+      EXPECT_EQ(j["ranks"].get<int>(), n);
+      ASSERT_EQ(j["rows"].size(), 14u);  // 8 B .. 64 KiB, doubling
+      for (const auto& row : j["rows"]) {
+        EXPECT_GT(row["time_us"].get<double>(), 0.0);
+        EXPECT_NEAR(row["busbw_GBps"].get<double>(), row["algbw_GBps"].get<double>() * 2.0 * (n - 1) / n, 1e-9);
+      }
+      EXPECT_NE(j["comm"].get<std::string>().find(std::string(shm) == "1" ? "shared memory" : "TCP"), std::string::npos);
+    }
+}
