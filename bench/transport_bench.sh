@@ -6,6 +6,7 @@
 # tokens/s = generated tokens / the slowest rank's engine_wall_s (raw.json); tp all-reduce seconds of rank 0.
 #   bash bench/transport_bench.sh                 # ROUNDS=2 TOKENS=32, models: random tinyllama-1.1b bf16, stories260K
 #   MODEL=/tmp/tinyllama bash bench/transport_bench.sh   # keep (or reuse) the random tinyllama there
+#   VARIANTS="one pp2_gloo pp2_gloo_tcp" MODELS=tinyllama ROUNDS=5 bash bench/transport_bench.sh   # a subset
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin/hpcinfer}
@@ -49,18 +50,18 @@ run_variant() {  # MODEL VARIANT ROUND
     pp2_gloo_tcp) HPCINFER_GLOO_SHM=0 "$BIN" launch -n 2 "$y" --set world.pp=2 --set plugins.comm=gloo --set outputs.dir="$out" ;;
   esac >"$work/log_$3_$1_$2.txt" 2>&1 || { tail -5 "$work/log_$3_$1_$2.txt" >&2; exit 1; }
 }
-variants=(one tp2_gloo_shm tp2_gloo_tcp tp2_mpi pp2_gloo pp2_gloo_tcp)
+read -r -a variants <<<"${VARIANTS:-one tp2_gloo_shm tp2_gloo_tcp tp2_mpi pp2_gloo pp2_gloo_tcp}"
+read -r -a model_names <<<"${MODELS:-tinyllama stories260K}"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for m in "${models[@]}"; do
-    name=${m%%|*}
+  for name in "${model_names[@]}"; do
     for v in "${variants[@]}"; do run_variant "$name" "$v" "$r"; done
   done
   echo "transport_bench: round $r of $ROUNDS done" >&2
 done
-python3 - "$work" "$ROUNDS" "${variants[@]}" <<'PY'
+python3 - "$work" "$ROUNDS" "${model_names[*]}" "${variants[@]}" <<'PY'
 import json, statistics, sys
-work, rounds, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-for model in ("tinyllama", "stories260K"):
+work, rounds, model_names, variants = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
+for model in model_names:
     print(f"\n{model}: tokens/s (median of {rounds} rounds; each round's value), vs one process, rank 0's tp all-reduce s")
     base = None
     for v in variants:
