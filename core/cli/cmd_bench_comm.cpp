@@ -20,6 +20,7 @@
 
 #include "core/cli/cli_util.hpp"
 #include "core/cli/commands.hpp"
+#include "core/cli/local_ranks.hpp"
 #include "core/config/experiment_config.hpp"
 #include "core/plugin/plugin_registry.hpp"
 #include "core/rendezvous/kv_store.hpp"
@@ -32,29 +33,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Forks n ranks of this command with HPCINFER_RANK etc. set; returns the first non-zero exit status.
+// Forks n local ranks of this command; returns the first non-zero exit status.
 int fork_ranks(int n, const Args& args) {
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
   const std::string job = "bench-comm-" + std::to_string(getpid());
+  std::vector<std::string> child{"bench-comm"};
+  child.insert(child.end(), args.begin(), args.end());
   std::vector<pid_t> pids;
-  for (int r = 0; r < n; ++r) {
-    const pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));
-    if (pid == 0) {
-      setenv("HPCINFER_RANK", std::to_string(r).c_str(), 1);
-      setenv("HPCINFER_WORLD_SIZE", std::to_string(n).c_str(), 1);
-      setenv("HPCINFER_LOCAL_RANK", std::to_string(r).c_str(), 1);
-      setenv("HPCINFER_JOB_ID", job.c_str(), 1);
-      std::vector<std::string> argv_s{self, "bench-comm"};
-      argv_s.insert(argv_s.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& a : argv_s) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(self.c_str(), argv.data());
-      _exit(127);
-    }
-    pids.push_back(pid);
-  }
+  for (int r = 0; r < n; ++r) pids.push_back(fork_local_rank(r, n, job, child));
   int rc = 0;
   for (pid_t p : pids) {
     int status = 0;

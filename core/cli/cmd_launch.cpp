@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "core/cli/cli_util.hpp"
+#include "core/cli/local_ranks.hpp"
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
 #include "core/plugin/plugin_registry.hpp"
@@ -71,29 +72,9 @@ int cmd_launch(const Args& args) {
   const int busy_at_once = cfg.world.dp * cfg.world.tp * std::min(cfg.world.pp, cfg.batching.micro_batches);
   if (cfg.threads == 0)
     child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / busy_at_once))});
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-
   std::vector<pid_t> pids(static_cast<size_t>(n), -1);
-  for (int r = 0; r < n; ++r) {
-    const fs::path log = logs / ("rank_" + std::to_string(r) + ".log");
-    pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));
-    if (pid == 0) {
-      FILE* f = std::freopen(log.c_str(), "w", stdout);
-      if (!f || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(127);
-      setenv("HPCINFER_RANK", std::to_string(r).c_str(), 1);
-      setenv("HPCINFER_WORLD_SIZE", std::to_string(n).c_str(), 1);
-      setenv("HPCINFER_LOCAL_RANK", std::to_string(r).c_str(), 1);
-      setenv("HPCINFER_JOB_ID", job.c_str(), 1);
-      setenv("OMP_WAIT_POLICY", "passive", 0);  // ranks share cores: idle threads must not spin
-      std::vector<char*> argv{const_cast<char*>(self.c_str())};
-      for (auto& a : child_args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(self.c_str(), argv.data());
-      _exit(127);
-    }
-    pids[size_t(r)] = pid;
-  }
+  for (int r = 0; r < n; ++r)
+    pids[size_t(r)] = fork_local_rank(r, n, job, child_args, (logs / ("rank_" + std::to_string(r) + ".log")).string());
   std::fprintf(stderr, "hpcinfer launch: %d ranks, job %s, logs in %s\n", n, job.c_str(), logs.c_str());
 
   signal(SIGTERM, remember_signal);

@@ -1,0 +1,42 @@
+// Local ranks of this binary, as `hpcinfer launch` and `bench-comm --ranks` start them: one place for the launch
+// environment a forked rank gets (HPCINFER_RANK / WORLD_SIZE / LOCAL_RANK / JOB_ID, read by
+// core/rendezvous/launch_env.hpp).
+#pragma once
+
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hpcinfer::cli {
+
+// Forks rank r of n running this binary with `args` (what follows the program name); stdout and stderr go to `log`
+// when it is not empty. Returns the child's pid; throws when fork fails.
+inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::vector<std::string>& args,
+                             const std::string& log = "") {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));
+  if (pid > 0) return pid;
+  if (!log.empty()) {
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    if (!f || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(127);
+  }
+  setenv("HPCINFER_RANK", std::to_string(r).c_str(), 1);
+  setenv("HPCINFER_WORLD_SIZE", std::to_string(n).c_str(), 1);
+  setenv("HPCINFER_LOCAL_RANK", std::to_string(r).c_str(), 1);
+  setenv("HPCINFER_JOB_ID", job.c_str(), 1);
+  setenv("OMP_WAIT_POLICY", "passive", 0);  // ranks share cores: idle threads must not spin
+  std::vector<char*> argv{const_cast<char*>(self.c_str())};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(self.c_str(), argv.data());
+  _exit(127);
+}
+
+}  // namespace hpcinfer::cli
