@@ -153,7 +153,7 @@ int cmd_plan(const Args& args) {
                    {"layers", {p.layer_begin, p.layer_end}}, {"embedding", p.has_embedding}, {"head", p.has_head},
                    {"weights_plugin", s->weights_plugin}, {"device", cfg.device},
                    {"weight_bytes", mem.weights}, {"kv_cache_bytes", mem.kv_cache}, {"kv_context", ctx},
-                   {"kv_bytes_per_token", mem.kv_cache / std::max(1.0, double(cfg.batching.batch_size) * ctx)},
+                   {"kv_bytes_per_token", cost.kv_bytes_per_token},
                    {"activation_bytes", mem.activations}, {"workspace_bytes", mem.workspace},
                    {"total_bytes", mem.total()}, {"experts", experts_json}, {"shards", shards}, {"groups", groups},
                    {"steps", steps}});
@@ -168,8 +168,7 @@ int cmd_plan(const Args& args) {
       std::printf("  weights (%s on %s): %s in %zu shards; KV cache: %s (%d sequences x %d tokens, %.0f bytes per "
                   "token)\n",
                   s->weights_plugin.c_str(), cfg.device.c_str(), mib(mem.weights).c_str(), p.shards.size(),
-                  mib(mem.kv_cache).c_str(), cfg.batching.batch_size, ctx,
-                  mem.kv_cache / std::max(1.0, double(cfg.batching.batch_size) * ctx));
+                  mib(mem.kv_cache).c_str(), cfg.batching.batch_size, ctx, cost.kv_bytes_per_token);
       std::printf("  memory: weights %s + KV cache %s + activations %s + workspace %s = %s\n", gb(mem.weights).c_str(),
                   gb(mem.kv_cache).c_str(), gb(mem.activations).c_str(), gb(mem.workspace).c_str(),
                   gb(mem.total()).c_str());

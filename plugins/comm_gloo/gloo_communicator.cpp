@@ -167,8 +167,9 @@ void GlooCommunicator::setup_shared_memory(const CommInit& init, const std::stri
   std::unique_ptr<ShmTransport> shm;
   std::string why;
   constexpr size_t kSlotBytes = size_t(4) << 20;  // per rank; larger messages go through in pieces
-  // Point-to-point rings of 2 MiB per ordered pair (messages up to 1 MiB) for up to 8 ranks: 112 MiB of /dev/shm at 8.
-  const size_t ring_bytes = size_ <= 8 ? size_t(2) << 20 : 0;
+  // Point-to-point rings of 2 MiB per ordered pair (messages up to 1 MiB) for a world of up to 8 ranks (112 MiB of
+  // /dev/shm at 8). Groups (tp.stage<k>) carry only collectives: no rings, their rare sends stay on TCP.
+  const size_t ring_bytes = group_.empty() && size_ <= 8 ? size_t(2) << 20 : 0;
   try {
     if (rank_ == 0) {
       const std::string name = "/hpcinfer-gloo-" + std::to_string(getpid()) + "-" +

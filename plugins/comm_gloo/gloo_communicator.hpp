@@ -10,8 +10,8 @@
 // their own mutexes, and we also serialize posts with post_mu_ (never held across a wait).
 // Groups (CommInit.group): a separate full mesh whose store keys carry the group name.
 // Same host: when every rank of the communicator runs on one host (same boot id and network / mount / IPC
-// namespaces, agreed through the store), all-reduce, all-gather and point-to-point messages up to 1 MiB go through
-// shared memory instead (shm_transport.hpp: no I/O-thread hand-off per message; larger messages stay on TCP in
+// namespaces, agreed through the store), all-reduce, all-gather and (in the world communicator) point-to-point
+// messages up to 1 MiB go through shared memory instead (shm_transport.hpp: no I/O-thread hand-off per message; larger messages stay on TCP in
 // order); HPCINFER_GLOO_SHM=0 keeps everything on TCP. Broadcast, barrier and alltoallv always use TCP.
 #pragma once
 

@@ -136,7 +136,7 @@ uint8_t* ShmTransport::ring_data(int src, int dst) const {
 // whether the processes of `peers` (those still awaited) are gone and the deadline.
 void ShmTransport::wait_until(const std::function<bool()>& ready, std::atomic<uint32_t>* bell,
                               const std::function<std::vector<int>()>& awaited, Deadline deadline,
-                              const std::string& what) {
+                              const std::function<std::string()>& what) {
   const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
   for (int i = 0; !ready(); ++i) {
     if (i < 64 || std::chrono::steady_clock::now() < spin_until) {
@@ -152,10 +152,10 @@ void ShmTransport::wait_until(const std::function<bool()>& ready, std::atomic<ui
       if (process_gone(pid))
         dead += (dead.empty() ? "rank " : ", rank ") + std::to_string(q) + " (pid " + std::to_string(pid) + ")";
     }
-    if (!dead.empty()) throw std::runtime_error(what + " failed (shared memory): " + dead + " died, its process is gone");
+    if (!dead.empty()) throw std::runtime_error(what() + " failed (shared memory): " + dead + " died, its process is gone");
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline)
-      throw std::runtime_error(what + " timed out (shared memory: " + missing +
+      throw std::runtime_error(what() + " timed out (shared memory: " + missing +
                                " did not get there before the deadline; is it alive and in the same op?)");
     const long left = long(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
     futex_wait(bell, seen, std::clamp(left, 1L, 50L));
@@ -171,7 +171,7 @@ void ShmTransport::post(int dst, uint32_t tag, const void* data, size_t bytes, b
   if (need > ring_bytes_) throw std::logic_error("shared memory: message larger than its ring");
   const uint64_t tail = r->tail.load(std::memory_order_relaxed);
   wait_until([&] { return tail + need - r->head.load(std::memory_order_acquire) <= ring_bytes_; }, &r->read,
-             [&] { return std::vector<int>{dst}; }, deadline, "send to rank " + std::to_string(dst) + who);
+             [&] { return std::vector<int>{dst}; }, deadline, [&] { return "send to rank " + std::to_string(dst) + who; });
   uint8_t* base = ring_data(rank_, dst);
   const MessageHeader h{tag, marker ? 1u : 0u, uint64_t(bytes)};
   const size_t at = size_t(tail % ring_bytes_);  // 16-aligned: the header never wraps
@@ -188,10 +188,10 @@ void ShmTransport::post(int dst, uint32_t tag, const void* data, size_t bytes, b
 
 bool ShmTransport::take(int src, uint32_t tag, void* buf, size_t bytes, Deadline deadline, const std::string& who) {
   auto& parked = parked_[{src, tag}];
-  const std::string what = "recv from rank " + std::to_string(src) + who;
+  auto what = [&] { return "recv from rank " + std::to_string(src) + who; };  // built only for an error
   auto check_size = [&](uint64_t got) {
     if (got != bytes)
-      throw std::runtime_error(what + ": message of " + std::to_string(got) + " bytes, expected " + std::to_string(bytes));
+      throw std::runtime_error(what() + ": message of " + std::to_string(got) + " bytes, expected " + std::to_string(bytes));
   };
   if (!parked.empty()) {  // an earlier recv set it aside while looking for another tag
     Parked p = std::move(parked.front());
@@ -233,13 +233,18 @@ void ShmTransport::barrier(Deadline deadline, const std::string& who, const char
   hdr_->arrived[rank_].store(mine, std::memory_order_release);
   hdr_->bell.fetch_add(1, std::memory_order_acq_rel);
   futex_wake_all(&hdr_->bell);
-  auto behind = [&] {
+  auto behind = [&] {  // the ranks still awaited (the slow path only)
     std::vector<int> out;
     for (int q = 0; q < size_; ++q)
       if (int32_t(hdr_->arrived[q].load(std::memory_order_acquire) - mine) < 0) out.push_back(q);
     return out;
   };
-  wait_until([&] { return behind().empty(); }, &hdr_->bell, behind, deadline, std::string(op) + who);
+  auto all_here = [&] {  // the spin's test: no allocation
+    for (int q = 0; q < size_; ++q)
+      if (int32_t(hdr_->arrived[q].load(std::memory_order_acquire) - mine) < 0) return false;
+    return true;
+  };
+  wait_until(all_here, &hdr_->bell, behind, deadline, [&] { return std::string(op) + who; });
 }
 
 void ShmTransport::allreduce_sum_f32(float* data, size_t count, Deadline deadline, const std::string& who) {

@@ -73,7 +73,8 @@ class ShmTransport {
   };
   void barrier(Deadline deadline, const std::string& who, const char* op);
   void wait_until(const std::function<bool()>& ready, std::atomic<uint32_t>* bell,
-                  const std::function<std::vector<int>()>& awaited, Deadline deadline, const std::string& what);
+                  const std::function<std::vector<int>()>& awaited, Deadline deadline,
+                  const std::function<std::string()>& what);
   uint8_t* slot(int r) const;
   size_t pair_index(int src, int dst) const;
   Ring* ring(int src, int dst) const;

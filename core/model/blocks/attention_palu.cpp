@@ -95,8 +95,12 @@ class PaluBlock final : public Block {
     wk_down_->matmul(xn, n, zk);  // [n, groups * rk]
     wv_down_->matmul(xn, n, zv);  // [n, groups * rv]
     if (rope_.rotary_dim > 0) be_.rope(q, n, heads_, hd_, b.pos, rope_);
-    be_.kv_store(zk, zk, n, b.slot, b.pos, k_shape_, k_cache_.f32(), k_cache_.f32());
-    be_.kv_store(zv, zv, n, b.slot, b.pos, v_shape_, v_cache_.f32(), v_cache_.f32());
+    if (rk_ == rv_) {  // uniform ranks (what compress writes): both latents in one store
+      be_.kv_store(zk, zv, n, b.slot, b.pos, k_shape_, k_cache_.f32(), v_cache_.f32());
+    } else {  // each cache on its own (the op writes k and v alike: here both are the same latent)
+      be_.kv_store(zk, zk, n, b.slot, b.pos, k_shape_, k_cache_.f32(), k_cache_.f32());
+      be_.kv_store(zv, zv, n, b.slot, b.pos, v_shape_, v_cache_.f32(), v_cache_.f32());
+    }
     be_.zero(qw, size_t(n * heads_ * width_) * sizeof(float));
     be_.copy_cols(q, hd_, qw, width_, n * heads_, hd_);
     // Each run of consecutive tokens of one sequence attends over that sequence's rebuilt keys.
