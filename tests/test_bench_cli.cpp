@@ -44,12 +44,12 @@ TEST(BenchCli, JsonHasTheIssueFieldsAndTheyAgree) {
 
 TEST(BenchCli, KernelsAndStreamReportEveryFormat) {
   auto k = run_json("bench-kernels --rows 32 --cols 256 --reps 4 --json");
-  ASSERT_GE(k["kernels"].size(), 9u);  // f32, bf16, int8 (and bf16dot where the CPU has AVX512-BF16) at n = 1, 8, 64
+  ASSERT_GE(k["kernels"].size(), 12u);  // f32, bf16, int8, int4 (and bf16dot with AVX512-BF16) at n = 1, 8, 64
   for (const auto& c : k["kernels"]) EXPECT_GT(c["gflops"].get<double>(), 0) << c.dump();
   auto s = run_json("bench-stream --layers 1 --rounds 2 --json");
   EXPECT_EQ(s["rounds"].size(), 2u);
   EXPECT_EQ(s["bf16_bytes"].get<double>(), 2.0 * 2048 * (2048 * 2 + 256 * 2 + 5632 * 3));  // one layer of tinyllama
-  for (const char* key : {"read_gbs", "copy_gbs", "bf16_gbs", "int8_gbs"}) EXPECT_GT(s[key].get<double>(), 0) << key;
+  for (const char* key : {"read_gbs", "copy_gbs", "bf16_gbs", "int8_gbs", "int4_gbs", "int4_read_fraction"}) EXPECT_GT(s[key].get<double>(), 0) << key;
 }
 
 // bench-comm forks its ranks, checks one call's sums per size and prints one row per size; gloo (shared memory and

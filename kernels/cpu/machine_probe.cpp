@@ -8,13 +8,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace hpcinfer::kernels {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-typedef float v16f __attribute__((vector_size(64)));
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -31,39 +32,17 @@ struct Buffer {
   ~Buffer() { std::free(p); }
 };
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 void copy_chunk(char* dst, const char* src, size_t n) { std::memcpy(dst, src, n); }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-float sum_chunk(const float* p, size_t n) {
-  v16f a0{}, a1{}, a2{}, a3{};
-  size_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    v16f x0, x1, x2, x3;
-    std::memcpy(&x0, p + i, 64);
-    std::memcpy(&x1, p + i + 16, 64);
-    std::memcpy(&x2, p + i + 32, 64);
-    std::memcpy(&x3, p + i + 48, 64);
-    a0 += x0, a1 += x1, a2 += x2, a3 += x3;
-  }
-  v16f a = (a0 + a1) + (a2 + a3);
-  float s = 0;
-  for (int k = 0; k < 16; ++k) s += a[k];
-  for (; i < n; ++i) s += p[i];
-  return s;
-}
-
-// 12 independent accumulators hide the FMA latency (4 cycles) at 2-3 FMAs per cycle.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-float fma_loop(int64_t iters, float seed) {
-  v16f a[12];
-  const v16f m = v16f{} + 0.999999f, c = v16f{} + 1e-7f * seed;
-  for (int j = 0; j < 12; ++j) a[j] = v16f{} + seed * float(j + 1);
-  for (int64_t i = 0; i < iters; ++i)
-    for (int j = 0; j < 12; ++j) a[j] = a[j] * m + c;
-  float s = 0;
-  for (int j = 0; j < 12; ++j) s += a[j][j % 16];
-  return s;
+// The probe loops of `isa` ("" = simd_level()); an ISA this CPU does not run is an error, not a crash.
+ProbeLoops loops_for(const std::string& isa) {
+  const std::string level = isa.empty() ? simd_level() : isa;
+  const auto here = simd_levels_here();
+  if (std::find(here.begin(), here.end(), level) == here.end())
+    throw std::invalid_argument("machine probe: this CPU does not run instruction set '" + level + "'");
+  if (level == "avx512") return probe_loops_avx512();
+  if (level == "avx2") return probe_loops_avx2();
+  return probe_loops_generic();
 }
 
 // Best rate over reps runs of `parallel_body(thread)` on `threads` threads: units / second / 1e9.
@@ -106,38 +85,57 @@ double copy_bandwidth_gbs(int threads, size_t bytes, int reps) {
   return best;
 }
 
-double read_bandwidth_gbs(int threads, size_t bytes, int reps) {
+double read_bandwidth_gbs(int threads, size_t bytes, int reps, const std::string& isa) {
   Buffer a(bytes);
-  const size_t floats = bytes / 4, chunk = (floats / size_t(threads) + 1023) / 1024 * 1024;
+  const size_t floats = bytes / 4, chunk = read_chunk_floats(floats, threads);
   float* f = reinterpret_cast<float*>(a.p);
-  auto range = [&](int t) {
-    const size_t lo = std::min(floats, chunk * size_t(t));
-    return std::pair<size_t, size_t>{lo, std::min(floats, lo + chunk)};
-  };
 #pragma omp parallel num_threads(threads)
   {
-    const auto [lo, hi] = range(omp_get_thread_num());
+    const size_t lo = std::min(floats, chunk * size_t(omp_get_thread_num())), hi = std::min(floats, lo + chunk);
     for (size_t i = lo; i < hi; ++i) f[i] = float(i & 7);
   }
+  return read_rate_gbs(f, floats, threads, reps, isa);
+}
+
+size_t read_chunk_floats(size_t floats, int threads) { return (floats / size_t(threads) + 1023) / 1024 * 1024; }
+
+double read_rate_gbs(const float* p, size_t floats, int threads, int reps, const std::string& isa) {
+  const ProbeLoops loops = loops_for(isa);
+  const size_t chunk = read_chunk_floats(floats, threads);
   return best_rate(threads, reps, double(floats) * 4.0, [&](int t) {
-    const auto [lo, hi] = range(t);
-    return sum_chunk(f + lo, hi - lo);
+    const size_t lo = std::min(floats, chunk * size_t(t)), hi = std::min(floats, lo + chunk);
+    return loops.sum(p + lo, hi - lo);
   });
 }
 
-double fma_peak_gflops(int threads, int reps, int64_t iters) {
-  return best_rate(threads, reps, 2.0 * 16 * 12 * double(iters) * threads,
-                   [&](int t) { return fma_loop(iters, 1.0f + float(t)); });
+double fma_peak_gflops(int threads, int reps, int64_t iters, const std::string& isa) {
+  const ProbeLoops loops = loops_for(isa);
+  return best_rate(threads, reps, 2.0 * loops.lanes * 12 * double(iters) * threads,
+                   [&](int t) { return loops.fma(iters, 1.0f + float(t)); });
+}
+
+namespace {
+bool cpu_has_v3() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+         __builtin_cpu_supports("bmi2");
+}
+bool cpu_has_v4() {
+  return cpu_has_v3() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd");
+}
+}  // namespace
+
+std::vector<std::string> simd_levels_here() {
+  std::vector<std::string> out{"generic"};
+  if (cpu_has_v3()) out.push_back("avx2");
+  if (cpu_has_v4()) out.push_back("avx512");
+  return out;
 }
 
 const char* simd_level() {
   static const char* level = [] {
-    __builtin_cpu_init();
-    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
-    const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-                    __builtin_cpu_supports("avx512cd");
+    const bool v3 = cpu_has_v3(), v4 = cpu_has_v4();
     const char* best = v4 ? "avx512" : v3 ? "avx2" : "generic";
     // HPCINFER_SIMD caps the level (tests and A/B runs of the narrower paths on a wider CPU).
     const char* cap = std::getenv("HPCINFER_SIMD");
