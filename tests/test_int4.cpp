@@ -1,5 +1,5 @@
 // int4 weights: the quantizer (Q4_0's rule), the W4A8 matmul of every instruction-set path against float64 and
-// bitwise against the portable one, batch invariance, the int4 plugin (Q4_0 blocks copied without a round trip,
+// bitwise against the portable one, batch invariance, the int4 plugin (Q4_0 and Q4_1 blocks copied without a round trip,
 // shards, options, the cuda refusal) and the quality floor against bf16 on real models.
 #include <gtest/gtest.h>
 
@@ -25,31 +25,57 @@ using test::randn;
 
 namespace {
 
-// A [rows, cols] matrix quantized to int4 panels, its exact f32 values and each element's scale.
+// A [rows, cols] int4 matrix in panels, its exact f32 values and each element's scale |d|.
 struct Quantized4 {
   std::vector<uint8_t> panels;
   std::vector<float> deq, scale;
+  bool has_min = false;
+  kernels::Int4Weights weights() const { return {panels.data(), has_min}; }
 };
-Quantized4 quantize4(const std::vector<float>& w, int64_t rows, int64_t cols) {
-  const int64_t pb = kernels::int4_panel_bytes(cols), panels = kernels::panel_count(rows);
-  Quantized4 out{std::vector<uint8_t>(size_t(panels * pb)), std::vector<float>(w.size()), std::vector<float>(w.size())};
-  for (int64_t p = 0; p < panels; ++p) kernels::init_int4_panel(cols, out.panels.data() + p * pb);
-  std::vector<uint8_t> row(size_t(kernels::int4_row_bytes(cols)));
+// Packs row-layout rows (`rows` x int4_row_bytes) into panels.
+Quantized4 pack4(const std::vector<uint8_t>& row_layout, int64_t rows, int64_t cols, bool has_min) {
+  const int64_t pb = kernels::int4_panel_bytes(cols, has_min), panels = kernels::panel_count(rows);
+  const int64_t rb = kernels::int4_row_bytes(cols, has_min);
+  Quantized4 out{std::vector<uint8_t>(size_t(panels * pb)), std::vector<float>(size_t(rows * cols)),
+                 std::vector<float>(size_t(rows * cols)), has_min};
+  for (int64_t p = 0; p < panels; ++p) kernels::init_int4_panel(cols, has_min, out.panels.data() + p * pb);
   for (int64_t r = 0; r < rows; ++r) {
     uint8_t* panel = out.panels.data() + (r / kernels::kPanelRows) * pb;
-    kernels::quantize_row_int4(w.data() + r * cols, cols, row.data());
-    kernels::int4_row_to_panel(row.data(), cols, r % kernels::kPanelRows, panel);
-    kernels::dequantize_int4_panel_row(panel, r % kernels::kPanelRows, cols, out.deq.data() + r * cols);
+    const uint8_t* row = row_layout.data() + r * rb;
+    kernels::int4_row_to_panel(row, cols, has_min, r % kernels::kPanelRows, panel);
+    kernels::dequantize_int4_panel_row(panel, r % kernels::kPanelRows, cols, has_min, out.deq.data() + r * cols);
     for (int64_t c = 0; c < cols; ++c) {
       uint16_t d16;
-      std::memcpy(&d16, row.data() + (c / 32) * kernels::kInt4BlockBytes, 2);
+      std::memcpy(&d16, row + (c / 32) * kernels::int4_block_bytes(has_min), 2);
       out.scale[size_t(r * cols + c)] = std::fabs(kernels::f16_to_f32(d16));
     }
   }
   return out;
 }
+Quantized4 quantize4(const std::vector<float>& w, int64_t rows, int64_t cols) {
+  const int64_t rb = kernels::int4_row_bytes(cols);
+  std::vector<uint8_t> rl(size_t(rows * rb));
+  for (int64_t r = 0; r < rows; ++r) kernels::quantize_row_int4(w.data() + r * cols, cols, rl.data() + r * rb);
+  return pack4(rl, rows, cols, false);
+}
+// Random GGUF Q4_0 (has_min false) or Q4_1 rows: every nibble value, d of either sign, m of either sign.
+std::vector<uint8_t> random_q4_rows(int64_t rows, int64_t cols, bool has_min, uint32_t seed) {
+  std::vector<uint8_t> raw(size_t(rows * kernels::int4_row_bytes(cols, has_min)));
+  std::mt19937 g(seed);
+  const size_t bb = size_t(kernels::int4_block_bytes(has_min));
+  for (size_t b = 0; b < raw.size(); b += bb) {
+    const uint16_t d = kernels::f32_to_f16((g() % 2 ? 1.0f : -1.0f) * 0.001f * float(1 + g() % 50));
+    std::memcpy(&raw[b], &d, 2);
+    if (has_min) {
+      const uint16_t m = kernels::f32_to_f16((g() % 2 ? 1.0f : -1.0f) * 0.004f * float(g() % 50));
+      std::memcpy(&raw[b + 2], &m, 2);
+    }
+    for (size_t i = has_min ? 4 : 2; i < bb; ++i) raw[b + i] = uint8_t(g() % 256);
+  }
+  return raw;
+}
 
-using Int4Kernel = void (*)(const QuantizedActs&, const uint8_t*, int64_t, float*, int64_t, int64_t, int64_t);
+using Int4Kernel = void (*)(const QuantizedActs&, const kernels::Int4Weights&, int64_t, float*, int64_t, int64_t, int64_t);
 std::vector<std::pair<std::string, Int4Kernel>> runnable_int4_kernels() {
   std::vector<std::pair<std::string, Int4Kernel>> out{{"generic", &kernels::int4_detail::matmul_int4_generic}};
   __builtin_cpu_init();
@@ -105,8 +131,8 @@ TEST_P(Int4MatmulTest, EveryPathMatchesFloat64AndTheQuantizationBound) {
   for (const auto& [name, kernel] : runnable_int4_kernels()) {
     std::vector<float> y(size_t(n * rows));
     const int64_t cut = rows / 3 / kernels::kPanelRows * kernels::kPanelRows;  // uneven split on a panel
-    kernel(A, Q.panels.data(), cols, y.data(), rows, 0, cut);
-    kernel(A, Q.panels.data(), cols, y.data(), rows, cut, rows);
+    kernel(A, Q.weights(), cols, y.data(), rows, 0, cut);
+    kernel(A, Q.weights(), cols, y.data(), rows, cut, rows);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t r = 0; r < rows; ++r) {
         double exact = 0, truth = 0, mag = 0, bound = 0;
@@ -147,11 +173,49 @@ TEST(Int4Matmul, EveryKernelEqualsThePortableOneBitwise) {
     QuantizedActs A;
     kernels::int8_detail::quantize_acts(x.data(), n, cols, A);
     std::vector<float> want(size_t(n * rows));
-    kernels::int4_detail::matmul_int4_generic(A, Q.panels.data(), cols, want.data(), rows, 0, rows);
+    kernels::int4_detail::matmul_int4_generic(A, Q.weights(), cols, want.data(), rows, 0, rows);
     for (const auto& [name, kernel] : kernels_here) {
       std::vector<float> got(want.size());
-      kernel(A, Q.panels.data(), cols, got.data(), rows, 0, rows);
+      kernel(A, Q.weights(), cols, got.data(), rows, 0, rows);
       ASSERT_EQ(got, want) << name << " n " << n;
+    }
+  }
+}
+
+// GGUF Q4_0 and Q4_1 rows moved into panels decode as the GGUF dequantizer (core's, written apart) decodes them, and
+// every kernel computes their product exactly as the portable one, close to float64 of the same values.
+TEST(Int4Matmul, GgufQ4_0AndQ4_1BlocksDecodeAndMultiplyOnEveryPath) {
+  const int64_t rows = 37, cols = 96;
+  for (bool has_min : {false, true}) {
+    const auto raw = random_q4_rows(rows, cols, has_min, has_min ? 7u : 8u);
+    Quantized4 Q = pack4(raw, rows, cols, has_min);
+    std::vector<float> want(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      kernels::dequantize_row(has_min ? DType::q4_1 : DType::q4_0, raw.data() + r * kernels::int4_row_bytes(cols, has_min),
+                              0, cols, want.data());
+      for (int64_t c = 0; c < cols; ++c) ASSERT_EQ(Q.deq[size_t(r * cols + c)], want[size_t(c)]) << has_min << " " << r << " " << c;
+    }
+    for (int64_t n : {1, 2, 3, 7}) {
+      auto x = randn(size_t(n * cols), uint32_t(n + 50));
+      QuantizedActs A;
+      kernels::int8_detail::quantize_acts(x.data(), n, cols, A);
+      std::vector<float> ref(size_t(n * rows));
+      kernels::int4_detail::matmul_int4_generic(A, Q.weights(), cols, ref.data(), rows, 0, rows);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t r = 0; r < rows; ++r) {
+          double exact = 0, mag = 0;
+          for (int64_t k = 0; k < cols; ++k) {
+            const double xd = double(A.q[size_t(i * A.blocks * 32 + k)]) * A.scale[size_t(i * A.blocks + k / 32)];
+            exact += xd * Q.deq[size_t(r * cols + k)];
+            mag += std::fabs(xd * Q.deq[size_t(r * cols + k)]);
+          }
+          ASSERT_NEAR(ref[size_t(i * rows + r)], exact, 1e-5 * mag + 1e-6) << "has_min " << has_min << " i " << i << " r " << r;
+        }
+      for (const auto& [name, kernel] : runnable_int4_kernels()) {
+        std::vector<float> got(ref.size());
+        kernel(A, Q.weights(), cols, got.data(), rows, 0, rows);
+        ASSERT_EQ(got, ref) << name << " has_min " << has_min << " n " << n;
+      }
     }
   }
 }
@@ -165,7 +229,7 @@ TEST(Int4Matmul, BatchInvariantOnEveryPath) {
     auto run = [&, k = kernel](const float* xs, int64_t m, float* y) {
       QuantizedActs A;
       kernels::int8_detail::quantize_acts(xs, m, cols, A);
-      k(A, Q.panels.data(), cols, y, rows, 0, rows);
+      k(A, Q.weights(), cols, y, rows, 0, rows);
     };
     std::vector<float> all(size_t(n * rows)), one(static_cast<size_t>(rows));
     run(x.data(), n, all.data());
@@ -184,8 +248,8 @@ TEST(Int4Matmul, DispatchedEntryEqualsThePortableKernel) {
   QuantizedActs A;
   kernels::int8_detail::quantize_acts(x.data(), n, cols, A);
   std::vector<float> want(size_t(n * rows)), got(want.size());
-  kernels::int4_detail::matmul_int4_generic(A, Q.panels.data(), cols, want.data(), rows, 0, rows);
-  kernels::matmul_int4(x.data(), n, Q.panels.data(), cols, got.data(), rows, 0, rows);
+  kernels::int4_detail::matmul_int4_generic(A, Q.weights(), cols, want.data(), rows, 0, rows);
+  kernels::matmul_int4(x.data(), n, Q.weights(), cols, got.data(), rows, 0, rows);
   EXPECT_EQ(got, want) << "path " << kernels::simd_level();
 }
 
@@ -199,13 +263,7 @@ class Int4PluginTest : public ::testing::Test {
 TEST_F(Int4PluginTest, Q4_0BlocksAreCopiedWithoutARoundTrip) {
   // A [3 x 96] Q4_0 tensor with random blocks (every nibble value, both signs of d).
   const int64_t rows = 3, cols = 96;
-  std::vector<uint8_t> raw(dtype_row_bytes(DType::q4_0, cols) * rows);
-  std::mt19937 g(5);
-  for (size_t b = 0; b < raw.size(); b += 18) {
-    const uint16_t d = kernels::f32_to_f16((g() % 2 ? 1.0f : -1.0f) * 0.001f * float(1 + g() % 50));
-    std::memcpy(&raw[b], &d, 2);
-    for (int i = 0; i < 16; ++i) raw[b + 2 + size_t(i)] = uint8_t(g() % 256);
-  }
+  const auto raw = random_q4_rows(rows, cols, false, 5);
   TensorView v{"blk.q4", DType::q4_0, raw.data(), rows, cols};
   auto packed = fmt->pack(v, {0, rows}, {32, 96}, cpu);  // a column shard on a block boundary
   EXPECT_EQ(packed->bytes(), size_t(kernels::int4_panel_bytes(64)));  // one panel of 16 rows, two blocks
@@ -226,6 +284,33 @@ TEST_F(Int4PluginTest, Q4_0BlocksAreCopiedWithoutARoundTrip) {
       for (int64_t c = b * 32; c < std::min<int64_t>(80, b * 32 + 32); ++c) amax = std::max(amax, std::fabs(w80[size_t(c)]));
       for (int64_t c = b * 32; c < std::min<int64_t>(80, b * 32 + 32); ++c)
         ASSERT_LE(std::fabs(g80[size_t(c)] - w80[size_t(c)]), amax / 8.0f * 1.01f) << "row " << r << " col " << c;
+    }
+  }
+}
+
+TEST_F(Int4PluginTest, Q4_1BlocksKeepTheirMinimums) {
+  const int64_t rows = 5, cols = 64;
+  const auto raw = random_q4_rows(rows, cols, true, 11);
+  TensorView v{"blk.q41", DType::q4_1, raw.data(), rows, cols};
+  auto packed = fmt->pack(v, {0, rows}, {0, cols}, cpu);
+  EXPECT_EQ(packed->bytes(), size_t(kernels::int4_panel_bytes(cols, true)));  // 5 bits per weight
+  std::vector<float> got(static_cast<size_t>(cols)), want(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    packed->dequantize_row(r, got.data());
+    kernels::dequantize_row(DType::q4_1, v.row_ptr(r), 0, cols, want.data());
+    ASSERT_EQ(got, want) << "bitwise, row " << r;
+  }
+  // A shard inside a block: symmetric blocks of its own, within a step of the source.
+  auto inner = fmt->pack(v, {0, rows}, {8, 64}, cpu);
+  EXPECT_EQ(inner->bytes(), size_t(kernels::int4_panel_bytes(56, false)));
+  std::vector<float> g56(56), w56(56);
+  for (int64_t r = 0; r < rows; ++r) {
+    inner->dequantize_row(r, g56.data());
+    kernels::dequantize_row(DType::q4_1, v.row_ptr(r), 8, 56, w56.data());
+    for (int64_t c = 0; c < 56; ++c) {
+      float amax = 0;
+      for (int64_t k = c / 32 * 32; k < std::min<int64_t>(56, c / 32 * 32 + 32); ++k) amax = std::max(amax, std::fabs(w56[size_t(k)]));
+      ASSERT_LE(std::fabs(g56[size_t(c)] - w56[size_t(c)]), amax / 8.0f * 1.01f) << "row " << r << " col " << c;
     }
   }
 }
@@ -274,8 +359,9 @@ TEST_F(Int4PluginTest, ShardsTakeBlocksFromTheirFirstColumnAndOptionsAndCudaAreR
 
 // Quality floor of int4 against bf16 through `hpcinfer agree` (20 prompts, greedy). Measured when written
 // (AVX-512 VNNI machine): stories260K 0.82 agreement, mean KL 0.11 (64 tokens); SmolLM2-135M-Instruct from its
-// Q4_1 file (requantized to Q4_0 blocks) 0.64, mean KL 0.39 (32 tokens): 4 bits cost these tiny models that much
-// (int8 on the same runs: 0.986 / 8e-4 and 0.958 / 4.6e-3). The kernels' arithmetic is pinned by the tests above;
+// Q4_1 file 0.76, mean KL 0.09 (32 tokens; its Q4_1 blocks are copied, its Q8_0 embedding, tied to the head, is
+// requantized to 4 bits: most of the loss; 0.64 / 0.39 when the Q4_1 blocks were requantized too). 4 bits cost these
+// tiny models that much (int8 on the same runs: 0.986 / 8e-4 and 0.958 / 4.6e-3). The kernels' arithmetic is pinned by the tests above;
 // these floors catch what reaches the model (which tensors, which shard, the source's blocks) and leave room for
 // rounding changes.
 namespace {
@@ -302,6 +388,6 @@ TEST(Int4Quality, SmolLM2FollowsBf16) {
   const auto model = std::filesystem::path(HPCINFER_SOURCE_DIR) / "models/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
   if (!std::filesystem::exists(model)) GTEST_SKIP() << "no " << model.string() << " (bash scripts/fetch_smollm2.sh fetches it)";
   auto j = agree_int4("--model " + model.string(), 16);
-  EXPECT_GE(j["agreement"].get<double>(), 0.5) << j.dump();
-  EXPECT_LE(j["mean_kl"].get<double>(), 0.7) << j.dump();
+  EXPECT_GE(j["agreement"].get<double>(), 0.6) << j.dump();
+  EXPECT_LE(j["mean_kl"].get<double>(), 0.25) << j.dump();
 }

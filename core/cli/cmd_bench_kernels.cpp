@@ -64,10 +64,10 @@ int cmd_bench_kernels(const Args& args) {
   // int4 (GGUF Q4_0's blocks) in its panel layout.
   const int64_t pb4 = kernels::int4_panel_bytes(cols);
   std::vector<uint8_t> q4(size_t(kernels::panel_count(rows) * pb4)), row4(size_t(kernels::int4_row_bytes(cols)));
-  for (int64_t p = 0; p < kernels::panel_count(rows); ++p) kernels::init_int4_panel(cols, q4.data() + p * pb4);
+  for (int64_t p = 0; p < kernels::panel_count(rows); ++p) kernels::init_int4_panel(cols, false, q4.data() + p * pb4);
   for (int64_t r = 0; r < rows; ++r) {
     kernels::quantize_row_int4(w.data() + r * cols, cols, row4.data());
-    kernels::int4_row_to_panel(row4.data(), cols, r % kernels::kPanelRows, q4.data() + (r / kernels::kPanelRows) * pb4);
+    kernels::int4_row_to_panel(row4.data(), cols, false, r % kernels::kPanelRows, q4.data() + (r / kernels::kPanelRows) * pb4);
   }
   const double peak = kernels::fma_peak_gflops(1, 2000, 100000);  // 0.35 ms each: as short as the kernel calls
 
@@ -90,7 +90,7 @@ int cmd_bench_kernels(const Args& args) {
         {"int8", double(q.size()), [&] {
            kernels::matmul_int8(x.data(), n, kernels::Int8Weights{q.data(), nullptr, 32}, cols, y.data(), rows, 0, rows);
          }},
-        {"int4", double(q4.size()), [&] { kernels::matmul_int4(x.data(), n, q4.data(), cols, y.data(), rows, 0, rows); }}};
+        {"int4", double(q4.size()), [&] { kernels::matmul_int4(x.data(), n, {q4.data(), false}, cols, y.data(), rows, 0, rows); }}};
     if (kernels::bf16dot_supported())  // bf16 activations, AVX512-BF16: its peak is twice the f32 FMA peak
       cases.push_back({"bf16dot", double(wd.size()) * 2, [&] {
                          kernels::matmul_bf16dot(x.data(), n, wd.data(), cols, y.data(), rows, 0, rows);

@@ -77,10 +77,10 @@ int cmd_bench_stream(const Args& args) {
       {"int4", [](const Shape& m) { return size_t(kernels::panel_count(m.rows) * kernels::int4_panel_bytes(m.cols)); },
        [](const Shape& m, uint8_t* w) {
          for (int64_t p = 0; p < kernels::panel_count(m.rows); ++p)
-           kernels::init_int4_panel(m.cols, w + p * kernels::int4_panel_bytes(m.cols));
+           kernels::init_int4_panel(m.cols, false, w + p * kernels::int4_panel_bytes(m.cols));
        },
        [](const float* x, const uint8_t* w, const Shape& m, float* y, int64_t r0, int64_t r1) {
-         kernels::matmul_int4(x, 1, w, m.cols, y, m.rows, r0, r1);
+         kernels::matmul_int4(x, 1, {w, false}, m.cols, y, m.rows, r0, r1);
        }}};
   std::vector<std::unique_ptr<plugins::HugeBuffer<uint8_t>>> buffers;
   for (Format& f : formats) {

@@ -37,10 +37,18 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& tokenizer_path, con
   return load_tokenizer(path);
 }
 
-std::string resolve_weights_plugin(const std::string& name, const ModelSource& model) {
+std::string resolve_weights_plugin(const std::string& name, const ModelSource& model, const std::string& device) {
   if (name != "auto") return name;
+  // The checkpoint's own precision where a plugin holds it exactly: bf16, Q8_0 blocks (int8), Q4_0 blocks (int4;
+  // on a device backend, which has no 4-bit matmul, int8: the nearest it packs); anything else (f32, f16, Q4_1 with
+  // its per-block minimum) in f32.
   const std::string probe = model.has_tensor("layers.0.wq") ? "layers.0.wq" : "tok_embeddings";
-  return model.tensor(probe).dtype == DType::bf16 ? "bf16" : "f32";
+  switch (model.tensor(probe).dtype) {
+    case DType::bf16: return "bf16";
+    case DType::q8_0: return "int8";
+    case DType::q4_0: return device == "cpu" ? "int4" : "int8";
+    default: return "f32";
+  }
 }
 
 std::string rendezvous_spec(const ExperimentConfig& cfg, const LaunchEnv& env) {
@@ -116,7 +124,7 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
   s->strategy = s->registry->create_strategy(cfg.plugins.strategy);
   s->layout = model_layout(s->model->desc());
   s->plan = s->strategy->plan(s->layout, World{cfg.world.tp, cfg.world.pp, env.rank}, strategy_options(cfg));
-  s->weights_plugin = resolve_weights_plugin(cfg.plugins.weights, *s->model);
+  s->weights_plugin = resolve_weights_plugin(cfg.plugins.weights, *s->model, cfg.device);
   check_combination(*s);
   return s;
 }

@@ -52,8 +52,9 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
 void open_rank(RankSession& s, int n_slots, int max_ctx);
 
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& tokenizer_path, const ModelSource& model);
-// "auto" -> "bf16" for bf16 checkpoints, else "f32"; other names unchanged.
-std::string resolve_weights_plugin(const std::string& name, const ModelSource& model);
+// "auto" -> the checkpoint's precision where a plugin holds it (bf16, int8 for Q8_0, int4 for Q4_0 on the cpu), else
+// "f32"; other names unchanged.
+std::string resolve_weights_plugin(const std::string& name, const ModelSource& model, const std::string& device);
 // Rendezvous spec for a run: world.rendezvous, else a fresh file store under outputs.dir named by the job id.
 std::string rendezvous_spec(const ExperimentConfig& cfg, const LaunchEnv& env);
 // Strategy options from the configuration.

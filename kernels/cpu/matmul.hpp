@@ -86,31 +86,41 @@ void dequantize_int8_panel_row(const uint8_t* panel, int64_t j, int64_t cols, in
                                float* out);
 
 
-// Symmetric 4-bit weights (W4A8): W[r, c] = (q - 8) * scale with q in 0..15 and one f16 scale per 32 consecutive
-// inputs: GGUF Q4_0's values. Rows whose length is not a multiple of 32 end with a short, zero-padded block.
-// Row layout (the quantizer's output and GGUF Q4_0's, int4_row_bytes per row): per 32-block {f16 d, 16 bytes},
+// 4-bit weights (W4A8), one f16 scale d per 32 consecutive inputs, q in 0..15:
+//   symmetric (GGUF Q4_0's values): W[r, c] = (q - 8) * d;
+//   with a minimum (GGUF Q4_1's values, has_min): W[r, c] = q * d + m, m an f16 value per block.
+// Rows whose length is not a multiple of 32 end with a short, zero-padded block (q = 8, resp. d = m = 0).
+// Row layout (the quantizer's output and GGUF's, int4_row_bytes per row): per 32-block {f16 d, [f16 m,] 16 bytes},
 // byte i = q[i] | q[i + 16] << 4.
-// Panel layout (what matmul_int4 reads, int4_panel_bytes per panel of 16 rows), per 32-block (288 bytes): the 16
-// rows' f16 scales (32 bytes), then 4 chunks of 64 bytes: chunk t, byte 4j + b (row j, b = 0..3) = the row layout's
-// byte 4t + b of row j, i.e. low nibble q[j, 4t + b], high nibble q[j, 16 + 4t + b]. A chunk's low nibbles are one
-// VNNI operand (16 rows x 4 inputs) and its high nibbles another; on AVX2 each 32-byte half is 8 rows.
-// 4.5 bits per weight, as Q4_0.
+// Panel layout (what matmul_int4 reads, int4_panel_bytes per panel of 16 rows), per 32-block: the 16 rows' f16 d
+// (32 bytes), [the 16 rows' f16 m (32 bytes),] then 4 chunks of 64 bytes: chunk t, byte 4j + b (row j, b = 0..3) =
+// the row layout's byte 4t + b of row j, i.e. low nibble q[j, 4t + b], high nibble q[j, 16 + 4t + b]. A chunk's low
+// nibbles are one VNNI operand (16 rows x 4 inputs) and its high nibbles another; on AVX2 each 32-byte half is 8
+// rows. 4.5 bits per weight (5 with minimums), as Q4_0 (Q4_1).
 // matmul_int4 quantizes the activations per call as matmul_int8 does (blocks of 32, int8) and sums exact integer
-// block dots in f32: acc = fma(float(dot), f32(d) * x_scale, acc), blocks ascending, the same steps on every path
-// (AVX-512 VNNI, AVX2, portable: bitwise equal) and for every n.
-inline constexpr int64_t kInt4BlockBytes = 2 + 16;
+// block dots in f32, blocks ascending, the same steps on every path (AVX-512 VNNI, AVX2, portable: bitwise equal)
+// and for every n: symmetric acc = fma(float(dot(q - 8, xq)), d * x_scale, acc); with minimums
+// acc = fma(float(dot(q, xq)), d * x_scale, acc), then acc = fma(float(sum(xq)), m * x_scale, acc).
+struct Int4Weights {
+  const uint8_t* panels;  // [panel_count(rows)][int4_panel_bytes(cols, has_min)]
+  bool has_min = false;
+};
 inline int64_t int4_blocks(int64_t cols) { return (cols + 31) / 32; }
-inline int64_t int4_row_bytes(int64_t cols) { return int4_blocks(cols) * kInt4BlockBytes; }
-inline int64_t int4_panel_bytes(int64_t cols) { return int4_blocks(cols) * (2 * kPanelRows + 4 * 64); }
-void matmul_int4(const float* x, int64_t n, const uint8_t* panels, int64_t cols, float* y, int64_t ldy,
+constexpr int64_t int4_block_bytes(bool has_min) { return has_min ? 2 + 2 + 16 : 2 + 16; }
+inline int64_t int4_row_bytes(int64_t cols, bool has_min = false) { return int4_blocks(cols) * int4_block_bytes(has_min); }
+constexpr int64_t int4_panel_block_bytes(bool has_min) { return (has_min ? 4 : 2) * kPanelRows + 4 * 64; }
+inline int64_t int4_panel_bytes(int64_t cols, bool has_min = false) {
+  return int4_blocks(cols) * int4_panel_block_bytes(has_min);
+}
+void matmul_int4(const float* x, int64_t n, const Int4Weights& w, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end);
-// Quantizes one row into the row layout: per block, the value of largest magnitude maps to q - 8 = -8 (the scale
-// d = that value / -8, rounded to an f16 value; GGUF Q4_0's rule), others to round(x / d) clamped to [-8, 7].
+// Quantizes one row into the symmetric row layout: per block, the value of largest magnitude maps to q - 8 = -8 (the
+// scale d = that value / -8, rounded to an f16 value; GGUF Q4_0's rule), others to round(x / d) clamped to [-8, 7].
 void quantize_row_int4(const float* x, int64_t cols, uint8_t* row);
-// Copies one row-layout row into row j (0..15) of a panel (a fresh panel from init_int4_panel is q = 8, scales 0).
-void int4_row_to_panel(const uint8_t* row, int64_t cols, int64_t j, uint8_t* panel);
-void init_int4_panel(int64_t cols, uint8_t* panel);
+// Copies one row-layout row into row j (0..15) of a panel (a fresh panel from init_int4_panel holds zeros).
+void int4_row_to_panel(const uint8_t* row, int64_t cols, bool has_min, int64_t j, uint8_t* panel);
+void init_int4_panel(int64_t cols, bool has_min, uint8_t* panel);
 // out[cols] = the f32 values of row j of a panel.
-void dequantize_int4_panel_row(const uint8_t* panel, int64_t j, int64_t cols, float* out);
+void dequantize_int4_panel_row(const uint8_t* panel, int64_t j, int64_t cols, bool has_min, float* out);
 
 }  // namespace hpcinfer::kernels

@@ -1,12 +1,13 @@
 // weights plugin "int4": symmetric 4-bit weights, one f16 scale per 32 inputs (GGUF Q4_0's values, 4.5 bits per
 // weight); the matmul quantizes activations per call (W4A8, blocks of 32) and sums exact integer block dot products
 // (AVX-512 VNNI, AVX2 or portable code, bitwise alike), see kernels/cpu/matmul.hpp and matmul_int4.hpp.
-// Sources: GGUF Q4_0 blocks are copied as they are (no dequantize / requantize round trip); every other dtype
-// (f32, f16, bf16, Q8_0, Q4_1) is dequantized to f32 and quantized at load by Q4_0's rule (the value of largest
-// magnitude maps to -8 x d). Q4_1's per-block minimum has no place in a symmetric block, so Q4_1 goes through f32.
+// Sources: GGUF Q4_0 and Q4_1 blocks are copied as they are (no dequantize / requantize round trip; Q4_1 keeps its
+// per-block minimum: 5 bits per weight); every other dtype (f32, f16, bf16, Q8_0) is dequantized to f32 and quantized
+// at load by Q4_0's rule (the value of largest magnitude maps to -8 x d).
 // Shards: the strategy's row/column ranges are cut here. Blocks start at the shard's first column, so a shard on a
 // 32-column boundary holds the whole matrix's values bitwise; a shard starting inside a block gets blocks of its own
-// (quantized as a matrix of those columns would be), and a Q4_0 source is then dequantized and quantized again.
+// (quantized as a matrix of those columns would be), and a Q4_0 / Q4_1 source is then dequantized and quantized again
+// (symmetric blocks).
 // CPU backend only (the cuda backend has no 4-bit matmul yet: it refuses with the plugin's name).
 #include <algorithm>
 #include <cstring>
@@ -27,24 +28,25 @@ namespace {
 class Int4Packed final : public PackedMatrix {
  public:
   Int4Packed(const TensorView& src, Range rows, Range cols, Executor& ex)
-      : rows_(rows.size()), cols_(cols.size()), panel_bytes_(kernels::int4_panel_bytes(cols_)), ex_(ex),
+      : rows_(rows.size()), cols_(cols.size()), has_min_(copies_blocks(src, cols) && src.dtype == DType::q4_1),
+        panel_bytes_(kernels::int4_panel_bytes(cols_, has_min_)), ex_(ex),
         data_(size_t(kernels::panel_count(rows_)) * size_t(panel_bytes_)) {
-    const bool direct = src.dtype == DType::q4_0 && cols.begin % kQuantBlock == 0 && cols_ % kQuantBlock == 0;
+    const bool direct = copies_blocks(src, cols);
     // One panel of 16 rows per block, in parallel (pack_blocks: each thread first touches what it will stream).
     pack_blocks(kernels::panel_count(rows_), ex, [&](int64_t p) {
       std::vector<float> tmp(direct ? 0 : size_t(cols_));
       std::vector<uint8_t> row_layout(direct ? 0 : size_t(kernels::int4_row_bytes(cols_)));
       uint8_t* panel = data_.ptr + size_t(p) * size_t(panel_bytes_);
-      kernels::init_int4_panel(cols_, panel);
+      kernels::init_int4_panel(cols_, has_min_, panel);
       for (int64_t r = p * kernels::kPanelRows; r < std::min(rows_, (p + 1) * kernels::kPanelRows); ++r) {
         const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
-        const uint8_t* blocks = row + size_t(cols.begin / kQuantBlock) * size_t(kernels::kInt4BlockBytes);
+        const uint8_t* blocks = row + size_t(cols.begin / kQuantBlock) * size_t(kernels::int4_block_bytes(has_min_));
         if (!direct) {
           kernels::dequantize_row(src.dtype, row, cols.begin, cols_, tmp.data());
           kernels::quantize_row_int4(tmp.data(), cols_, row_layout.data());
           blocks = row_layout.data();
         }
-        kernels::int4_row_to_panel(blocks, cols_, r % kernels::kPanelRows, panel);
+        kernels::int4_row_to_panel(blocks, cols_, has_min_, r % kernels::kPanelRows, panel);
       }
     });
   }
@@ -54,18 +56,25 @@ class Int4Packed final : public PackedMatrix {
 
   void matmul(const float* x, int64_t n, float* y) const override {
     for_row_blocks(rows_, cols_, n, ex_,
-                   [&](int64_t r0, int64_t r1) { kernels::matmul_int4(x, n, data_.ptr, cols_, y, rows_, r0, r1); });
+                   [&](int64_t r0, int64_t r1) { kernels::matmul_int4(x, n, {data_.ptr, has_min_}, cols_, y, rows_, r0, r1); });
   }
   void gather_rows(const int* ids, int64_t n, int64_t offset, float* out) const override {
     gather_rows_on_host(*this, ids, n, offset, out);
   }
   void dequantize_row(int64_t r, float* out) const override {
     kernels::dequantize_int4_panel_row(data_.ptr + size_t(r / kernels::kPanelRows) * size_t(panel_bytes_),
-                                       r % kernels::kPanelRows, cols_, out);
+                                       r % kernels::kPanelRows, cols_, has_min_, out);
   }
 
  private:
-  int64_t rows_, cols_, panel_bytes_;
+  // Q4_0 / Q4_1 blocks are copied when the shard covers whole blocks.
+  static bool copies_blocks(const TensorView& src, Range cols) {
+    return (src.dtype == DType::q4_0 || src.dtype == DType::q4_1) && cols.begin % kQuantBlock == 0 &&
+           cols.size() % kQuantBlock == 0;
+  }
+  int64_t rows_, cols_;
+  bool has_min_;  // Q4_1 blocks copied: d and m per block
+  int64_t panel_bytes_;
   Executor& ex_;
   HugeBuffer<uint8_t> data_;  // 16-row panels in the kernels' layout (kernels/cpu/matmul.hpp: matmul_int4)
 };
@@ -75,6 +84,7 @@ class Int4Format final : public WeightFormat {
   std::string name() const override { return "int4"; }
   bool accepts(DType) const override { return true; }
   bool supports_backend(const std::string& backend) const override { return backend == "cpu"; }
+  // Symmetric blocks (4.5 bits per weight); a Q4_1 source keeps its minimums (5 bits): bytes() of the packed shard.
   size_t bytes(int64_t rows, int64_t cols) const override {
     return size_t(kernels::panel_count(rows)) * size_t(kernels::int4_panel_bytes(cols));
   }
@@ -90,7 +100,7 @@ class Int4Format final : public WeightFormat {
 
 void* create() { return static_cast<WeightFormat*>(new Int4Format()); }
 const PluginInfo kInfo{kPluginAbiVersion, PluginKind::weights, "int4", "1.0.0",
-                       "symmetric 4-bit weights in blocks of 32 with f16 scales (GGUF Q4_0 loads directly), W4A8",
+                       "4-bit weights in blocks of 32 with f16 scales (GGUF Q4_0 and Q4_1 load directly), W4A8",
                        &create, nullptr};
 
 }  // namespace
