@@ -97,6 +97,7 @@ struct Case {
   const char* comm;
   int tp, pp;
   const char* model;  // "stories" or a make-model preset
+  const char* weights = "";  // a weights plugin for both runs ("": the model's default)
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& i) { return i.param.name; }
@@ -116,7 +117,8 @@ TEST_P(DistributedEqualsSingle, GreedyTokensAndLogprobsMatch) {
   }
   if (std::string(c.comm) == "mpi" && run_command("command -v mpirun").exit_code != 0)
     GTEST_SKIP() << "mpirun not found (Debian openmpi-bin): the mpi transport cannot be launched here";
-  const std::string cfg = write_config(dir, model, tok.string(), 24);
+  const std::string cfg =
+      write_config(dir, model, tok.string(), 24, *c.weights ? "plugins:\n  weights: " + std::string(c.weights) + "\n" : "");
   auto single = run_command(bin() + " run " + cfg + " --set outputs.dir=" + (dir / "single").string());
   ASSERT_EQ(single.exit_code, 0) << single.output;
   const std::string sets = " --set world.tp=" + std::to_string(c.tp) + " --set world.pp=" + std::to_string(c.pp) +
@@ -146,7 +148,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"gloo_pp2_gqa_odd_layers", "gloo", 1, 2, "tiny-gqa"},
                       Case{"gloo_tp2_gqa", "gloo", 2, 1, "tiny-gqa"}, Case{"gloo_tp2pp2_gqa", "gloo", 2, 2, "tiny-gqa"},
                       Case{"gloo_tp2pp2_qwen3", "gloo", 2, 2, "tiny-qwen3"},
-                      Case{"mpi_pp2_stories", "mpi", 1, 2, "stories"}, Case{"mpi_tp2_gqa", "mpi", 2, 1, "tiny-gqa"}),
+                      Case{"mpi_pp2_stories", "mpi", 1, 2, "stories"}, Case{"mpi_tp2_gqa", "mpi", 2, 1, "tiny-gqa"},
+                      // int4 shards: pp bitwise; tp on 32-column boundaries (tiny-qwen3: 64 / 192 wide) holds the single process's blocks
+                      Case{"gloo_pp2_stories_int4", "gloo", 1, 2, "stories", "int4"},
+                      Case{"gloo_tp2pp2_qwen3_int4", "gloo", 2, 2, "tiny-qwen3", "int4"}),
     case_name);
 
 // Vocab-parallel embedding and head (tp_pp's default): each tp rank holds vocab / tp rows of both; the lookup's
