@@ -1,9 +1,12 @@
 // The int8 matmul on AVX2 (compiled with -march=x86-64-v3; the path for CPUs without AVX-512 VNNI, see
-// matmul_int8.cpp). AVX2 has no u8 x s8 dot product into int32 that cannot saturate (vpmaddubsw saturates at
-// 2 x 255 x 127), so weights are widened to 16 bits: vpmovzxbw of 16 panel bytes (4 rows x 4 inputs) against the
-// block's 4 activations repeated, vpmaddwd gives each row's two pair sums, exact in int32. Per block the pair sums
-// are added across the 8 slices, folded to one int32 per row, corrected by -128 * sum(xq), and then
+// matmul_int8.cpp). AVX2 has no u8 x s8 dot product into int32; vpmaddubsw multiplies u8 x s8 into 16-bit pair sums
+// that saturate, so it gets signed weights by their magnitude: with q = u8 - 128 (one XOR), |q| (vpabsb, 0..128 as
+// u8) against sign(q) x xq (vpsignb) gives q x xq per byte and pair sums of at most 2 x 128 x 127 = 32512: exact.
+// vpmaddwd by ones folds the pairs into each row's int32 (8 rows per 256-bit half of a 64-byte slice). The dot is
+// sum(q x xq) directly, what the portable kernel's sum(u8 x xq) - 128 x sum(xq) is; then
 // acc = fma(float(dot), w_scale * x_scale, acc): the portable kernel's arithmetic, bitwise the same results.
+// Two multiplying instructions per 32 products (vpmaddubsw, vpmaddwd): twice the products per instruction of the
+// 16-bit widening it replaces. Prefill tiles take MR activation rows per pass over a panel (|q| computed once).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,61 +19,77 @@ namespace {
 
 #define HPCI_INLINE inline __attribute__((always_inline))
 
-// Rows 8h .. 8h + 7 of a 32-block: the 16 rows' int32 dots are lanes of out[0] (rows 0-7) and out[1] (rows 8-15).
-HPCI_INLINE void block_dots(const uint8_t* wb, const int8_t* xq, int32_t correction, __m256i out[2]) {
-  __m256i pairs[4];  // pairs[c]: rows 4c .. 4c + 3, two lanes each (inputs 0-1 and 2-3 of every slice, summed)
-  for (int c = 0; c < 4; ++c) pairs[c] = _mm256_setzero_si256();
-  for (int s = 0; s < 8; ++s) {
-    int32_t x8;  // the slice's 4 activations, then as 16-bit values repeated: x0 x1 x2 x3 x0 x1 x2 x3 ...
-    std::memcpy(&x8, xq + s * 4, 4);
-    const __m256i xv = _mm256_set1_epi64x(_mm_cvtsi128_si64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(x8))));
-    for (int c = 0; c < 4; ++c) {
-      const __m256i w = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb + s * 64 + c * 16)));
-      pairs[c] = _mm256_add_epi32(pairs[c], _mm256_madd_epi16(w, xv));
-    }
-  }
-  const __m256i corr = _mm256_set1_epi32(correction);
-  for (int h = 0; h < 2; ++h) {
-    // hadd: [r0 r1 r4 r5 | r2 r3 r6 r7] of rows 8h..; the permute puts them in order.
-    const __m256i sums = _mm256_hadd_epi32(pairs[2 * h], pairs[2 * h + 1]);
-    out[h] = _mm256_add_epi32(_mm256_permute4x64_epi64(sums, 0xD8), corr);
-  }
+HPCI_INLINE __m256i broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
 }
 
-template <bool Grouped>
-HPCI_INLINE void panel_row(const QuantizedActs& a, int64_t i, const uint8_t* panel, int64_t group,
-                           const float* channel_scales, float* out) {
+// out[i][0..16) = the panel's 16 rows against activation rows i0 + i, i < MR; rows 8h .. 8h + 7 in half h.
+template <int MR, bool Grouped>
+HPCI_INLINE void panel_tile(const QuantizedActs& a, int64_t i0, const uint8_t* panel, int64_t group,
+                            const float* channel_scales, float (*out)[kPanelRows]) {
   const int64_t pad = a.blocks * kActBlock;
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+  __m256 acc[MR][2];
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   PanelWalk walk(panel, group);
   for (int64_t b = 0; b < a.blocks; ++b) {
     const uint8_t* wb = walk.next();
-    __m256i dot[2];
-    block_dots(wb, a.q.data() + i * pad + b * kActBlock, a.correction[size_t(i * a.blocks + b)], dot);
-    const __m256 dx = _mm256_set1_ps(a.scale[size_t(i * a.blocks + b)]);
-    for (int h = 0; h < 2; ++h) {
-      __m256 scale = dx;
-      if constexpr (Grouped)
-        scale = _mm256_mul_ps(_mm256_loadu_ps(walk.scales + 8 * h), dx);
-      acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[h]), scale, acc[h]);
+    __m256i dot[MR][2];
+    for (int i = 0; i < MR; ++i) dot[i][0] = dot[i][1] = _mm256_setzero_si256();
+    for (int s = 0; s < 8; ++s) {
+      __m256i q[2], mag[2];
+      for (int h = 0; h < 2; ++h) {
+        q[h] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + s * 64 + 32 * h)), flip);
+        mag[h] = _mm256_abs_epi8(q[h]);
+      }
+      for (int i = 0; i < MR; ++i) {
+        const __m256i x = broadcast4(a.q.data() + (i0 + i) * pad + b * kActBlock + s * 4);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i pairs = _mm256_maddubs_epi16(mag[h], _mm256_sign_epi8(x, q[h]));
+          dot[i][h] = _mm256_add_epi32(dot[i][h], _mm256_madd_epi16(pairs, ones));
+        }
+      }
+    }
+    __m256 sw[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    if constexpr (Grouped)
+      for (int h = 0; h < 2; ++h) sw[h] = _mm256_loadu_ps(walk.scales + 8 * h);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 dx = _mm256_set1_ps(a.scale[size_t((i0 + i) * a.blocks + b)]);
+      for (int h = 0; h < 2; ++h)
+        acc[i][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i][h]), Grouped ? _mm256_mul_ps(sw[h], dx) : dx, acc[i][h]);
     }
   }
-  for (int h = 0; h < 2; ++h) {
-    if constexpr (!Grouped) acc[h] = _mm256_mul_ps(acc[h], _mm256_loadu_ps(channel_scales + 8 * h));
-    _mm256_storeu_ps(out + 8 * h, acc[h]);
-  }
+  for (int i = 0; i < MR; ++i)
+    for (int h = 0; h < 2; ++h) {
+      if constexpr (!Grouped) acc[i][h] = _mm256_mul_ps(acc[i][h], _mm256_loadu_ps(channel_scales + 8 * h));
+      _mm256_storeu_ps(out[i] + 8 * h, acc[i][h]);
+    }
+}
+
+template <int MR, bool Grouped>
+HPCI_INLINE void panel_rows(const QuantizedActs& a, int64_t i, const Int8Weights& w, const uint8_t* panel, float* y,
+                            int64_t ldy, int64_t row, int64_t valid) {
+  float out[MR][kPanelRows];
+  panel_tile<MR, Grouped>(a, i, panel, w.group, Grouped ? nullptr : w.channel_scales + row, out);
+  for (int k = 0; k < MR; ++k) std::memcpy(y + (i + k) * ldy + row, out[k], size_t(valid) * sizeof(float));
 }
 
 template <bool Grouped>
 void run(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy, int64_t r0, int64_t r1) {
-  const int64_t panel_bytes = int8_panel_bytes(cols, w.group);
-  for (int64_t row = r0; row < r1; row += kPanelRows) {
-    const uint8_t* panel = w.panels + (row / kPanelRows) * panel_bytes;
-    const int64_t valid = std::min(kPanelRows, r1 - row);
-    for (int64_t i = 0; i < a.n; ++i) {
-      float out[kPanelRows];
-      panel_row<Grouped>(a, i, panel, w.group, Grouped ? nullptr : w.channel_scales + row, out);
-      std::memcpy(y + i * ldy + row, out, size_t(valid) * sizeof(float));
+  constexpr int MR = 2;  // activation rows per tile: 4 int32 + 4 f32 accumulators, 4 weight operands (16 registers)
+  const int64_t panel_bytes = int8_panel_bytes(cols, w.group), n = a.n;
+  // Activation rows in chunks that stay in L2 while the thread's panels stream past them.
+  const int64_t chunk = std::max<int64_t>(MR, (int64_t(256) << 10) / (a.blocks * kActBlock) / MR * MR);
+  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+    const int64_t i1 = std::min(n, i0 + chunk);
+    for (int64_t row = r0; row < r1; row += kPanelRows) {
+      const uint8_t* panel = w.panels + (row / kPanelRows) * panel_bytes;
+      const int64_t valid = std::min(kPanelRows, r1 - row);
+      int64_t i = i0;
+      for (; i + MR <= i1; i += MR) panel_rows<MR, Grouped>(a, i, w, panel, y, ldy, row, valid);
+      for (; i < i1; ++i) panel_rows<1, Grouped>(a, i, w, panel, y, ldy, row, valid);
     }
   }
 }
