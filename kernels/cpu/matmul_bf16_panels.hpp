@@ -70,7 +70,7 @@ HPCI_INLINE void panel_tile_bf16(const float* x, int64_t cols, const uint16_t* p
 #if defined(__AVX512F__)
 constexpr int kPanelMR = 8;
 #elif defined(__AVX2__)
-constexpr int kPanelMR = 2;
+constexpr int kPanelMR = 3;  // 12 accumulators + 2 weights + 1 broadcast of 16 registers: 1.1-1.2x MR = 2 at n = 64
 #else
 constexpr int kPanelMR = 1;
 #endif
