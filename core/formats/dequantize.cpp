@@ -19,10 +19,10 @@ uint16_t f32_to_bf16(float f) { return kernels::f32_to_bf16(f); }
 void dequantize_row(DType dtype, const void* row, int64_t n, float* out) {
   if (dtype == DType::i8)
     throw std::invalid_argument(std::string("dequantize_row: no file layout for dtype ") + dtype_name(dtype));
-  const bool blocks = dtype == DType::q8_0 || dtype == DType::q4_0 || dtype == DType::q4_1;
-  if (blocks && n % kQuantBlock)  // a whole row of a block type is whole blocks
+  const int64_t block = dtype_block(dtype);
+  if (n % block)  // a whole row of a block type is whole blocks
     throw std::invalid_argument("dequantize_row: a " + std::string(dtype_name(dtype)) + " row of " + std::to_string(n) +
-                                " values is not whole 32-value blocks");
+                                " values is not whole " + std::to_string(block) + "-value blocks");
   kernels::dequantize_row(dtype, row, 0, n, out);
 }
 

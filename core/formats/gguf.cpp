@@ -84,6 +84,7 @@ bool ggml_dtype(uint32_t t, DType& out) {
     case 2: out = DType::q4_0; return true;
     case 3: out = DType::q4_1; return true;
     case 8: out = DType::q8_0; return true;
+    case 14: out = DType::q6_k; return true;
     case 30: out = DType::bf16; return true;
     default: return false;
   }
@@ -138,12 +139,10 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
     t.ggml_type = c.read<uint32_t>(t.name.c_str());
     if (!ggml_dtype(t.ggml_type, t.dtype))
       throw std::runtime_error(path + ": tensor " + t.name + ": unsupported ggml tensor type " +
-                               std::to_string(t.ggml_type) + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)");
-    if (t.dtype == DType::q8_0 || t.dtype == DType::q4_0 || t.dtype == DType::q4_1) {
-      if (t.cols() % kQuantBlock != 0)
-        throw std::runtime_error(path + ": tensor " + t.name + ": row length " + std::to_string(t.cols()) +
-                                 " is not a multiple of the block size 32");
-    }
+                               std::to_string(t.ggml_type) + " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q6_K)");
+    if (t.cols() % dtype_block(t.dtype) != 0)
+      throw std::runtime_error(path + ": tensor " + t.name + ": row length " + std::to_string(t.cols()) +
+                               " is not a multiple of the block size " + std::to_string(dtype_block(t.dtype)));
     t.offset = c.read<uint64_t>(t.name.c_str());
     t.bytes = dtype_row_bytes(t.dtype, t.cols()) * size_t(t.rows());
     tensor_index_[t.name] = tensors_.size();

@@ -14,7 +14,9 @@ enum class MemorySpace : uint32_t { host, cuda };
 inline const char* memory_space_name(MemorySpace m) { return m == MemorySpace::host ? "host" : "cuda"; }
 
 // u8: raw bytes (MXFP4 blocks and E8M0 scales: loaders decode them); f8_e4m3: FP8 E4M3 ("fn": no infinities).
-enum class DType : uint32_t { f32, f16, bf16, q8_0, q4_0, q4_1, i8, u8, f8_e4m3 };
+// q6_k: GGUF Q6_K (256 values per block: 6-bit q in 16 groups of 16 with int8 scales, one f16 d; llama.cpp's usual
+// output head of its 4- and 5-bit files), read by dequantizing.
+enum class DType : uint32_t { f32, f16, bf16, q8_0, q4_0, q4_1, i8, u8, f8_e4m3, q6_k };
 
 inline const char* dtype_name(DType t) {
   switch (t) {
@@ -27,14 +29,26 @@ inline const char* dtype_name(DType t) {
     case DType::i8: return "i8";
     case DType::u8: return "u8";
     case DType::f8_e4m3: return "f8_e4m3";
+    case DType::q6_k: return "q6_k";
   }
   return "?";
 }
 
-// Block-quantized GGUF types pack 32 values per block along a row.
+// Block-quantized GGUF types pack 32 values per block along a row (Q6_K: 256, see dtype_block).
 inline constexpr int64_t kQuantBlock = 32;
+inline constexpr int64_t kSuperBlock = 256;
+// Values per block of a type (1 for element types).
+inline int64_t dtype_block(DType t) {
+  switch (t) {
+    case DType::q8_0:
+    case DType::q4_0:
+    case DType::q4_1: return kQuantBlock;
+    case DType::q6_k: return kSuperBlock;
+    default: return 1;
+  }
+}
 
-// Bytes taken by `n` consecutive values of a row (n a multiple of kQuantBlock for quantized types).
+// Bytes taken by `n` consecutive values of a row (n a multiple of dtype_block for quantized types).
 inline size_t dtype_row_bytes(DType t, int64_t n) {
   switch (t) {
     case DType::f32: return size_t(n) * 4;
@@ -46,6 +60,7 @@ inline size_t dtype_row_bytes(DType t, int64_t n) {
     case DType::q8_0: return size_t(n / kQuantBlock) * (2 + 32);      // f16 scale + 32 x int8
     case DType::q4_0: return size_t(n / kQuantBlock) * (2 + 16);      // f16 scale + 32 x 4 bit
     case DType::q4_1: return size_t(n / kQuantBlock) * (2 + 2 + 16);  // f16 scale, f16 min, 32 x 4 bit
+    case DType::q6_k: return size_t(n / kSuperBlock) * (128 + 64 + 16 + 2);  // ql, qh, 16 int8 scales, f16 d
   }
   return 0;
 }

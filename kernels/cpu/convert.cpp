@@ -104,19 +104,39 @@ void dequantize_row(DType dtype, const void* row, int64_t col_begin, int64_t n, 
     default:
       break;
   }
-  if (col_begin % kQuantBlock || n % kQuantBlock) {  // a range inside blocks (a tp shard): the covering blocks, cut
-    const int64_t b0 = col_begin / kQuantBlock * kQuantBlock;
-    const int64_t b1 = (col_begin + n + kQuantBlock - 1) / kQuantBlock * kQuantBlock;
+  const int64_t block = dtype_block(dtype);
+  if (col_begin % block || n % block) {  // a range inside blocks (a tp shard): the covering blocks, cut
+    const int64_t b0 = col_begin / block * block;
+    const int64_t b1 = (col_begin + n + block - 1) / block * block;
     thread_local std::vector<float> blocks;
     blocks.resize(size_t(b1 - b0));
     dequantize_row(dtype, row, b0, b1 - b0, blocks.data());
     std::memcpy(out, blocks.data() + (col_begin - b0), size_t(n) * sizeof(float));
     return;
   }
-  const size_t block_bytes = dtype_row_bytes(dtype, kQuantBlock);
-  const uint8_t* b = p + size_t(col_begin / kQuantBlock) * block_bytes;
-  for (int64_t blk = 0; blk < n / kQuantBlock; ++blk, b += block_bytes, out += kQuantBlock) {
+  const size_t block_bytes = dtype_row_bytes(dtype, block);
+  const uint8_t* b = p + size_t(col_begin / block) * block_bytes;
+  for (int64_t blk = 0; blk < n / block; ++blk, b += block_bytes, out += block) {
     switch (dtype) {
+      case DType::q6_k: {  // ql[128], qh[64], int8 scales[16], f16 d; x = d * scale[group of 16] * (q - 32)
+        // Per half h (128 values): ql[64h + l] holds the low 4 bits of values l (low nibble) and l + 64 (high),
+        // ql[64h + 32 + l] of values l + 32 and l + 96; qh[32h + l] their top 2 bits at bits 0, 2, 4, 6 for values
+        // l, l + 32, l + 64, l + 96 (l < 32); the scale of value v (0..127 in the half) is scales[8h + v / 16].
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
+        const float d = read_f16(b + 208);
+        for (int h = 0; h < 2; ++h)
+          for (int l = 0; l < 32; ++l) {
+            const uint8_t lo = ql[64 * h + l], lo2 = ql[64 * h + 32 + l], hi = qh[32 * h + l];
+            const int q[4] = {(lo & 15) | ((hi & 3) << 4), (lo2 & 15) | (((hi >> 2) & 3) << 4),
+                              (lo >> 4) | (((hi >> 4) & 3) << 4), (lo2 >> 4) | (((hi >> 6) & 3) << 4)};
+            for (int k = 0; k < 4; ++k) {
+              const int v = 32 * k + l;
+              out[128 * h + v] = d * float(sc[8 * h + v / 16]) * float(q[k] - 32);
+            }
+          }
+        break;
+      }
       case DType::q8_0: {  // d (f16), 32 x int8: x = d * q
         float d = read_f16(b);
         for (int i = 0; i < 32; ++i) out[i] = d * float(int8_t(b[2 + i]));
