@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "kernels/cpu/matmul_int4.hpp"
+#include "kernels/cpu/panel_tiles.hpp"
 
 namespace hpcinfer::kernels::int4_detail {
 namespace {
@@ -71,29 +72,13 @@ HPCI_INLINE void panel_tile(const QuantizedActs& a, int64_t i0, const uint8_t* p
     for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out[i] + 8 * h, acc[i][h]);
 }
 
-template <int MR, bool HasMin>
-HPCI_INLINE void panel_rows(const QuantizedActs& a, int64_t i, const uint8_t* panel, float* y, int64_t ldy,
-                            int64_t row, int64_t valid) {
-  float out[MR][kPanelRows];
-  panel_tile<MR, HasMin>(a, i, panel, out);
-  for (int k = 0; k < MR; ++k) std::memcpy(y + (i + k) * ldy + row, out[k], size_t(valid) * sizeof(float));
-}
-
 template <bool HasMin>
 void run(const QuantizedActs& a, const uint8_t* panels, int64_t cols, float* y, int64_t ldy, int64_t r0, int64_t r1) {
   constexpr int MR = 2;  // activation rows per tile: 4 x 16-bit pair sums, 4 f32 accumulators, 4 operands
-  const int64_t panel_bytes = int4_panel_bytes(cols, HasMin), n = a.n;
-  const int64_t chunk = std::max<int64_t>(MR, (int64_t(256) << 10) / (a.blocks * 32) / MR * MR);
-  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
-    const int64_t i1 = std::min(n, i0 + chunk);
-    for (int64_t row = r0; row < r1; row += kPanelRows) {
-      const uint8_t* panel = panels + (row / kPanelRows) * panel_bytes;
-      const int64_t valid = std::min(kPanelRows, r1 - row);
-      int64_t i = i0;
-      for (; i + MR <= i1; i += MR) panel_rows<MR, HasMin>(a, i, panel, y, ldy, row, valid);
-      for (; i < i1; ++i) panel_rows<1, HasMin>(a, i, panel, y, ldy, row, valid);
-    }
-  }
+  walk_panel_tiles<MR>(a.n, a.blocks * 32, panels, int4_panel_bytes(cols, HasMin), y, ldy, r0, r1,
+                       [&](auto m, int64_t i, const uint8_t* panel, int64_t, float (*out)[kPanelRows]) {
+                         panel_tile<decltype(m)::value, HasMin>(a, i, panel, out);
+                       });
 }
 
 }  // namespace

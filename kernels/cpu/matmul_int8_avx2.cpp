@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "kernels/cpu/matmul_int8.hpp"
+#include "kernels/cpu/panel_tiles.hpp"
 
 namespace hpcinfer::kernels::int8_detail {
 namespace {
@@ -68,30 +69,14 @@ HPCI_INLINE void panel_tile(const QuantizedActs& a, int64_t i0, const uint8_t* p
     }
 }
 
-template <int MR, bool Grouped>
-HPCI_INLINE void panel_rows(const QuantizedActs& a, int64_t i, const Int8Weights& w, const uint8_t* panel, float* y,
-                            int64_t ldy, int64_t row, int64_t valid) {
-  float out[MR][kPanelRows];
-  panel_tile<MR, Grouped>(a, i, panel, w.group, Grouped ? nullptr : w.channel_scales + row, out);
-  for (int k = 0; k < MR; ++k) std::memcpy(y + (i + k) * ldy + row, out[k], size_t(valid) * sizeof(float));
-}
-
 template <bool Grouped>
 void run(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy, int64_t r0, int64_t r1) {
   constexpr int MR = 2;  // activation rows per tile: 4 int32 + 4 f32 accumulators, 4 weight operands (16 registers)
-  const int64_t panel_bytes = int8_panel_bytes(cols, w.group), n = a.n;
-  // Activation rows in chunks that stay in L2 while the thread's panels stream past them.
-  const int64_t chunk = std::max<int64_t>(MR, (int64_t(256) << 10) / (a.blocks * kActBlock) / MR * MR);
-  for (int64_t i0 = 0; i0 < n; i0 += chunk) {
-    const int64_t i1 = std::min(n, i0 + chunk);
-    for (int64_t row = r0; row < r1; row += kPanelRows) {
-      const uint8_t* panel = w.panels + (row / kPanelRows) * panel_bytes;
-      const int64_t valid = std::min(kPanelRows, r1 - row);
-      int64_t i = i0;
-      for (; i + MR <= i1; i += MR) panel_rows<MR, Grouped>(a, i, w, panel, y, ldy, row, valid);
-      for (; i < i1; ++i) panel_rows<1, Grouped>(a, i, w, panel, y, ldy, row, valid);
-    }
-  }
+  walk_panel_tiles<MR>(a.n, a.blocks * kActBlock, w.panels, int8_panel_bytes(cols, w.group), y, ldy, r0, r1,
+                       [&](auto m, int64_t i, const uint8_t* panel, int64_t row, float (*out)[kPanelRows]) {
+                         panel_tile<decltype(m)::value, Grouped>(a, i, panel, w.group,
+                                                                 Grouped ? nullptr : w.channel_scales + row, out);
+                       });
 }
 
 }  // namespace
