@@ -54,6 +54,8 @@ class TinyGguf {
   void kv_str(const std::string& k, const std::string& v) { kv_[k] = {8, str_bytes(v)}; }
   void kv_u32(const std::string& k, uint32_t v) { kv_[k] = {4, pod(v)}; }
   void kv_f32(const std::string& k, float v) { kv_[k] = {6, pod(v)}; }
+  void kv_u64(const std::string& k, uint64_t v) { kv_[k] = {10, pod(v)}; }
+  void kv_i32(const std::string& k, int32_t v) { kv_[k] = {5, pod(v)}; }
   void tensor(const std::string& name, std::vector<int64_t> dims, uint32_t type = 0) {
     tensors_.push_back({name, std::move(dims), type});
   }

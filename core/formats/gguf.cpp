@@ -1,5 +1,7 @@
 #include "core/formats/gguf.hpp"
 
+#include "core/formats/checked_size.hpp"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -144,13 +146,19 @@ GgufFile::GgufFile(const std::string& path) : file_(std::make_shared<MappedFile>
       throw std::runtime_error(path + ": tensor " + t.name + ": row length " + std::to_string(t.cols()) +
                                " is not a multiple of the block size " + std::to_string(dtype_block(t.dtype)));
     t.offset = c.read<uint64_t>(t.name.c_str());
-    t.bytes = dtype_row_bytes(t.dtype, t.cols()) * size_t(t.rows());
+    // Products of crafted dimensions must not wrap to a small size that passes the bounds check below.
+    const std::string what = path + ": tensor " + t.name;
+    int64_t rows = 1;
+    for (size_t d = 1; d < t.dims.size(); ++d) rows = checked_product({rows, t.dims[d]}, what);
+    if (t.cols() > (int64_t(1) << 48)) throw std::runtime_error(what + ": row length " + std::to_string(t.cols()) + " is absurd");
+    t.bytes = size_t(checked_product({int64_t(dtype_row_bytes(t.dtype, t.cols())), rows}, what));
     tensor_index_[t.name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }
   uint64_t align = uint64_t(get_int_or("general.alignment", 32));
-  if (align == 0 || (align & (align - 1)) != 0)
-    throw std::runtime_error(path + ": general.alignment " + std::to_string(align) + " is not a power of two");
+  if (align == 0 || (align & (align - 1)) != 0 || align > (1u << 20))
+    throw std::runtime_error(path + ": general.alignment " + std::to_string(align) +
+                             " is not a power of two up to 1 MiB");
   size_t data_start = (c.pos() + align - 1) / align * align;
   if (!tensors_.empty() && data_start > file_->size())
     throw std::runtime_error(path + ": truncated GGUF: data section starts past the end of the file");

@@ -1,5 +1,7 @@
 #include "core/formats/safetensors.hpp"
 
+#include "core/formats/checked_size.hpp"
+
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -89,15 +91,19 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(std::make_shar
     if (t.end > data_bytes)
       throw bad("data_offsets end " + std::to_string(t.end) + " lies past the end of the data section (" +
                 std::to_string(data_bytes) + " bytes): truncated?");
-    uint64_t numel = 1;
+    if (t.shape.size() > 8) throw bad("shape has " + std::to_string(t.shape.size()) + " dimensions (at most 8)");
+    int64_t numel = 1;
     for (int64_t d : t.shape) {
       if (d < 0) throw bad("negative dimension in shape");
-      numel *= uint64_t(d);
+      numel = checked_product({numel, d}, path + ": tensor " + name + ": shape");  // no wrap-around to a small size
     }
     t.supported = safetensors_dtype(t.dtype_name, t.dtype);
-    if (size_t es = safetensors_elem_size(t.dtype_name); es != 0 && numel * es != t.end - t.begin)
-      throw bad("data_offsets span " + std::to_string(t.end - t.begin) + " bytes but shape x " + t.dtype_name + " needs " +
-                std::to_string(numel * es));
+    if (size_t es = safetensors_elem_size(t.dtype_name); es != 0) {
+      const int64_t need = checked_product({numel, int64_t(es)}, path + ": tensor " + name + ": shape x dtype");
+      if (uint64_t(need) != t.end - t.begin)
+        throw bad("data_offsets span " + std::to_string(t.end - t.begin) + " bytes but shape x " + t.dtype_name +
+                  " needs " + std::to_string(need));
+    }
     index_[name] = tensors_.size();
     tensors_.push_back(std::move(t));
   }

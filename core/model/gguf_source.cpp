@@ -1,9 +1,11 @@
 #include "core/model/gguf_source.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 
+#include "core/formats/checked_size.hpp"
 #include "core/formats/gguf.hpp"
 #include "core/model/base_source.hpp"
 #include "core/model/model_layout.hpp"
@@ -63,15 +65,16 @@ GgufSource::GgufSource(const std::string& path) : file_(path) {
   l.attn.qk_norm = arch == "qwen3";
   desc_.dim = file_.get_int(p + "embedding_length");
   l.ffn.hidden_dim = file_.get_int(p + "feed_forward_length");
-  const int n_layers = int(file_.get_int(p + "block_count"));
-  l.attn.n_heads = int(file_.get_int(p + "attention.head_count"));
-  l.attn.n_kv_heads = int(file_.get_int_or(p + "attention.head_count_kv", l.attn.n_heads));
+  const int n_layers = narrow_int(file_.get_int(p + "block_count"), 1, 1 << 16, path + ": metadata key " + p + "block_count");
+  l.attn.n_heads = narrow_int(file_.get_int(p + "attention.head_count"), 1, 1 << 14, path + ": metadata key " + p + "attention.head_count");
+  l.attn.n_kv_heads = narrow_int(file_.get_int_or(p + "attention.head_count_kv", l.attn.n_heads), 1, 1 << 14,
+                                 path + ": metadata key " + p + "attention.head_count_kv");
   l.attn.head_dim = file_.get_int_or(p + "attention.key_length", l.attn.n_heads > 0 ? desc_.dim / l.attn.n_heads : 0);
   desc_.norm_eps = float(file_.get_float_or(p + "attention.layer_norm_rms_epsilon", 1e-5));
   l.attn.rope.theta = float(file_.get_float_or(p + "rope.freq_base", 10000.0));
-  desc_.max_seq_len = int(file_.get_int_or(p + "context_length", 2048));
-  desc_.bos_id = int(file_.get_int_or("tokenizer.ggml.bos_token_id", 1));
-  desc_.eos_id = int(file_.get_int_or("tokenizer.ggml.eos_token_id", 2));
+  desc_.max_seq_len = narrow_int(file_.get_int_or(p + "context_length", 2048), 1, 1 << 24, path + ": metadata key " + p + "context_length");
+  desc_.bos_id = narrow_int(file_.get_int_or("tokenizer.ggml.bos_token_id", 1), 0, INT32_MAX, path + ": metadata key tokenizer.ggml.bos_token_id");
+  desc_.eos_id = narrow_int(file_.get_int_or("tokenizer.ggml.eos_token_id", 2), 0, INT32_MAX, path + ": metadata key tokenizer.ggml.eos_token_id");
   has_vocab_ = file_.has("tokenizer.ggml.tokens");
   if (file_.has(p + "vocab_size")) {
     desc_.vocab = file_.get_int(p + "vocab_size");
@@ -94,6 +97,10 @@ GgufSource::GgufSource(const std::string& path) : file_(path) {
   desc_.tied_embeddings = file_.find_tensor("output.weight") == nullptr;
   desc_.layers = uniform_layers(n_layers, l);
   validate_desc(desc_, path);
+  for (const GgufTensorInfo& t : file_.tensors())  // more layers than block_count: refused, not silently cut
+    if (t.name.rfind("blk.", 0) == 0 && std::atoll(t.name.c_str() + 4) >= n_layers)
+      throw std::runtime_error(path + ": metadata key " + p + "block_count: " + std::to_string(n_layers) +
+                               ", but the file holds tensor " + t.name);
   if (const GgufTensorInfo* rf = file_.find_tensor("rope_freqs.weight")) {
     const RopeSpec r = fit_llama3_scaling(file_, *rf, desc_.layers[0].attn);
     for (LayerSpec& x : desc_.layers) x.attn.rope = r;

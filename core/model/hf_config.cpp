@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
+#include <type_traits>
 #include <set>
 #include <stdexcept>
 
@@ -26,7 +28,18 @@ T get(const json& j, const char* key, const std::string& file, const std::string
   const std::string where = path.empty() ? key : path + "." + key;
   if (!j.contains(key) || j.at(key).is_null()) throw std::runtime_error(file + ": key " + where + " is missing");
   try {
-    return j.at(key).get<T>();
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // nlohmann converts 1e10 or 2^40 to int by a cast that wraps: a whole number in T's range, or an error.
+      const json& v = j.at(key);
+      if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)))
+        throw std::runtime_error(file + ": key " + where + " must be a whole number, got " + v.dump());
+      const int64_t x = v.get<int64_t>();
+      if (x < int64_t(std::numeric_limits<T>::min()) || x > int64_t(std::numeric_limits<T>::max()))
+        throw std::runtime_error(file + ": key " + where + ": " + v.dump() + " is out of range");
+      return T(x);
+    } else {
+      return j.at(key).get<T>();
+    }
   } catch (const json::exception&) {
     throw std::runtime_error(file + ": key " + where + " has the wrong type (" + j.at(key).dump() + ")");
   }
@@ -40,7 +53,8 @@ int token_id(const json& j, const char* key, int fallback, const std::string& fi
   if (!j.contains(key) || j.at(key).is_null()) return fallback;
   const json& v = j.at(key);
   if (v.is_array()) {
-    if (v.empty() || !v[0].is_number_integer()) throw std::runtime_error(file + ": key " + std::string(key) + ": expected integers");
+    if (v.empty() || !v[0].is_number_integer() || v[0].get<int64_t>() < 0 || v[0].get<int64_t>() > INT32_MAX)
+      throw std::runtime_error(file + ": key " + std::string(key) + ": expected token ids, got " + v.dump());
     return v[0].get<int>();
   }
   return get<int>(j, key, file);

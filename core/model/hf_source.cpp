@@ -74,7 +74,13 @@ HfSource::HfSource(const std::string& dir) {
     for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
       if (!it.value().is_string())
         throw std::runtime_error(index.string() + ": weight_map entry " + it.key() + " is not a file name");
-      where[it.key()] = it.value().get<std::string>();
+      const std::string file = it.value().get<std::string>();
+      // A shard is a file of this directory: no path outside it (../, /abs) is followed.
+      if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos ||
+          file.find('\\') != std::string::npos)
+        throw std::runtime_error(index.string() + ": weight_map entry " + it.key() + ": '" + file +
+                                 "' is not a file name in the model directory");
+      where[it.key()] = file;
     }
   } else if (!fs::exists(d / "model.safetensors")) {
     throw std::runtime_error(dir + ": neither model.safetensors nor model.safetensors.index.json found");
@@ -89,6 +95,18 @@ HfSource::HfSource(const std::string& dir) {
   }
 
   const std::string holder = fs::exists(index) ? index.string() : (d / "model.safetensors").string();
+  // A checkpoint with more layers than config.json says would run only the first ones, silently: refused.
+  // (DeepSeek's multi-token-prediction layers follow the last one: num_nextn_predict_layers of them are allowed.)
+  const int64_t extra = cfg.contains("num_nextn_predict_layers") && cfg["num_nextn_predict_layers"].is_number_integer()
+                            ? cfg["num_nextn_predict_layers"].get<int64_t>() : 0;
+  for (const auto& [name, file] : where) {
+    if (name.rfind("model.layers.", 0) != 0) continue;
+    const int64_t layer = std::atoll(name.c_str() + 13);
+    if (layer >= desc_.n_layers() + extra)
+      throw std::runtime_error(cfg_file + ": key num_hidden_layers: " + std::to_string(desc_.n_layers()) +
+                               ", but the checkpoint holds layer " + std::to_string(layer) + " (" + name + " in " +
+                               file + "): a truncated config would run part of the model");
+  }
   // A checkpoint tensor by its file name: the file and its header entry, or {nullptr, nullptr}.
   struct Located {
     SafetensorsFile* file = nullptr;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "core/formats/checked_size.hpp"
 #include "core/formats/mapped_file.hpp"
 #include "core/model/base_source.hpp"
 #include "core/model/model_layout.hpp"
@@ -69,7 +70,9 @@ Llama2cSource::Llama2cSource(const std::string& path) : file_(path) {
                         {"freq_cis_real", desc_.max_seq_len, hs / 2, 1}, {"freq_cis_imag", desc_.max_seq_len, hs / 2, 1},
                         {"wcls", shared ? 0 : vocab, dim, 1}};
   int64_t total = 0;
-  for (const auto& a : arrays) total += a.rows * a.cols * a.count;
+  for (const auto& a : arrays)  // validate_desc bounds each size; the products are still checked (header-controlled)
+    total = checked_sum(total, checked_product({a.rows, a.cols, a.count, 4}, path + ": header: " + a.name) / 4,
+                        path + ": header: total size");
   const uint64_t expect = 28 + uint64_t(total) * 4;
   if (file_.size() != expect)
     throw std::runtime_error(path + ": file size " + std::to_string(file_.size()) + " does not match its header (dim " +

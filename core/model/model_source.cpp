@@ -34,6 +34,8 @@ std::string detect(const std::string& path) {
 
 std::unique_ptr<ModelSource> open_model(const std::string& path, const std::string& format) {
   if (!fs::exists(path)) throw std::runtime_error(path + ": no such file or directory");
+  if (!fs::is_directory(path) && !fs::is_regular_file(path))  // a FIFO would block the first read forever
+    throw std::runtime_error(path + ": not a model file or directory (a FIFO, device or socket)");
   const std::string f = format == "auto" ? detect(path) : format;
   if (f == "hf") return open_hf_model(path);
   if (f == "gguf") return open_gguf_model(path);
