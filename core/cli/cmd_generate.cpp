@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "core/cli/cli_util.hpp"
+#include "core/config/load_config.hpp"
 #include "core/cli/single_process.hpp"
 #include "core/runtime/pipeline_engine.hpp"
 #include "core/tokenizer/prompt_ids.hpp"
@@ -30,6 +31,20 @@ int cmd_generate(const Args& args) {
   app.add_option("--add-bos", add_bos, "auto (the model files' setting) | true | false")
       ->check(CLI::IsMember({"auto", "true", "false"}));
   if (auto rc = parse_args(app, args)) return *rc;
+  {  // the flags obey the same ranges as their YAML keys (one rule: config_schema.cpp)
+    ExperimentConfig c;
+    c.generation.temperature = gp.sampling.temperature;
+    c.generation.top_k = gp.sampling.top_k;
+    c.generation.top_p = gp.sampling.top_p;
+    c.generation.min_p = gp.sampling.min_p;
+    c.threads = mo.threads;
+    for (const auto& [flag, key] : {std::pair{"--temperature", "generation.temperature"}, {"--top-k", "generation.top_k"},
+                                    {"--top-p", "generation.top_p"}, {"--min-p", "generation.min_p"}, {"--threads", "threads"}})
+      if (const std::string why = config_range_error(c, key); !why.empty()) {
+        std::fprintf(stderr, "hpcinfer generate: %s: %s\n", flag, why.c_str());
+        return 2;
+      }
+  }
 
   // Open the tokenizer first to size the context from the prompt.
   auto probe = describe_rank([&] {
@@ -45,9 +60,19 @@ int cmd_generate(const Args& args) {
   r.prompt_ids = prompt_ids(*tok, prompt, {add_bos, chat, false});
   gp.max_new_tokens = n;
   r.params = gp;
+
+  const int max_seq = probe->model->desc().max_seq_len;
+  if (int64_t(r.prompt_ids.size()) >= max_seq) {
+    std::fprintf(stderr, "hpcinfer generate: the prompt has %zu tokens; the model's context is %d (max_seq_len)\n",
+                 r.prompt_ids.size(), max_seq);
+    return 2;
+  }
+  if (int64_t(r.prompt_ids.size()) + n >= max_seq)
+    std::fprintf(stderr, "hpcinfer generate: note: the context of %d tokens ends generation after %lld tokens\n",
+                 max_seq, static_cast<long long>(max_seq - 1 - int64_t(r.prompt_ids.size())));
   probe.reset();
 
-  auto s = open_single_process(mo, 1, int(r.prompt_ids.size()) + n + 1, false);
+  auto s = open_single_process(mo, 1, run_context(int64_t(r.prompt_ids.size()), n, max_seq), false);
   opt.stop_ids = tok->stop_ids();
   PipelineEngine engine(*s->stage, nullptr, tok.get(), opt);
   std::string out;

@@ -7,7 +7,9 @@
 // micro-batches than stages, only that many stages work at once (the first stage waits for a group's tokens before
 // it sends the group again), so a pp=2 run with one micro-batch gives both ranks all cores and they take turns;
 // idle ranks sleep (OMP_WAIT_POLICY=passive) instead of spinning on cores the working rank needs.
-// If a rank fails, the others get world.timeout_s (+10 s) to notice and exit before they are terminated.
+// If a rank fails, the others get world.timeout_s (+10 s) to notice and exit before they are terminated (SIGTERM, then
+// SIGKILL 10 s later: a stopped rank ignores SIGTERM). A second SIGTERM / SIGINT to the launcher kills at once. The
+// ranks die with the launcher too (PR_SET_PDEATHSIG in local_ranks.hpp): killing it with SIGKILL leaves no orphans.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,7 +51,10 @@ int cmd_launch(const Args& args) {
   app.add_option("--set", sets, "override a key: key.path=value (repeatable)");
   bool serve = false;
   app.add_flag("--serve", serve, "run `hpcinfer serve` in every rank (rank 0 listens) instead of `hpcinfer run`");
+  bool fresh = false;
+  app.add_flag("--fresh", fresh, "start over in outputs.dir (default: resume, skipping prompts already completed)");
   if (auto rc = parse_args(app, args)) return *rc;
+  if (fresh) sets.push_back("outputs.fresh=true");
   ExperimentConfig cfg;
   try {
     cfg = load_config(config, sets);
@@ -72,17 +77,25 @@ int cmd_launch(const Args& args) {
   const int busy_at_once = cfg.world.dp * cfg.world.tp * std::min(cfg.world.pp, cfg.batching.micro_batches);
   if (cfg.threads == 0)
     child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / busy_at_once))});
+  signal(SIGTERM, remember_signal);  // before the ranks start: a signal during their start-up is passed on too
+  signal(SIGINT, remember_signal);
   std::vector<pid_t> pids(static_cast<size_t>(n), -1);
   for (int r = 0; r < n; ++r)
     pids[size_t(r)] = fork_local_rank(r, n, job, child_args, (logs / ("rank_" + std::to_string(r) + ".log")).string());
   std::fprintf(stderr, "hpcinfer launch: %d ranks, job %s, logs in %s\n", n, job.c_str(), logs.c_str());
 
-  signal(SIGTERM, remember_signal);
-  signal(SIGINT, remember_signal);
   std::vector<int> status(static_cast<size_t>(n), -1);
   int alive = n, first_failed = -1;
-  bool passed_on = false;
-  auto deadline = std::chrono::steady_clock::time_point::max();
+  using Clock = std::chrono::steady_clock;
+  // The job comes down in bounded time in every case: SIGTERM to the ranks still running, then SIGKILL `kill_after`
+  // later (a stopped or hung rank ignores SIGTERM until it runs again; SIGKILL ends it anyway).
+  const auto kill_after = std::chrono::seconds(10);
+  auto term_at = Clock::time_point::max(), kill_at = Clock::time_point::max();
+  auto signal_running = [&](int sig) {
+    for (int r = 0; r < n; ++r)
+      if (status[size_t(r)] < 0) kill(pids[size_t(r)], sig);
+  };
+  int stop_signals_seen = 0;
   while (alive > 0) {
     int st = 0;
     pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -92,21 +105,36 @@ int cmd_launch(const Args& args) {
           status[size_t(r)] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
           --alive;
           if (status[size_t(r)] != 0 && first_failed < 0) {
-            first_failed = r;
-            deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.world.timeout_s + 10);
+            first_failed = r;  // the others get world.timeout_s (+10 s) to notice the failure and exit themselves
+            term_at = std::min(term_at, Clock::now() + std::chrono::seconds(cfg.world.timeout_s + 10));
           }
         }
       continue;
     }
-    if (g_stop_signal && !passed_on) {  // every rank gets it (serve: rank 0 stops accepting, the others wait for it)
-      for (int r = 0; r < n; ++r)
-        if (status[size_t(r)] < 0) kill(pids[size_t(r)], SIGTERM);
-      passed_on = true;
+    if (g_stop_signal) {  // SIGTERM / SIGINT to the launcher: passed on (serve: a graceful stop); a second: SIGKILL
+      g_stop_signal = 0;
+      ++stop_signals_seen;
+      if (stop_signals_seen == 1) {
+        std::fprintf(stderr, "hpcinfer launch: stopping the job (SIGTERM to every rank; SIGKILL after world.timeout_s "
+                             "+ 10 s, or at once on a second signal)\n");
+        signal_running(SIGTERM);
+        kill_at = std::min(kill_at, Clock::now() + std::chrono::seconds(cfg.world.timeout_s) + kill_after);
+      } else {
+        kill_at = Clock::now();
+      }
     }
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (Clock::now() >= term_at) {
+      std::fprintf(stderr, "hpcinfer launch: rank %d failed and %d ranks are still running after world.timeout_s + 10 s: "
+                           "SIGTERM, then SIGKILL after 10 s\n", first_failed, alive);
+      signal_running(SIGTERM);
+      term_at = Clock::time_point::max();
+      kill_at = std::min(kill_at, Clock::now() + kill_after);
+    }
+    if (Clock::now() >= kill_at) {
       for (int r = 0; r < n; ++r)
-        if (status[size_t(r)] < 0) kill(pids[size_t(r)], SIGTERM);
-      deadline = std::chrono::steady_clock::time_point::max();
+        if (status[size_t(r)] < 0) std::fprintf(stderr, "hpcinfer launch: rank %d did not exit: SIGKILL\n", r);
+      signal_running(SIGKILL);
+      kill_at = Clock::time_point::max();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

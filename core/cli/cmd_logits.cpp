@@ -5,6 +5,7 @@
 
 #include "core/cli/cli_util.hpp"
 #include "core/cli/single_process.hpp"
+#include "core/model/model_source.hpp"
 
 namespace hpcinfer::cli {
 
@@ -31,6 +32,15 @@ int cmd_logits(const Args& args) {
   }
   if (ids.empty()) {
     std::fprintf(stderr, "hpcinfer logits: --tokens is empty\n");
+    return 2;
+  }
+  if (mo.threads < 0) {
+    std::fprintf(stderr, "hpcinfer logits: --threads: must be >= 0 (0 = all cores), got %d\n", mo.threads);
+    return 2;
+  }
+  if (const int max_seq = open_model(mo.model, mo.format)->desc().max_seq_len; int64_t(ids.size()) > max_seq) {
+    std::fprintf(stderr, "hpcinfer logits: --tokens has %zu ids; the model's context is %d (max_seq_len)\n", ids.size(),
+                 max_seq);
     return 2;
   }
   auto s = open_single_process(mo, 1, int(ids.size()) + 1, false);

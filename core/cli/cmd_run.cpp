@@ -13,7 +13,10 @@ int cmd_run(const Args& args) {
   std::vector<std::string> sets;
   app.add_option("config", config, "experiment YAML")->required();
   app.add_option("--set", sets, "override a key: key.path=value (repeatable)");
+  bool fresh = false;
+  app.add_flag("--fresh", fresh, "start over in outputs.dir (default: resume, skipping prompts already completed)");
   if (auto rc = parse_args(app, args)) return *rc;
+  if (fresh) sets.push_back("outputs.fresh=true");
   ExperimentConfig cfg;
   LaunchEnv env;
   if (auto rc = load_rank_config(config, sets, "hpcinfer run", cfg, env, [](const ExperimentConfig& c) {

@@ -3,7 +3,9 @@
 // core/rendezvous/launch_env.hpp).
 #pragma once
 
+#include <sys/prctl.h>
 #include <sys/types.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,9 +22,14 @@ namespace hpcinfer::cli {
 inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::vector<std::string>& args,
                              const std::string& log = "") {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));
   if (pid > 0) return pid;
+  // The rank dies with its launcher (even one killed by SIGKILL): no orphan ranks holding cores and ports.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
+  signal(SIGTERM, SIG_DFL);  // the launcher's handlers are not the rank's
+  signal(SIGINT, SIG_DFL);
   if (!log.empty()) {
     FILE* f = std::freopen(log.c_str(), "w", stdout);
     if (!f || dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(127);

@@ -87,6 +87,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("outputs.keep_logits", outputs.keep_logits),
       HPCINFER_LEAF("outputs.logprobs", outputs.logprobs),
       HPCINFER_LEAF("outputs.baseline", outputs.baseline),
+      HPCINFER_LEAF("outputs.fresh", outputs.fresh),
       HPCINFER_LEAF("serve.host", serve.host),
       HPCINFER_LEAF("serve.port", serve.port),
       HPCINFER_LEAF("serve.max_waiting", serve.max_waiting),

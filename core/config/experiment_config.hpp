@@ -69,6 +69,7 @@ struct ExperimentConfig {
     bool keep_logits = false;
     int logprobs = 0;                // top-k logprobs per generated token in completions.jsonl, 0 = off
     std::string baseline;            // results dir of a baseline run: speedup and parallel efficiency in summary.json
+    bool fresh = false;              // false: a rerun into the same dir resumes (skips finished prompts); true: starts over
   } outputs;
 
   struct Serve {                     // hpcinfer serve (OpenAI-compatible HTTP on rank 0)

@@ -253,4 +253,8 @@ void check_world(const ExperimentConfig& config, int world_size, const std::stri
           (dp > 1 ? "dp*tp*pp" : "tp*pp") + " equal the number of ranks"));
 }
 
+std::string config_range_error(const ExperimentConfig& config, const std::string& key) {
+  return config_detail::check_range(key, config);
+}
+
 }  // namespace hpcinfer

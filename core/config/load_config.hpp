@@ -38,6 +38,9 @@ std::string config_message(const ExperimentConfig& config, const std::string& ke
 // The resolved configuration (every key, defaults filled in) as YAML that load_config() reads back unchanged.
 std::string dump_config_yaml(const ExperimentConfig& config);
 
+// The range rule of one key (the schema's, the same the YAML gets): "" when `config`'s value is fine, else the message
+// ("must be in (0, 1], got 2"). For commands whose flags set configuration fields (generate).
+std::string config_range_error(const ExperimentConfig& config, const std::string& key);
 // Every leaf key path of the schema, in schema order.
 std::vector<std::string> config_keys();
 

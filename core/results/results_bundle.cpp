@@ -1,5 +1,7 @@
 #include "core/results/results_bundle.hpp"
 
+#include "core/results/output_dir.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
@@ -134,11 +136,7 @@ std::vector<std::string> write_results_bundle(const std::string& dir, const Expe
   namespace fs = std::filesystem;
   std::vector<std::string> warnings;
   const fs::path d(dir);
-  auto write = [&](const char* name, const std::string& text) {
-    std::ofstream f(d / name);
-    f << text;
-    if (!f) throw std::runtime_error((d / name).string() + ": cannot write");
-  };
+  auto write = [&](const char* name, const std::string& text) { write_file_atomic(d / name, text); };
   const json raw = raw_from_reports(reports, cfg, env);
   json baseline = nullptr;
   if (!cfg.outputs.baseline.empty()) {

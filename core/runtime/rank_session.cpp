@@ -1,6 +1,7 @@
 #include "core/runtime/rank_session.hpp"
 
 #include <algorithm>
+#include <fstream>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -129,9 +130,24 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
   return s;
 }
 
-void open_rank(RankSession& s, int n_slots, int max_ctx) {
+// MemAvailable of /proc/meminfo in bytes (0 when unknown).
+static double host_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024.0;
+  return 0;
+}
+
+int run_context(int64_t longest_prompt, int64_t max_new_tokens, int max_seq_len) {
+  return int(std::min<int64_t>(longest_prompt + std::max<int64_t>(max_new_tokens, 0) + 1, max_seq_len));
+}
+
+void connect_rank(RankSession& s) {
   const ExperimentConfig& cfg = s.cfg;
-  std::map<std::string, Communicator*> groups;
+  if (s.store || s.comm) return;
   const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
   if (s.job.size > 1) s.store = make_store(rendezvous_spec(cfg, s.job), s.job.rank, s.job.size, timeout);
   if (s.env.size > 1) {
@@ -154,10 +170,7 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
     // The plan's groups, in plan order (every rank creates its groups at the same point); a group of the whole
     // world is the world communicator.
     for (const CommGroup& g : s.plan.groups) {
-      if (int(g.ranks.size()) == s.env.size) {
-        groups[g.name] = s.comm.get();
-        continue;
-      }
+      if (int(g.ranks.size()) == s.env.size) continue;
       const auto me = std::find(g.ranks.begin(), g.ranks.end(), s.env.rank);
       if (me == g.ranks.end())
         throw std::runtime_error("plan: rank " + std::to_string(s.env.rank) + " is not in its own group " + g.name);
@@ -169,20 +182,38 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
       gi.world_size = s.env.size;
       s.group_comms.push_back(make_comm());
       s.group_comms.back()->init(gi);
-      groups[g.name] = s.group_comms.back().get();
     }
   }
+}
+
+// The plan's groups by name: the world communicator for a group of the whole world, else the group's own.
+std::map<std::string, Communicator*> plan_groups(RankSession& s) {
+  std::map<std::string, Communicator*> groups;
+  if (s.env.size <= 1) return groups;
+  size_t next = 0;
+  for (const CommGroup& g : s.plan.groups)
+    groups[g.name] = int(g.ranks.size()) == s.env.size ? s.comm.get() : s.group_comms.at(next++).get();
+  return groups;
+}
+
+void open_rank(RankSession& s, int n_slots, int max_ctx) {
+  const ExperimentConfig& cfg = s.cfg;
+  connect_rank(s);
+  const std::map<std::string, Communicator*> groups = plan_groups(s);
   // threads: 0 under Slurm: --cpus-per-task when given (a bare srun binds nothing, and every rank would otherwise
   // start a thread per core of the node).
   int threads = cfg.threads;
   if (const char* cpt = std::getenv("SLURM_CPUS_PER_TASK"); threads == 0 && cpt && std::atoi(cpt) > 0)
     threads = std::atoi(cpt);
   s.backend->init({threads, cfg.device == "cpu" ? -1 : s.env.local_rank, s.env.rank});
-  // A device with less free memory than the plan needs is refused before any weights move (the planner's figures).
-  if (const DeviceMemoryStats dm = s.backend->memory_stats(); dm.total > 0) {
+  // A device (or host) with less free memory than the plan needs is refused before any weights move (the planner's
+  // figures): a clear message instead of std::bad_alloc after minutes of loading.
+  const DeviceMemoryStats dm = s.backend->memory_stats();
+  const double host_free = s.backend->memory_space() == MemorySpace::host ? host_available_bytes() : 0;
+  if (dm.total > 0 || host_free > 0) {
     const RankCost cost = rank_cost(s.model->desc(), s.plan, s.weights.get());
     const MemoryPlan need = memory_plan(s.model->desc(), s.plan, cost, n_slots, max_ctx, double(max_ctx), 1);
-    const double free_bytes = double(dm.total - dm.reserved);
+    const double free_bytes = dm.total > 0 ? double(dm.total - dm.reserved) : host_free;
     auto gb = [](double b) {
       char t[32];
       std::snprintf(t, sizeof t, "%.2f GB", b / 1e9);
@@ -193,8 +224,9 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
                                gb(free_bytes) + " free, the plan needs " + gb(need.total()) + " (weights " +
                                gb(need.weights) + ", KV cache " + gb(need.kv_cache) + ", activations and workspace " +
                                gb(need.activations + need.workspace) +
-                               "): use more ranks (world.tp / world.pp), int8 weights, or fewer slots / a shorter "
-                               "context");
+                               " for " + std::to_string(n_slots) + " slots of " + std::to_string(max_ctx) +
+                               " tokens): use more ranks (world.tp / world.pp), int8 weights, or fewer slots "
+                               "(batching.batch_size) / a shorter context");
   }
   const auto t0 = std::chrono::steady_clock::now();
   s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx);

@@ -47,9 +47,16 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
 // The same with a model already open (`plan` on a config-only directory: shapes without tensors).
 std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const LaunchEnv& env,
                                           std::unique_ptr<ModelSource> model);
-// Then connects the world and the plan's groups (world size > 1; the job's store when the job has more ranks) and packs this rank's weights on its backend:
-// n_slots sequences of max_ctx tokens.
+// Then connects the world and the plan's groups (world size > 1; the job's store when the job has more ranks); a
+// no-op when already connected or alone. Every rank of the job calls it at the same point.
+void connect_rank(RankSession& s);
+// Then (connecting first when not yet connected) packs this rank's weights on its backend: n_slots sequences of
+// max_ctx tokens. The plan's memory (weights, KV cache, activations) is checked against the device's free memory, or
+// on the host against MemAvailable, before anything is allocated: a clear "needs N GB" instead of bad_alloc.
 void open_rank(RankSession& s, int n_slots, int max_ctx);
+// The KV context a run needs: its longest prompt + max_new_tokens + 1, at most the model's max_seq_len (computed
+// without int overflow: max_new_tokens may be 2^31 - 1).
+int run_context(int64_t longest_prompt, int64_t max_new_tokens, int max_seq_len);
 
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& tokenizer_path, const ModelSource& model);
 // "auto" -> the checkpoint's precision where a plugin holds it (bf16, int8 for Q8_0, int4 for Q4_0 on the cpu), else

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <map>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -21,8 +23,11 @@ bool valid_ids(const nlohmann::json& a) {
 
 std::vector<Request> read_prompts_jsonl(const std::string& path, const std::string& on_bad_line,
                                         std::vector<std::string>* warnings) {
+  if (std::filesystem::is_directory(path))
+    throw std::runtime_error(path + ": inputs.prompts is a directory, not a JSONL file of prompts");
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot open prompts file: " + std::strerror(errno));
+  std::map<std::string, int> id_line;  // ids must be unique: resume and compare match completions by id
   std::vector<Request> out;
   std::string line;
   int lineno = 0;
@@ -44,16 +49,23 @@ std::vector<Request> read_prompts_jsonl(const std::string& path, const std::stri
         if (has_ids) r.prompt_ids = j["prompt_ids"].get<std::vector<int>>(), r.ids_given = true;
         if (j.contains("id")) r.id = j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump();
         else r.id = std::to_string(lineno);
+        if (auto [it, fresh] = id_line.emplace(r.id, lineno); !fresh)
+          throw std::runtime_error(path + ":" + std::to_string(lineno) + ": id " + r.id + " repeats line " +
+                                   std::to_string(it->second) + " (ids must be unique: resume and compare match "
+                                   "completions by id)");
         out.push_back(std::move(r));
         continue;
       }
-    } catch (const nlohmann::json::parse_error& e) {
-      err = std::string("not valid JSON (") + e.what() + ")";
+    } catch (const nlohmann::json::exception& e) {
+      std::string what = e.what();  // parse errors quote the text read: a 20 MB line must not come back whole
+      if (what.size() > 240) what = what.substr(0, 240) + "...";
+      err = std::string("not valid JSON (") + what + ")";
     }
     std::string msg = path + ":" + std::to_string(lineno) + ": " + err;
     if (on_bad_line != "skip") throw std::runtime_error(msg + " (inputs.on_bad_line: skip goes on without it)");
     if (warnings) warnings->push_back(msg + ": skipped");
   }
+  if (out.empty()) throw std::runtime_error(path + ": inputs.prompts holds no prompts (" + std::to_string(lineno) + " lines)");
   return out;
 }
 
@@ -164,6 +176,7 @@ std::string completion_json(const Completion& c) {
                    {"completion_tokens", c.token_ids.size()},
                    {"finish_reason", c.finish_reason},
                    {"timings", {{"ttft_s", c.ttft_s}, {"latency_s", c.latency_s}, {"tpot_s", c.tpot_s}}}};
+  if (!c.error.empty()) j["error"] = c.error;
   if (c.with_logprobs) {
     nlohmann::json lp = nlohmann::json::array();
     for (const TokenLogprobs& t : c.logprobs) lp.push_back(logprobs_json(t));
@@ -172,8 +185,8 @@ std::string completion_json(const Completion& c) {
   return json_text(j);
 }
 
-CompletionWriter::CompletionWriter(const std::string& path) : path_(path) {
-  f_ = std::fopen(path.c_str(), "w");
+CompletionWriter::CompletionWriter(const std::string& path, bool append) : path_(path) {
+  f_ = std::fopen(path.c_str(), append ? "a" : "w");
   if (!f_) throw std::runtime_error(path + ": cannot write completions: " + std::strerror(errno));
 }
 CompletionWriter::~CompletionWriter() {
@@ -181,8 +194,8 @@ CompletionWriter::~CompletionWriter() {
 }
 void CompletionWriter::write(const Completion& c) {
   std::string s = completion_json(c) + "\n";
-  std::fwrite(s.data(), 1, s.size(), f_);
-  std::fflush(f_);
+  if (std::fwrite(s.data(), 1, s.size(), f_) != s.size() || std::fflush(f_) != 0)
+    throw std::runtime_error(path_ + ": cannot write a completion: " + std::strerror(errno));
 }
 
 }  // namespace hpcinfer

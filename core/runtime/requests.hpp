@@ -71,11 +71,13 @@ struct Completion {
   double tpot_s = 0;            // mean time per output token after the first
   bool with_logprobs = false;   // outputs.logprobs > 0: write "logprobs", one entry per token_ids entry
   std::vector<TokenLogprobs> logprobs;
+  std::string error;            // non-empty: the request failed alone (finish_reason "error"), e.g. a prompt too long
 };
 
 class CompletionWriter {
  public:
-  explicit CompletionWriter(const std::string& path);  // truncates; throws naming the path
+  // append: after the lines already there (resume), else the file starts empty. Throws naming the path.
+  explicit CompletionWriter(const std::string& path, bool append = false);
   ~CompletionWriter();
   void write(const Completion& c);                     // one JSON line, flushed
   const std::string& path() const { return path_; }
