@@ -7,8 +7,8 @@
 // micro-batches than stages, only that many stages work at once (the first stage waits for a group's tokens before
 // it sends the group again), so a pp=2 run with one micro-batch gives both ranks all cores and they take turns;
 // idle ranks sleep (OMP_WAIT_POLICY=passive) instead of spinning on cores the working rank needs.
-// If a rank fails, the others get world.timeout_s (+10 s) to notice and exit before they are terminated (SIGTERM, then
-// SIGKILL 10 s later: a stopped rank ignores SIGTERM). A second SIGTERM / SIGINT to the launcher kills at once. The
+// If a rank fails, the others get world.timeout_s (+5 s) to notice and exit before they are terminated (SIGTERM, then
+// SIGKILL 5 s later: a stopped rank ignores SIGTERM). A second SIGTERM / SIGINT to the launcher kills at once. The
 // ranks die with the launcher too (PR_SET_PDEATHSIG in local_ranks.hpp): killing it with SIGKILL leaves no orphans.
 #include <signal.h>
 #include <sys/wait.h>
@@ -89,7 +89,7 @@ int cmd_launch(const Args& args) {
   using Clock = std::chrono::steady_clock;
   // The job comes down in bounded time in every case: SIGTERM to the ranks still running, then SIGKILL `kill_after`
   // later (a stopped or hung rank ignores SIGTERM until it runs again; SIGKILL ends it anyway).
-  const auto kill_after = std::chrono::seconds(10);
+  const auto kill_after = std::chrono::seconds(5);
   auto term_at = Clock::time_point::max(), kill_at = Clock::time_point::max();
   auto signal_running = [&](int sig) {
     for (int r = 0; r < n; ++r)
@@ -105,8 +105,8 @@ int cmd_launch(const Args& args) {
           status[size_t(r)] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
           --alive;
           if (status[size_t(r)] != 0 && first_failed < 0) {
-            first_failed = r;  // the others get world.timeout_s (+10 s) to notice the failure and exit themselves
-            term_at = std::min(term_at, Clock::now() + std::chrono::seconds(cfg.world.timeout_s + 10));
+            first_failed = r;  // the others get world.timeout_s (+5 s) to notice the failure and exit themselves
+            term_at = std::min(term_at, Clock::now() + std::chrono::seconds(cfg.world.timeout_s + 5));
           }
         }
       continue;
@@ -116,7 +116,7 @@ int cmd_launch(const Args& args) {
       ++stop_signals_seen;
       if (stop_signals_seen == 1) {
         std::fprintf(stderr, "hpcinfer launch: stopping the job (SIGTERM to every rank; SIGKILL after world.timeout_s "
-                             "+ 10 s, or at once on a second signal)\n");
+                             "+ 5 s, or at once on a second signal)\n");
         signal_running(SIGTERM);
         kill_at = std::min(kill_at, Clock::now() + std::chrono::seconds(cfg.world.timeout_s) + kill_after);
       } else {
@@ -124,8 +124,8 @@ int cmd_launch(const Args& args) {
       }
     }
     if (Clock::now() >= term_at) {
-      std::fprintf(stderr, "hpcinfer launch: rank %d failed and %d ranks are still running after world.timeout_s + 10 s: "
-                           "SIGTERM, then SIGKILL after 10 s\n", first_failed, alive);
+      std::fprintf(stderr, "hpcinfer launch: rank %d failed and %d ranks are still running after world.timeout_s + 5 s: "
+                           "SIGTERM, then SIGKILL after 5 s\n", first_failed, alive);
       signal_running(SIGTERM);
       term_at = Clock::time_point::max();
       kill_at = std::min(kill_at, Clock::now() + kill_after);

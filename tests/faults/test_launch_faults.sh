@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# CI test (ctest label "faults"): real processes of `hpcinfer launch` under faults (issue 18). stories260K, f32,
+# world.timeout_s 2, a long run (300 prompts x 400 tokens, one slot) so that every fault lands mid-run:
+#   1. SIGSTOP of rank 1 (a hung node) at pp=2: rank 0 times out naming rank 1, launch SIGTERMs then SIGKILLs the
+#      stopped rank; the job is down within world.timeout_s + 5 s + 5 s (+ slack), launch exits non-zero;
+#   2. SIGKILL of a rank at tp=2: the other rank and launch exit within the same bound;
+#   3. SIGKILL of `launch` itself: its ranks die with it (PR_SET_PDEATHSIG), no orphans within 5 s;
+#   4. SIGTERM to `launch`: passed on, every rank gone within 10 s;
+#   5. two SIGINTs to `launch` (Ctrl-C twice): the second kills at once.
+# After each: no process of the job is left, and every line of completions.jsonl written before is whole JSON.
+#   bash tests/faults/test_launch_faults.sh SOURCE_DIR BUILD_DIR
+# Exit 77 (skip) without ../shared/data's stories260K. About 30 s.
+set -uo pipefail
+
+SRC=$(cd "${1:?usage: test_launch_faults.sh SOURCE_DIR BUILD_DIR}" && pwd)
+BUILD=$(cd "${2:?usage}" && pwd)
+BIN=$BUILD/bin/hpcinfer
+MODEL=$SRC/../shared/data/models/stories260K/stories260K.bin
+TOK=$SRC/../shared/data/models/stories260K/tok512.bin
+[ -f "$MODEL" ] || { echo "SKIPPED: no stories260K at $MODEL (../shared/data)"; exit 77; }
+while read -r v; do unset "$v"; done < <(compgen -v | grep -E '^(SLURM_|OMPI_|PMIX_|HPCINFER_(RANK|WORLD_SIZE|LOCAL_RANK|JOB_ID))')
+
+TMP=$(mktemp -d /tmp/hpcinfer-faults.XXXXXX)
+trap 'pkill -KILL -f "$TMP/" 2>/dev/null; rm -rf "$TMP"' EXIT
+python3 - "$TMP/prompts.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(300):
+        f.write(json.dumps({"id": "m%d" % i, "prompt": "Once upon a time %d" % i}) + "\n")
+EOF
+cat > "$TMP/exp.yaml" <<EOF
+model:
+  path: $MODEL
+  tokenizer: $TOK
+plugins:
+  weights: f32
+world:
+  timeout_s: 2
+inputs:
+  prompts: $TMP/prompts.jsonl
+generation:
+  max_new_tokens: 400
+batching:
+  batch_size: 1
+EOF
+
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+now() { date +%s.%N; }
+elapsed() { python3 -c "print(round($(now) - $1, 1))"; }
+
+# start NAME N [--set ...]: launches N ranks into $TMP/NAME; sets L (launch pid) and RANKS (pids by rank).
+start() {
+  local name=$1 n=$2
+  shift 2
+  "$BIN" launch -n "$n" "$TMP/exp.yaml" --set outputs.dir="$TMP/$name" "$@" > "$TMP/$name.launch.log" 2>&1 &
+  L=$!
+  RANKS=()
+  for _ in $(seq 100); do  # the ranks, by HPCINFER_RANK, once every one has started and is generating
+    RANKS=()
+    for p in $(pgrep -P "$L"); do
+      r=$(tr '\0' '\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^HPCINFER_RANK=//p')
+      [ -n "$r" ] && RANKS[$r]=$p
+    done
+    if [ ${#RANKS[@]} -eq "$n" ] && [ -s "$TMP/$name/completions.jsonl" ]; then return 0; fi
+    sleep 0.1
+  done
+  fail "$name: the job did not start generating within 10 s: $(tail -5 "$TMP/$name.launch.log")"
+}
+
+# check_down NAME LIMIT_S T0 [expect_launch_exit]: launch and every rank gone within LIMIT_S of T0.
+check_down() {
+  local name=$1 limit=$2 t0=$3
+  local deadline=$(( $(date +%s) + limit + 2 ))
+  while kill -0 "$L" 2>/dev/null && [ "$(date +%s)" -le $deadline ]; do sleep 0.1; done
+  local took; took=$(elapsed "$t0")
+  kill -0 "$L" 2>/dev/null && fail "$name: launch still running after ${took} s"
+  for p in "${RANKS[@]}"; do
+    while [ "$(date +%s)" -le $deadline ] && kill -0 "$p" 2>/dev/null && ! grep -q '^State:.*Z' /proc/$p/status; do sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null && ! grep -q '^State:.*Z' /proc/$p/status 2>/dev/null; then
+      fail "$name: rank pid $p still running after ${took} s"
+      kill -KILL "$p" 2>/dev/null
+    fi
+  done
+  python3 - "$TMP/$name/completions.jsonl" <<'EOF' || fail "$name: completions.jsonl has a broken line"
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    json.loads(line)
+    n += 1
+print("  %d whole completion lines" % n)
+EOF
+  echo "$name: down in ${took} s (limit $limit s)"
+}
+
+# 1. A hung rank (SIGSTOP) at pp=2.
+start stop_pp2 2 --set world.pp=2
+t0=$(now)
+kill -STOP "${RANKS[1]:-0}"
+check_down stop_pp2 17 "$t0"
+wait "$L"; rc=$?
+[ $rc -ne 0 ] || fail "stop_pp2: launch exited 0 with a hung rank"
+grep -q 'rank 1' "$TMP/stop_pp2/ranks/rank_0.log" || fail "stop_pp2: rank 0's error does not name rank 1: $(tail -2 "$TMP/stop_pp2/ranks/rank_0.log")"
+grep -q 'SIGKILL' "$TMP/stop_pp2.launch.log" || fail "stop_pp2: launch did not say it killed the stopped rank"
+
+# 2. A dead rank (SIGKILL) at tp=2.
+start kill_tp2 2 --set world.tp=2 --set plugins.strategy=tp_pp
+t0=$(now)
+kill -KILL "${RANKS[0]:-0}"
+check_down kill_tp2 12 "$t0"
+wait "$L"; [ $? -ne 0 ] || fail "kill_tp2: launch exited 0 with a dead rank"
+
+# 3. SIGKILL of the launcher: no orphans.
+start kill_launch 2 --set world.pp=2
+t0=$(now)
+kill -KILL "$L"
+check_down kill_launch 5 "$t0"
+
+# 4. SIGTERM to the launcher: passed on.
+start term_launch 2 --set world.pp=2
+t0=$(now)
+kill -TERM "$L"
+check_down term_launch 10 "$t0"
+wait "$L"; [ $? -ne 0 ] || fail "term_launch: launch exited 0 after SIGTERM stopped the run early"
+
+# 5. Ctrl-C twice.
+start int_twice 2 --set world.pp=2
+t0=$(now)
+kill -STOP "${RANKS[1]:-0}"   # a rank that would not stop on SIGTERM alone
+kill -INT "$L"; sleep 0.3; kill -INT "$L"
+check_down int_twice 3 "$t0"
+
+if [ $fails -ne 0 ]; then echo "test_launch_faults: $fails failure(s)"; exit 1; fi
+echo "test_launch_faults: all faults brought the job down in bounded time, no process left"
