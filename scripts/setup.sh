@@ -12,6 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libboost-dev   # config, JSON, CLI, Boost.DLL
   libpcre2-dev libsentencepiece-dev           # tokenizers
   libcpp-httplib-dev curl                     # serve: HTTP server and the data-parallel front's client; curl client
+  libssl-dev                                  # rendezvous: the TCP store's HMAC admission (libcrypto)
   libbz2-dev                                  # eval mc: HellaSwag ships as .bz2
   libeigen3-dev                               # palu compress: Cholesky and SVD (header-only)
   iproute2                                    # ip netns: the two-host network test

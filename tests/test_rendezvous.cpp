@@ -5,11 +5,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <sys/stat.h>
+
+#include <fstream>
 #include <map>
 #include <thread>
 
 #include "core/rendezvous/kv_store.hpp"
 #include "core/rendezvous/launch_env.hpp"
+#include "core/rendezvous/store_secret.hpp"
 #include "support/test_support.hpp"
 
 using namespace hpcinfer;
@@ -201,6 +207,133 @@ TEST(MakeStore, ParsesSpecs) {
   }
   std::string msg = expect_throw([&] { make_store("file:///tmp/x", 3, 2, 100ms); });
   EXPECT_NE(msg.find("rank 3"), std::string::npos) << msg;
+}
+
+// ---- the store against a hostile or misconfigured peer (issue 18) ----
+
+namespace {
+size_t rss_bytes() {
+  std::ifstream in("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * size_t(sysconf(_SC_PAGESIZE));
+}
+int raw_connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+// A set frame claiming a `declared`-byte value, followed by only `sent` bytes of it.
+std::string set_frame(const std::string& key, uint64_t declared, size_t sent) {
+  std::string f(1, char(1));
+  const uint32_t k = uint32_t(key.size());
+  f.append(reinterpret_cast<const char*>(&k), 4);
+  f += key;
+  f.append(reinterpret_cast<const char*>(&declared), 8);
+  f.append(sent, 'x');
+  return f;
+}
+}  // namespace
+
+TEST(TcpStoreHardening, ClientWithoutTheSecretIsRefusedAndChangesNothing) {
+  TcpStore server("127.0.0.1", 0, true, 5s, "the-jobs-secret-0123456789");
+  std::string msg = expect_throw([&] { TcpStore("127.0.0.1", server.port(), false, 2s, "another-secret-0123456789"); });
+  EXPECT_NE(msg.find("refused this rank"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("HPCINFER_STORE_SECRET"), std::string::npos) << msg;
+  // A raw client that ignores the greeting and sends a set frame: not admitted, the key stays unset.
+  const int fd = raw_connect(server.port());
+  ASSERT_GE(fd, 0);
+  const std::string f = set_frame("hpcinfer/job/addr", 5, 5) + std::string(64, '\0');
+  ASSERT_EQ(send(fd, f.data(), f.size(), MSG_NOSIGNAL), ssize_t(f.size()));
+  char buf[64];
+  ssize_t got = 0, n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) got += n;  // the server answers the greeting, then hangs up
+  close(fd);
+  EXPECT_LE(got, 41) << "more than the greeting and a refusal came back";
+  EXPECT_FALSE(server.check("hpcinfer/job/addr"));
+  TcpStore good("127.0.0.1", server.port(), false, 2s, "the-jobs-secret-0123456789");
+  good.set("k", bytes("v"));
+  EXPECT_EQ(text(server.get("k", 1s)), "v");
+}
+
+// Three 13-byte frames declaring 1 GiB values took rank 0 from 62 MB to 2.7 GB: declared lengths allocate nothing.
+TEST(TcpStoreHardening, DeclaredValueLengthsAllocateNothing) {
+  const std::string secret = "the-jobs-secret-0123456789";
+  TcpStore server("127.0.0.1", 0, true, 5s, secret);
+  const size_t before = rss_bytes();
+  for (int i = 0; i < 3; ++i) {
+    for (const bool admitted : {false, true}) {
+      const int fd = raw_connect(server.port());
+      ASSERT_GE(fd, 0);
+      if (admitted) {  // a peer that knows the secret but lies about the length
+        uint8_t hello[40];
+        ASSERT_EQ(recv(fd, hello, sizeof hello, MSG_WAITALL), 40);
+        const auto proof = store_proof(secret, hello + 8, 32);
+        send(fd, proof.data(), proof.size(), MSG_NOSIGNAL);
+        uint8_t status = 9;
+        ASSERT_EQ(recv(fd, &status, 1, MSG_WAITALL), 1);
+        EXPECT_EQ(status, 0);
+      }
+      const std::string f = set_frame("k" + std::to_string(i), (1ull << 28) - 1, 16);
+      send(fd, f.data(), f.size(), MSG_NOSIGNAL);
+      std::this_thread::sleep_for(50ms);
+      close(fd);
+    }
+  }
+  std::this_thread::sleep_for(200ms);
+  EXPECT_LT(rss_bytes(), before + (64u << 20)) << "the server allocated what the frames declared";
+  EXPECT_FALSE(server.check("k0"));
+}
+
+TEST(TcpStoreHardening, ListensOnlyOnTheAddressItWasGiven) {
+  // Another address of this host, not loopback: the store bound to 127.0.0.1 must not answer there.
+  ifaddrs* list = nullptr;
+  ASSERT_EQ(getifaddrs(&list), 0);
+  std::string other;
+  for (ifaddrs* i = list; i && other.empty(); i = i->ifa_next)
+    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+      const uint32_t a = ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+      if ((a >> 24) != 127) {
+        char buf[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+        other = buf;
+      }
+    }
+  freeifaddrs(list);
+  if (other.empty()) GTEST_SKIP() << "this host has no IPv4 address besides loopback";
+  TcpStore server("127.0.0.1", 0, true, 5s, "the-jobs-secret-0123456789");
+  std::string msg = expect_throw([&] { TcpStore(other, server.port(), false, 300ms, "the-jobs-secret-0123456789"); });
+  EXPECT_NE(msg.find(other), std::string::npos) << msg;
+  // Bound to that address instead, it answers there.
+  TcpStore there(other, 0, true, 5s, "the-jobs-secret-0123456789");
+  TcpStore client(other, there.port(), false, 2s, "the-jobs-secret-0123456789");
+  client.set("a", bytes("b"));
+  EXPECT_EQ(text(there.get("a", 1s)), "b");
+}
+
+TEST(TcpStoreHardening, SecretFileReadableByOthersIsRefused) {
+  test::ScratchDir dir;
+  dir.write("secret", "0123456789abcdef0123\n");
+  const std::string p = (dir / "secret").string();
+  chmod(p.c_str(), 0644);
+  setenv("HPCINFER_STORE_SECRET_FILE", p.c_str(), 1);
+  const char* had = getenv("HPCINFER_STORE_SECRET");
+  const std::string saved = had ? had : "";
+  unsetenv("HPCINFER_STORE_SECRET");
+  std::string msg = expect_throw([&] { store_secret(); });
+  EXPECT_NE(msg.find(p), std::string::npos) << msg;
+  EXPECT_NE(msg.find("chmod 600"), std::string::npos) << msg;
+  chmod(p.c_str(), 0600);
+  EXPECT_EQ(store_secret(), "0123456789abcdef0123");
+  unsetenv("HPCINFER_STORE_SECRET_FILE");
+  if (!saved.empty()) setenv("HPCINFER_STORE_SECRET", saved.c_str(), 1);
 }
 
 // ---- world detection ----

@@ -1,6 +1,6 @@
 // Local ranks of this binary, as `hpcinfer launch` and `bench-comm --ranks` start them: one place for the launch
 // environment a forked rank gets (HPCINFER_RANK / WORLD_SIZE / LOCAL_RANK / JOB_ID, read by
-// core/rendezvous/launch_env.hpp).
+// core/rendezvous/launch_env.hpp; HPCINFER_STORE_SECRET, read by core/rendezvous/store_secret.hpp).
 #pragma once
 
 #include <sys/prctl.h>
@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "core/rendezvous/store_secret.hpp"
+
 namespace hpcinfer::cli {
 
 // Forks rank r of n running this binary with `args` (what follows the program name); stdout and stderr go to `log`
@@ -22,6 +24,10 @@ namespace hpcinfer::cli {
 inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::vector<std::string>& args,
                              const std::string& log = "") {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  // One fresh secret per launcher, inherited by all its ranks: admission to the job's TCP store (store_secret.hpp).
+  // A secret the user exported is kept.
+  static const bool secret_set = setenv("HPCINFER_STORE_SECRET", new_store_secret().c_str(), 0) == 0;
+  (void)secret_set;
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));

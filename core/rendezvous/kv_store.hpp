@@ -34,13 +34,18 @@ class TcpStoreServer;  // tcp_store_server.cpp: the map and the thread that serv
 
 // A store hosted by rank 0 at host:port: rank 0 runs a small server thread (and reads its map directly), every
 // other rank connects over TCP, retrying until `timeout`. Needs no shared filesystem.
-// Wire protocol (integers in host byte order: little-endian on x86-64 and arm64): request = u8 op, u32 key length, key, u64 value length, value;
+// Wire protocol (integers in host byte order: little-endian on x86-64 and arm64): first the admission of
+// tcp_store_server.hpp (nonce, HMAC proof of the job's secret, status); then request = u8 op, u32 key length, key,
+// u64 value length, value;
 // reply = u8 status (0 ok / 1 absent), u64 value length, value. ops: 1 set, 2 get-if-present.
 // Destruction on rank 0 stops the server (other ranks' later calls then fail naming host:port).
 class TcpStore : public KeyValueStore {
  public:
-  // port 0 on the host rank picks a free port (see port()); clients need the real one.
-  TcpStore(std::string host, int port, bool is_server, std::chrono::milliseconds timeout);
+  // port 0 on the host rank picks a free port (see port()); clients need the real one. `secret` admits the job's
+  // ranks (store_secret.hpp; "" = store_secret()); the server listens on `iface`'s address when given, else on the
+  // address `host` resolves to (net::listen_on).
+  TcpStore(std::string host, int port, bool is_server, std::chrono::milliseconds timeout, std::string secret = "",
+           const std::string& iface = "");
   ~TcpStore() override;
   TcpStore(const TcpStore&) = delete;
   TcpStore& operator=(const TcpStore&) = delete;
@@ -64,8 +69,10 @@ class TcpStore : public KeyValueStore {
   std::mutex mu_;                           // one request at a time on fd_
 };
 
-// "file:///shared/dir" -> FileStore, "tcp://host:port" -> TcpStore (rank 0 hosts). `size` is checked against rank.
+// "file:///shared/dir" -> FileStore, "tcp://host:port" -> TcpStore (rank 0 hosts, on `iface` when given: the
+// configuration's world.interface). `size` is checked against rank.
 // Throws std::invalid_argument naming the spec when it is malformed, std::runtime_error when the store cannot start.
-std::unique_ptr<KeyValueStore> make_store(const std::string& spec, int rank, int size, std::chrono::milliseconds timeout);
+std::unique_ptr<KeyValueStore> make_store(const std::string& spec, int rank, int size, std::chrono::milliseconds timeout,
+                                          const std::string& iface = "");
 
 }  // namespace hpcinfer

@@ -1,6 +1,8 @@
 #include "core/rendezvous/net_io.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -154,6 +156,103 @@ int listen_any(int port, int* bound_port, std::string* why) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   *bound_port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
                                          : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
+}
+
+namespace {
+
+bool is_loopback(const sockaddr* a) {
+  if (a->sa_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr) >> 24) == 127;
+  if (a->sa_family == AF_INET6) {
+    const in6_addr& x = reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&x) || (IN6_IS_ADDR_V4MAPPED(&x) && x.s6_addr[12] == 127);
+  }
+  return false;
+}
+
+std::string address_text(const sockaddr* a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  const void* src = a->sa_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(a)->sin_addr)
+                                             : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr);
+  ::inet_ntop(a->sa_family, src, buf, sizeof buf);
+  return buf;
+}
+
+int bind_listen(const sockaddr* a, socklen_t len, int port, int* bound_port, std::string* why) {
+  const int fd = ::socket(a->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *why = std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_storage ss{};
+  std::memcpy(&ss, a, len);
+  if (ss.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(uint16_t(port));
+  else reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(uint16_t(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || ::listen(fd, 128) < 0) {
+    *why = std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  socklen_t sl = sizeof(ss);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+  *bound_port = ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                         : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return fd;
+}
+
+}  // namespace
+
+int listen_on(const std::string& host, const std::string& iface, int port, int* bound_port, std::string* where,
+              std::string* why) {
+  if (!iface.empty()) {
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) {
+      *why = std::string("getifaddrs: ") + std::strerror(errno);
+      return -1;
+    }
+    int fd = -1;
+    for (int family : {AF_INET, AF_INET6}) {
+      for (ifaddrs* i = list; i && fd < 0; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == family && iface == i->ifa_name) {
+          const socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+          fd = bind_listen(i->ifa_addr, len, port, bound_port, why);
+          if (fd >= 0) *where = address_text(i->ifa_addr) + " (interface " + iface + ")";
+        }
+      if (fd >= 0) break;
+    }
+    ::freeifaddrs(list);
+    if (fd < 0 && why->empty()) *why = "no interface named " + iface + " with an address";
+    return fd;
+  }
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "*") {
+    *where = "every interface";
+    return listen_any(port, bound_port, why);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int gai = ::getaddrinfo(host.c_str(), nullptr, &hints, &res); gai != 0) {
+    *why = std::string("cannot resolve ") + host + ": " + gai_strerror(gai);
+    return -1;
+  }
+  const bool loopback_name = host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+  bool any_loopback = false;
+  int fd = -1;
+  for (addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next) {
+    any_loopback = any_loopback || is_loopback(ai->ai_addr);
+    if (is_loopback(ai->ai_addr) && !loopback_name) continue;
+    fd = bind_listen(ai->ai_addr, ai->ai_addrlen, port, bound_port, why);
+    if (fd >= 0) *where = address_text(ai->ai_addr);
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0 && any_loopback) {  // the host name maps to a loopback address here only: other hosts use its real one
+    *where = "every interface (" + host + " resolves to a loopback address on this host)";
+    return listen_any(port, bound_port, why);
+  }
   return fd;
 }
 

@@ -22,6 +22,12 @@ IoResult read_all(int fd, void* buf, size_t n, Clock::time_point deadline, const
 int connect_once(const std::string& host, int port, Clock::time_point deadline, std::string* why);
 // Listens on all interfaces (IPv6 dual-stack when available) at `port` (0 = any); returns the fd and the real port.
 int listen_any(int port, int* bound_port, std::string* why);
+// Listens only where the job's ranks reach this host: the address of network interface `iface` when given (e.g.
+// world.interface), else the address `host` resolves to; all interfaces only when host is 0.0.0.0, ::, * or empty,
+// or when host resolves to a loopback address while not being a loopback name itself (Debian's /etc/hosts maps the
+// host name to 127.0.1.1, which other hosts cannot reach). `where` says what it bound, for messages.
+int listen_on(const std::string& host, const std::string& iface, int port, int* bound_port, std::string* where,
+              std::string* why);
 
 const char* io_result_name(IoResult r);
 

@@ -1,20 +1,48 @@
 // TcpStore client side and make_store(). The server half lives in tcp_store_server.cpp.
 #include <unistd.h>
 
+#include <array>
+#include <cstring>
 #include <stdexcept>
 #include <thread>
 
 #include "core/rendezvous/kv_store.hpp"
 #include "core/rendezvous/net_io.hpp"
+#include "core/rendezvous/store_secret.hpp"
 #include "core/rendezvous/tcp_store_server.hpp"
 
 namespace hpcinfer {
 
-TcpStore::TcpStore(std::string host, int port, bool is_server, std::chrono::milliseconds timeout)
+namespace {
+
+// The client's half of the admission: the server's nonce, our proof, its verdict.
+void prove_secret(int fd, const std::string& secret, const std::string& endpoint, net::Clock::time_point deadline) {
+  uint8_t hello[sizeof kStoreMagic + 32];
+  net::IoResult r = net::read_all(fd, hello, sizeof hello, deadline);
+  if (r != net::IoResult::ok)
+    throw std::runtime_error("tcp store " + endpoint + ": no greeting from the server (" + net::io_result_name(r) + ")");
+  if (std::memcmp(hello, kStoreMagic, sizeof kStoreMagic) != 0)
+    throw std::runtime_error("tcp store " + endpoint + ": the server is not an hpcinfer store of this version");
+  const std::array<uint8_t, 32> proof = store_proof(secret, hello + sizeof kStoreMagic, 32);
+  uint8_t status = kReplyRefused;
+  if ((r = net::write_all(fd, proof.data(), proof.size(), deadline)) != net::IoResult::ok ||
+      (r = net::read_all(fd, &status, 1, deadline)) != net::IoResult::ok)
+    throw std::runtime_error("tcp store " + endpoint + ": admission failed (" + net::io_result_name(r) + ")");
+  if (status != kReplyOk)
+    throw std::runtime_error("tcp store " + endpoint + " refused this rank: its secret differs from rank 0's (every "
+                             "rank needs the same HPCINFER_STORE_SECRET, HPCINFER_STORE_SECRET_FILE or "
+                             "~/.hpcinfer/store_secret)");
+}
+
+}  // namespace
+
+TcpStore::TcpStore(std::string host, int port, bool is_server, std::chrono::milliseconds timeout, std::string secret,
+                   const std::string& iface)
     : host_(std::move(host)), port_(port), timeout_(timeout) {
   if (port < 0 || port > 65535) throw std::invalid_argument("tcp store: port " + std::to_string(port) + " out of range");
+  if (secret.empty()) secret = store_secret();
   if (is_server) {
-    server_ = std::make_unique<TcpStoreServer>(port);
+    server_ = std::make_unique<TcpStoreServer>(host_, iface, port, secret);
     port_ = server_->port();
     return;
   }
@@ -24,7 +52,16 @@ TcpStore::TcpStore(std::string host, int port, bool is_server, std::chrono::mill
   auto pause = std::chrono::milliseconds(10);
   for (;;) {
     fd_ = net::connect_once(host_, port_, deadline, &why);
-    if (fd_ >= 0) return;
+    if (fd_ >= 0) {
+      try {
+        prove_secret(fd_, secret, endpoint(), deadline);
+      } catch (...) {
+        ::close(fd_);
+        fd_ = -1;
+        throw;
+      }
+      return;
+    }
     if (net::Clock::now() + pause >= deadline) break;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(200));
@@ -95,7 +132,7 @@ std::vector<uint8_t> TcpStore::get(const std::string& key, std::chrono::millisec
 }
 
 std::unique_ptr<KeyValueStore> make_store(const std::string& spec, int rank, int size,
-                                          std::chrono::milliseconds timeout) {
+                                          std::chrono::milliseconds timeout, const std::string& iface) {
   if (size < 1 || rank < 0 || rank >= size)
     throw std::invalid_argument("store '" + spec + "': rank " + std::to_string(rank) + " is not in a world of size " +
                                 std::to_string(size));
@@ -125,7 +162,7 @@ std::unique_ptr<KeyValueStore> make_store(const std::string& spec, int rank, int
     }
     if (port < 1 || port > 65535) throw std::invalid_argument("store '" + spec + "': port must be 1..65535");
     try {
-      return std::make_unique<TcpStore>(host, port, rank == 0, timeout);
+      return std::make_unique<TcpStore>(host, port, rank == 0, timeout, "", iface);
     } catch (const std::exception& e) {
       throw std::runtime_error("store '" + spec + "' (rank " + std::to_string(rank) + "): " + e.what());
     }

@@ -15,12 +15,19 @@ namespace hpcinfer {
 enum : uint8_t { kOpSet = 1, kOpGet = 2 };
 enum : uint8_t { kReplyOk = 0, kReplyAbsent = 1 };
 inline constexpr uint32_t kMaxKeyBytes = 1u << 16;
-inline constexpr uint64_t kMaxValueBytes = 1ull << 30;
+inline constexpr uint64_t kMaxValueBytes = 1ull << 28;  // 256 MiB; read as it arrives, never allocated up front
+inline constexpr int kMaxClients = 1024;                // connections at once; more are closed at accept
+// Admission (before any request): the server sends kStoreMagic and a 32-byte nonce, the client answers
+// store_proof(secret, nonce) within kAdmitSeconds, the server replies one byte: kReplyOk or kReplyRefused.
+inline constexpr char kStoreMagic[8] = {'H', 'P', 'C', 'S', 'T', 'O', 'R', '1'};
+inline constexpr uint8_t kReplyRefused = 2;
+inline constexpr int kAdmitSeconds = 5;
 
 class TcpStoreServer {
  public:
-  // Listens on every interface at `port` (0 = any free port). Throws std::runtime_error naming the port.
-  explicit TcpStoreServer(int port);
+  // Listens where net::listen_on says (host / iface; port 0 = any free port) and admits clients that prove `secret`.
+  // Throws std::runtime_error naming the host and port.
+  TcpStoreServer(const std::string& host, const std::string& iface, int port, std::string secret);
   ~TcpStoreServer();  // stops accepting, closes every client, joins all threads
   int port() const { return port_; }
 
@@ -31,8 +38,12 @@ class TcpStoreServer {
   void accept_loop();
   void serve(int fd);
 
+  bool admit(int fd);
+
   int listen_fd_ = -1;
   int port_ = 0;
+  std::string secret_;
+  std::atomic<int> clients_open_{0};
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
   std::mutex threads_mu_;

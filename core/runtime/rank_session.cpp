@@ -149,7 +149,8 @@ void connect_rank(RankSession& s) {
   const ExperimentConfig& cfg = s.cfg;
   if (s.store || s.comm) return;
   const auto timeout = std::chrono::milliseconds(int64_t(cfg.world.timeout_s) * 1000);
-  if (s.job.size > 1) s.store = make_store(rendezvous_spec(cfg, s.job), s.job.rank, s.job.size, timeout);
+  if (s.job.size > 1)
+    s.store = make_store(rendezvous_spec(cfg, s.job), s.job.rank, s.job.size, timeout, cfg.world.interface);
   if (s.env.size > 1) {
     // A device backend's transports wait for its queued ops and stage what is not in their memory space.
     auto make_comm = [&]() -> std::unique_ptr<Communicator> {
