@@ -13,6 +13,7 @@ PACKAGES=(
   libpcre2-dev libsentencepiece-dev           # tokenizers
   libcpp-httplib-dev curl                     # serve: HTTP server and the data-parallel front's client; curl client
   libssl-dev                                  # rendezvous: the TCP store's HMAC admission (libcrypto)
+  clang-14 libclang-rt-14-dev                 # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes
   libbz2-dev                                  # eval mc: HellaSwag ships as .bz2
   libeigen3-dev                               # palu compress: Cholesky and SVD (header-only)
   iproute2                                    # ip netns: the two-host network test

@@ -6,9 +6,19 @@
 # CUDA targets (kernels/cuda, the nccl plugin) build automatically where nvcc is on PATH; that adds build time but
 # keeps them compiling in CI. Tests that need ../shared/data or a GPU skip with a message when those are absent.
 # Env: BUILD_DIR (default build), JOBS (default nproc), CTEST_JOBS (default 2).
+#   bash scripts/test.sh --sanitize address   the same suite built with ASan + UBSan into build-asan (CUDA off);
+#   bash scripts/test.sh --sanitize thread    with TSan into build-tsan: the communicators, thread pool, server.
+# The sanitizer builds take about as long as the normal one again and the suite runs 3-10x slower: CI runs the
+# normal suite; the sanitized ones run before an issue on memory or threads is resolved (bench/RESULTS.md, "Hardening").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SANITIZE=""
+if [ "${1:-}" = "--sanitize" ]; then
+  SANITIZE=${2:?"--sanitize address|thread"}
+  case $SANITIZE in address) BUILD_DIR=${BUILD_DIR:-build-asan} ;; thread) BUILD_DIR=${BUILD_DIR:-build-tsan} ;;
+    *) echo "test.sh: --sanitize takes address or thread" >&2; exit 2 ;; esac
+fi
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 CTEST_JOBS=${CTEST_JOBS:-2}
@@ -28,7 +38,15 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+if [ -n "$SANITIZE" ]; then
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHPCINFER_SANITIZE="$SANITIZE" -DHPCINFER_WITH_CUDA=OFF
+  # Leaks are findings; a report fails the test that caused it (tests/CMakeLists.txt gives them 5x the time).
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+else
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+fi
 cmake --build "$BUILD_DIR" -j"$JOBS"
 
 # ctest ends with "N% tests passed, M tests failed out of T"; its exit status is non-zero when any test failed.
@@ -39,5 +57,10 @@ set -e
 if [ $rc -ne 0 ]; then
   echo "test.sh: FAILED (ctest exit $rc)" >&2
   exit $rc
+fi
+# The fuzz harnesses (fuzz/): built with clang + ASan/UBSan and run a few seconds each from their seed corpora, so
+# that they keep building and a parser regression on a seed is caught; long runs: bash scripts/fuzz.sh 600.
+if [ -z "$SANITIZE" ] && [ "${FUZZ_SECONDS:-3}" != 0 ]; then
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-3}" || { echo "test.sh: FAILED (fuzz smoke: see build-fuzz/logs)" >&2; exit 1; }
 fi
 echo "test.sh: all tests passed"

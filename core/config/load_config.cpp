@@ -138,11 +138,13 @@ struct Loader {
       fail(line0, path, std::string(path.empty() ? "the top level" : "this section") + " must be a mapping of " +
                             "keys (" + join_keys(children(path)) + "), got " + describe(value));
     for (auto it = value.begin(); it != value.end(); ++it) {
-      const YAML::Node& k = it->first;
+      const YAML::Node k = it->first;  // a copy: it-> points into a temporary (ASan: stack-use-after-scope, found by
+                                       // fuzz_experiment_yaml)
       int kline = k.Mark().is_null() ? line0 : k.Mark().line;
       if (!k.IsScalar()) fail(kline, path, "keys must be plain names, got " + describe(k));
       std::string child = path.empty() ? k.Scalar() : path + "." + k.Scalar();
-      apply(child, it->second, kline, seen);
+      const YAML::Node v = it->second;
+      apply(child, v, kline, seen);
     }
   }
 
