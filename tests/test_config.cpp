@@ -256,3 +256,16 @@ TEST(Config, DumpReadsBackToTheSameConfig) {
   std::string again = hpcinfer::dump_config_yaml(b);
   EXPECT_EQ(again.substr(again.find("model:")), yaml.substr(yaml.find("model:")));
 }
+
+// yaml-cpp reports its recursion limit as "bad file"; the message must say what is wrong (issue 18).
+TEST(Config, DeepNestingIsNamedNotABadFile) {
+  const std::string yaml = "model:\n  path: " + std::string(3000, '[') + std::string(3000, ']') + "\n";
+  try {
+    load_config_text(yaml, "deep.yaml");
+    FAIL() << "3000 levels of nesting were accepted";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("deep.yaml:2"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("levels deep"), std::string::npos) << msg;
+  }
+}

@@ -10,6 +10,7 @@
 
 #include "core/formats/safetensors.hpp"
 #include "core/model/model_source.hpp"
+#include "core/tokenizer/tokenizer.hpp"
 #include "support/test_support.hpp"
 #include "test_formats_helpers.hpp"
 
@@ -195,6 +196,31 @@ TEST(CraftedModels, FifoAsModelPathIsAnErrorNotAHang) {
     const std::string msg = f.get();
     EXPECT_NE(msg.find(p), std::string::npos) << msg;
     EXPECT_NE(msg.find("FIFO"), std::string::npos) << msg;
+  }
+}
+
+TEST(CraftedModels, SpecialTokenIdsOutsideTheVocabularyAreRefused) {
+  test::ScratchDir dir;
+  const auto p = (dir / "v.gguf").string();
+  auto g = test::TinyGguf::llama(32, 32, 2, 1, 4);
+  g.kv_str_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+  g.kv_f32_array("tokenizer.ggml.scores", {0, 0, 0, -1});
+  g.kv_u32("tokenizer.ggml.eos_token_id", 7);  // was dropped silently: generation then never stopped on EOS
+  g.write(p);
+  expect_error([&] { load_tokenizer(p); }, {p, "eos token id 7", "vocabulary of 4"});
+  g.kv_u32("tokenizer.ggml.eos_token_id", 0xFFFFFFFFu);  // GGUF's "none" stays none
+  g.write(p);
+  EXPECT_NO_THROW(load_tokenizer(p));
+}
+
+TEST(CraftedModels, TokenizerJsonOfWrongTypesNamesTheFile) {
+  test::ScratchDir dir;
+  const auto p = (dir / "tokenizer.json").string();
+  for (const std::string text : {R"({"model":{"type":"BPE","vocab":{"a":"x"},"merges":[]}})",
+                                 R"({"model":{"type":"BPE","vocab":{"a":1},"merges":[]},"added_tokens":[{"id":"x"}]})",
+                                 R"({"model":{"type":"BPE","vocab":{"a":1},"merges":[]},"pre_tokenizer":{"type":5}})"}) {
+    dir.write("tokenizer.json", text);
+    expect_error([&] { load_tokenizer(p); }, {p, "malformed tokenizer file"});
   }
 }
 

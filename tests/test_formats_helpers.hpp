@@ -55,6 +55,16 @@ class TinyGguf {
   void kv_u32(const std::string& k, uint32_t v) { kv_[k] = {4, pod(v)}; }
   void kv_f32(const std::string& k, float v) { kv_[k] = {6, pod(v)}; }
   void kv_u64(const std::string& k, uint64_t v) { kv_[k] = {10, pod(v)}; }
+  void kv_f32_array(const std::string& k, const std::vector<float>& v) {
+    std::string b = pod(uint32_t(6)) + pod(uint64_t(v.size()));
+    for (float x : v) b += pod(x);
+    kv_[k] = {9, b};
+  }
+  void kv_str_array(const std::string& k, const std::vector<std::string>& v) {
+    std::string b = pod(uint32_t(8)) + pod(uint64_t(v.size()));
+    for (const auto& x : v) b += str_bytes(x);
+    kv_[k] = {9, b};
+  }
   void kv_i32(const std::string& k, int32_t v) { kv_[k] = {5, pod(v)}; }
   void tensor(const std::string& name, std::vector<int64_t> dims, uint32_t type = 0) {
     tensors_.push_back({name, std::move(dims), type});

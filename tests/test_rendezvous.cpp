@@ -292,6 +292,31 @@ TEST(TcpStoreHardening, DeclaredValueLengthsAllocateNothing) {
   EXPECT_FALSE(server.check("k0"));
 }
 
+// fuzz_store found it: every connection left a finished but unjoined thread (its stack mapped) until the server
+// could make no more threads. Thousands of short connections must leave the thread count where it was.
+TEST(TcpStoreHardening, ShortConnectionsDoNotPileUpThreads) {
+  // An ended but unjoined thread is gone from the kernel's thread count; its stack (8 MiB) stays mapped: VmSize.
+  auto vm_kb = [] {
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("VmSize:", 0) == 0) return std::stol(line.substr(7));
+    return -1L;
+  };
+  TcpStore server("127.0.0.1", 0, true, 5s, "the-jobs-secret-0123456789");
+  const long before = vm_kb();
+  for (int i = 0; i < 3000; ++i) {
+    const int fd = raw_connect(server.port());
+    ASSERT_GE(fd, 0) << "connection " << i;
+    close(fd);
+    if (i % 64 == 63) std::this_thread::sleep_for(20ms);  // within the listen backlog (else SYN retries take seconds)
+  }
+  std::this_thread::sleep_for(300ms);  // the last ones notice their peer has gone
+  TcpStore client("127.0.0.1", server.port(), false, 2s, "the-jobs-secret-0123456789");  // reaps on accept
+  client.set("k", bytes("v"));
+  EXPECT_LT(vm_kb(), before + (1L << 20)) << "the stacks of ended connections' threads are kept (kB)";
+  EXPECT_EQ(text(server.get("k", 1s)), "v");
+}
+
 TEST(TcpStoreHardening, ListensOnlyOnTheAddressItWasGiven) {
   // Another address of this host, not loopback: the store bound to 127.0.0.1 must not answer there.
   ifaddrs* list = nullptr;

@@ -1,5 +1,5 @@
 // hpcinfer launch -n N CONFIG [--serve] [--set k=v]...: forks N local ranks of `hpcinfer run` (or `hpcinfer serve`),
-// one log file per rank. SIGTERM / SIGINT to the launcher are passed on to every rank (serve: a graceful stop).
+// one log file per rank; with plugins.comm: mpi, mpirun starts them (fork_mpirun) and launch supervises mpirun. SIGTERM / SIGINT to the launcher are passed on to every rank (serve: a graceful stop).
 //
 // Each child gets HPCINFER_RANK / HPCINFER_WORLD_SIZE / HPCINFER_LOCAL_RANK / HPCINFER_JOB_ID, a share of the
 // cores (unless the config sets threads), and writes stdout+stderr to OUTDIR/ranks/rank_<r>.log.
@@ -79,28 +79,41 @@ int cmd_launch(const Args& args) {
     child_args.insert(child_args.end(), {"--set", "threads=" + std::to_string(std::max(1, cores / busy_at_once))});
   signal(SIGTERM, remember_signal);  // before the ranks start: a signal during their start-up is passed on too
   signal(SIGINT, remember_signal);
-  std::vector<pid_t> pids(static_cast<size_t>(n), -1);
-  for (int r = 0; r < n; ++r)
-    pids[size_t(r)] = fork_local_rank(r, n, job, child_args, (logs / ("rank_" + std::to_string(r) + ".log")).string());
-  std::fprintf(stderr, "hpcinfer launch: %d ranks, job %s, logs in %s\n", n, job.c_str(), logs.c_str());
+  // The processes launch supervises: the n ranks, or (plugins.comm: mpi) one mpirun that starts them, signalled as
+  // its process group. `what[i]` names process i in messages.
+  const bool via_mpirun = cfg.plugins.comm == "mpi";
+  std::vector<pid_t> pids;
+  std::vector<std::string> what;
+  if (via_mpirun) {
+    pids.push_back(fork_mpirun(n, child_args, logs.string()));
+    what.push_back("mpirun (" + std::to_string(n) + " ranks)");
+  } else {
+    for (int r = 0; r < n; ++r) {
+      pids.push_back(fork_local_rank(r, n, job, child_args, (logs / ("rank_" + std::to_string(r) + ".log")).string()));
+      what.push_back("rank " + std::to_string(r));
+    }
+  }
+  std::fprintf(stderr, "hpcinfer launch: %d ranks%s, job %s, logs in %s\n", n, via_mpirun ? " through mpirun" : "",
+               via_mpirun ? "(mpirun's)" : job.c_str(), logs.c_str());
+  const int procs = int(pids.size());
 
-  std::vector<int> status(static_cast<size_t>(n), -1);
-  int alive = n, first_failed = -1;
+  std::vector<int> status(static_cast<size_t>(procs), -1);
+  int alive = procs, first_failed = -1;
   using Clock = std::chrono::steady_clock;
   // The job comes down in bounded time in every case: SIGTERM to the ranks still running, then SIGKILL `kill_after`
   // later (a stopped or hung rank ignores SIGTERM until it runs again; SIGKILL ends it anyway).
   const auto kill_after = std::chrono::seconds(5);
   auto term_at = Clock::time_point::max(), kill_at = Clock::time_point::max();
   auto signal_running = [&](int sig) {
-    for (int r = 0; r < n; ++r)
-      if (status[size_t(r)] < 0) kill(pids[size_t(r)], sig);
+    for (int r = 0; r < procs; ++r)
+      if (status[size_t(r)] < 0) kill(via_mpirun ? -pids[size_t(r)] : pids[size_t(r)], sig);
   };
   int stop_signals_seen = 0;
   while (alive > 0) {
     int st = 0;
     pid_t pid = waitpid(-1, &st, WNOHANG);
     if (pid > 0) {
-      for (int r = 0; r < n; ++r)
+      for (int r = 0; r < procs; ++r)
         if (pids[size_t(r)] == pid) {
           status[size_t(r)] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
           --alive;
@@ -124,27 +137,29 @@ int cmd_launch(const Args& args) {
       }
     }
     if (Clock::now() >= term_at) {
-      std::fprintf(stderr, "hpcinfer launch: rank %d failed and %d ranks are still running after world.timeout_s + 5 s: "
-                           "SIGTERM, then SIGKILL after 5 s\n", first_failed, alive);
+      std::fprintf(stderr, "hpcinfer launch: %s failed and %d ranks are still running after world.timeout_s + 5 s: "
+                           "SIGTERM, then SIGKILL after 5 s\n", what[size_t(first_failed)].c_str(), alive);
       signal_running(SIGTERM);
       term_at = Clock::time_point::max();
       kill_at = std::min(kill_at, Clock::now() + kill_after);
     }
     if (Clock::now() >= kill_at) {
-      for (int r = 0; r < n; ++r)
-        if (status[size_t(r)] < 0) std::fprintf(stderr, "hpcinfer launch: rank %d did not exit: SIGKILL\n", r);
+      for (int r = 0; r < procs; ++r)
+        if (status[size_t(r)] < 0) std::fprintf(stderr, "hpcinfer launch: %s did not exit: SIGKILL\n", what[size_t(r)].c_str());
       signal_running(SIGKILL);
       kill_at = Clock::time_point::max();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   int rc = 0;
-  for (int r = 0; r < n; ++r) {
+  for (int r = 0; r < procs; ++r) {
     if (status[size_t(r)] == 0) continue;
     rc = 1;
-    const fs::path log = logs / ("rank_" + std::to_string(r) + ".log");
-    std::fprintf(stderr, "hpcinfer launch: rank %d exited with status %d; end of %s:\n%s\n", r, status[size_t(r)],
-                 log.c_str(), tail_of(log, 800).c_str());
+    std::fprintf(stderr, "hpcinfer launch: %s exited with status %d\n", what[size_t(r)].c_str(), status[size_t(r)]);
+    for (int k = via_mpirun ? 0 : r; k < (via_mpirun ? n : r + 1); ++k) {  // mpirun: every rank's log
+      const fs::path log = logs / ("rank_" + std::to_string(k) + ".log");
+      std::fprintf(stderr, "end of %s:\n%s\n", log.c_str(), tail_of(log, 800).c_str());
+    }
   }
   if (rc == 0) std::fprintf(stderr, "hpcinfer launch: all %d ranks finished; results in %s\n", n, cfg.outputs.dir.c_str());
   return rc;

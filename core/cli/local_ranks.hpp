@@ -52,4 +52,37 @@ inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::ve
   _exit(127);
 }
 
+// `mpirun -n N` of this binary with `args`, for the mpi transport (it needs the world MPI starts: forked ranks would
+// each be an MPI world of one). mpirun leads its own process group (signal it with kill(-pid, sig): mpirun and its
+// ranks); it gets SIGTERM when the launcher dies. Each rank's stdout and stderr go to LOG_DIR/rank_<r>.log.
+inline pid_t fork_mpirun(int n, const std::vector<std::string>& args, const std::string& log_dir) {
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  static const bool secret_set = setenv("HPCINFER_STORE_SECRET", new_store_secret().c_str(), 0) == 0;
+  (void)secret_set;
+  std::vector<std::string> argv{"mpirun", "--oversubscribe", "-n", std::to_string(n), "-x", "HPCINFER_LOG_DIR",
+                                "-x", "HPCINFER_STORE_SECRET"};
+  if (geteuid() == 0) argv.push_back("--allow-run-as-root");
+  argv.insert(argv.end(), {"sh", "-c", "exec \"$0\" \"$@\" > \"$HPCINFER_LOG_DIR/rank_$OMPI_COMM_WORLD_RANK.log\" 2>&1", self});
+  argv.insert(argv.end(), args.begin(), args.end());
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed for mpirun");
+  if (pid > 0) {
+    setpgid(pid, pid);  // also in the child: whichever runs first
+    return pid;
+  }
+  setpgid(0, 0);
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  setenv("HPCINFER_LOG_DIR", log_dir.c_str(), 1);
+  setenv("OMP_WAIT_POLICY", "passive", 0);
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  execvp("mpirun", cargv.data());
+  std::fprintf(stderr, "hpcinfer launch: cannot run mpirun (plugins.comm: mpi needs Open MPI's mpirun on PATH)\n");
+  _exit(127);
+}
+
 }  // namespace hpcinfer::cli

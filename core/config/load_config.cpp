@@ -1,6 +1,7 @@
 // load_config(): YAML file -> walk against the schema -> --set overrides -> range checks. See load_config.hpp.
 #include "core/config/load_config.hpp"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
@@ -193,6 +194,10 @@ ExperimentConfig load_impl(const std::string& text, const std::string& source,
   YAML::Node root;
   try {
     root = YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {  // yaml-cpp says only "bad file" for it
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: nested " +
+                      std::to_string(e.depth()) + " levels deep, beyond what a configuration needs (column " +
+                      std::to_string(e.mark.column + 1) + ")");
   } catch (const YAML::ParserException& e) {
     throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": malformed YAML: " + e.msg + " (column " +
                       std::to_string(e.mark.column + 1) + ")");

@@ -29,7 +29,7 @@ TcpStoreServer::~TcpStoreServer() {
   stop_ = true;
   if (acceptor_.joinable()) acceptor_.join();
   std::lock_guard<std::mutex> lock(threads_mu_);
-  for (auto& t : clients_) t.join();  // each notices stop_ within 100 ms and closes its socket
+  for (auto& c : clients_) c.thread.join();  // each notices stop_ within 100 ms and closes its socket
   ::close(listen_fd_);
 }
 
@@ -59,11 +59,27 @@ void TcpStoreServer::accept_loop() {
     }
     ++clients_open_;
     std::lock_guard<std::mutex> lock(threads_mu_);
-    clients_.emplace_back([this, fd] {
-      if (admit(fd)) serve(fd);
-      ::close(fd);
-      --clients_open_;
-    });
+    reap_finished();
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    clients_.push_back({std::thread([this, fd, done] {
+                          if (admit(fd)) serve(fd);
+                          ::close(fd);
+                          --clients_open_;
+                          *done = true;
+                        }),
+                        done});
+  }
+}
+
+// Joins the threads of connections that have ended (called with threads_mu_ held).
+void TcpStoreServer::reap_finished() {
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    if (*it->done) {
+      it->thread.join();
+      it = clients_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -47,7 +48,14 @@ class TcpStoreServer {
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
   std::mutex threads_mu_;
-  std::vector<std::thread> clients_;
+  // One thread per connection; finished ones are joined by the accept loop (reap_finished): a client that connects
+  // and leaves over and over must not pile up thread stacks (fuzz_store found the exhaustion after ~30k connections).
+  struct Client {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Client> clients_;
+  void reap_finished();
   std::mutex map_mu_;
   std::map<std::string, std::vector<uint8_t>> map_;
 };

@@ -1,6 +1,7 @@
 // load_tokenizer(): finds out what kind of tokenizer file (or directory) it was given and loads it.
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "core/formats/gguf.hpp"
@@ -36,7 +37,23 @@ std::unique_ptr<Tokenizer> load_file(const fs::path& p) {
 
 }  // namespace
 
+std::unique_ptr<Tokenizer> load_tokenizer_any(const std::string& path);
+
+// Every tokenizer file goes through here: a JSON field of the wrong type or shape gets the file named, not the raw
+// "[json.exception.type_error.302] type must be number" of the JSON library; a FIFO or device is refused, not read.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec) && !fs::is_regular_file(path, ec))
+    throw std::runtime_error(path + ": not a tokenizer file (a FIFO, device or socket)");
+  try {
+    return load_tokenizer_any(path);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(path + ": malformed tokenizer file: a field has the wrong type or shape (" +
+                             std::string(e.what()) + ")");
+  }
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_any(const std::string& path) {
   const fs::path p(path);
   std::error_code ec;
   if (!fs::exists(p, ec)) throw std::runtime_error(path + ": tokenizer file not found");

@@ -2,6 +2,7 @@
 #include "core/tokenizer/tokenizer.hpp"
 
 #include <algorithm>
+#include <utility>
 #include <stdexcept>
 
 #include "core/tokenizer/text_util.hpp"
@@ -40,8 +41,12 @@ Tokenizer::Tokenizer(VocabData v) : v_(std::move(v)) {
   if (!v_.scores.empty() && v_.scores.size() != n)
     throw std::runtime_error(v_.source + ": " + std::to_string(v_.scores.size()) + " token scores for " +
                              std::to_string(n) + " tokens");
-  for (int* id : {&v_.bos, &v_.eos, &v_.eot, &v_.unk})
-    if (*id < 0 || static_cast<size_t>(*id) >= n) *id = -1;  // GGUF writes 0xFFFFFFFF for "none"
+  for (auto [id, name] : {std::pair{&v_.bos, "bos"}, {&v_.eos, "eos"}, {&v_.eot, "eot"}, {&v_.unk, "unk"}}) {
+    if (*id < 0) *id = -1;  // none (GGUF writes 0xFFFFFFFF for "none")
+    else if (static_cast<size_t>(*id) >= n)  // a special id outside the vocabulary: refused, never dropped silently
+      throw std::runtime_error(v_.source + ": " + name + " token id " + std::to_string(*id) +
+                               " is outside the vocabulary of " + std::to_string(n) + " tokens");
+  }
   auto index = std::make_shared<Index>();
   index->ids.reserve(n);
   bytes_.resize(n);

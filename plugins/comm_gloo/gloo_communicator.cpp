@@ -74,8 +74,20 @@ GlooCommunicator::~GlooCommunicator() {
 
 std::string GlooCommunicator::group_suffix() const { return group_.empty() ? "" : " of group " + group_; }
 
+// The peer's host comes from the store (each rank put its name there at init), read only when an error needs it:
+// no cost on the way in, and a store that is gone (rank 0 died) just leaves the host out.
 std::string GlooCommunicator::peer_name(int peer) const {
-  return "rank " + std::to_string(peer) + (group_.empty() ? "" : " of group " + group_);
+  std::string host;
+  if (store_) {
+    try {
+      const std::vector<uint8_t> v =
+          store_->get(key_prefix_ + "/host/" + std::to_string(peer), std::chrono::milliseconds(500));
+      host.assign(v.begin(), v.end());
+    } catch (const std::exception&) {
+    }
+  }
+  return "rank " + std::to_string(peer) + (group_.empty() ? "" : " of group " + group_) +
+         (host.empty() ? "" : " (host " + host + ")");
 }
 
 void GlooCommunicator::init(const CommInit& init) {
@@ -123,6 +135,16 @@ void GlooCommunicator::init(const CommInit& init) {
                              " ms (prefix '" + init.prefix + "'): " + e.what());
   }
   context_ = std::move(context);
+  store_ = init.store;
+  key_prefix_ = key_prefix;
+  try {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0) {
+      const std::string n(name);
+      store_->set(key_prefix_ + "/host/" + std::to_string(rank_), {n.begin(), n.end()});
+    }
+  } catch (const std::exception&) {  // only for messages
+  }
   completer_ = std::thread([this] { completion_loop(); });
   setup_shared_memory(init, key_prefix);
   stats_.seconds += std::chrono::duration<double>(Clock::now() - start).count();

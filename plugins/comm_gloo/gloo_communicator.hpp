@@ -75,7 +75,7 @@ class GlooCommunicator : public Communicator {
   void setup_shared_memory(const CommInit& init, const std::string& key_prefix);
   void check_peer(const char* op, int peer) const;
   void check_ready(const char* op);
-  std::string peer_name(int peer) const;  // "rank 3" or "rank 3 of group tp.stage0"
+  std::string peer_name(int peer) const;  // "rank 3 (host n2)" or "rank 3 of group tp.stage0 (host n2)"
   std::string group_suffix() const;       // "" or " of group tp.stage0"
 
   // ---- buffered sends ----
@@ -103,6 +103,8 @@ class GlooCommunicator : public Communicator {
   int size_ = 1;
   std::string who_;    // "rank 1" or "rank 1 of group tp.stage0 (world rank 3)", for errors
   std::string group_;  // CommInit.group
+  KeyValueStore* store_ = nullptr;  // CommInit.store: the peers' host names, read only for error messages
+  std::string key_prefix_;
   std::chrono::milliseconds timeout_{60000};
   std::shared_ptr<::gloo::rendezvous::Context> context_;
   std::unique_ptr<ShmTransport> shm_;  // null: collectives over TCP

@@ -55,6 +55,13 @@ static_assert(sizeof(MessageHeader) == 16);
 size_t record_bytes(size_t payload) { return sizeof(MessageHeader) + (payload + 15) / 16 * 16; }
 
 namespace {
+std::string this_host() {
+  char name[256] = {};
+  return gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string("?");
+}
+}  // namespace
+
+namespace {
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -148,15 +155,17 @@ void ShmTransport::wait_until(const std::function<bool()>& ready, std::atomic<ui
     std::string missing, dead;
     for (int q : awaited()) {
       const int32_t pid = hdr_->pid[q].load(std::memory_order_acquire);
-      missing += (missing.empty() ? "rank " : ", rank ") + std::to_string(q);
+      missing += (missing.empty() ? "rank " : ", rank ") + std::to_string(q) + " (pid " + std::to_string(pid) + ")";
       if (process_gone(pid))
         dead += (dead.empty() ? "rank " : ", rank ") + std::to_string(q) + " (pid " + std::to_string(pid) + ")";
     }
-    if (!dead.empty()) throw std::runtime_error(what() + " failed (shared memory): " + dead + " died, its process is gone");
+    if (!dead.empty())
+      throw std::runtime_error(what() + " failed (shared memory on host " + this_host() + "): " + dead +
+                               " died, its process is gone");
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline)
-      throw std::runtime_error(what() + " timed out (shared memory: " + missing +
-                               " did not get there before the deadline; is it alive and in the same op?)");
+      throw std::runtime_error(what() + " timed out (shared memory on host " + this_host() + ": " + missing +
+                               " did not get there before the deadline; is it alive, not stopped, and in the same op?)");
     const long left = long(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
     futex_wait(bell, seen, std::clamp(left, 1L, 50L));
   }
