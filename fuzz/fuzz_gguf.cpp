@@ -9,10 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = hpcinfer::fuzz::input_file("m.gguf", data, size);
   try {
     auto m = hpcinfer::open_model(path, "gguf");
-    for (const std::string& name : m->tensor_names()) {
-      const hpcinfer::TensorView v = m->tensor(name);
-      hpcinfer::fuzz::touch(v.data, hpcinfer::dtype_row_bytes(v.dtype, v.cols) * size_t(v.rows));
-    }
+    hpcinfer::fuzz::touch_tensors(*m);
   } catch (const std::exception&) {
   }
   try {

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "hpcinfer/tensor.hpp"
+
 namespace hpcinfer::fuzz {
 
 inline const std::filesystem::path& scratch_dir() {
@@ -35,6 +37,15 @@ inline void touch(const void* p, size_t n) {
   volatile uint8_t first = b[0], last = b[n - 1];
   (void)first;
   (void)last;
+}
+
+// Reads the first and last byte of every tensor a model source offers (views past the mapping fault here).
+template <typename Source>
+void touch_tensors(const Source& m) {
+  for (const std::string& name : m.tensor_names()) {
+    const auto v = m.tensor(name);
+    touch(v.data, dtype_row_bytes(v.dtype, v.cols) * size_t(v.rows));
+  }
 }
 
 }  // namespace hpcinfer::fuzz

@@ -8,10 +8,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = hpcinfer::fuzz::input_file("model.bin", data, size);
   try {
     auto m = hpcinfer::open_model(path, "llama2c");
-    for (const std::string& name : m->tensor_names()) {
-      const hpcinfer::TensorView v = m->tensor(name);
-      hpcinfer::fuzz::touch(v.data, hpcinfer::dtype_row_bytes(v.dtype, v.cols) * size_t(v.rows));
-    }
+    hpcinfer::fuzz::touch_tensors(*m);
   } catch (const std::exception&) {
   }
   return 0;

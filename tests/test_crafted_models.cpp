@@ -17,17 +17,7 @@
 namespace hpcinfer {
 namespace {
 
-// Runs fn, expects a std::exception whose message contains every one of `parts`.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    FAIL() << "expected an error mentioning " << parts.front();
-  } catch (const std::exception& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 std::string pod_bytes(const void* p, size_t n) { return std::string(static_cast<const char*>(p), n); }
 

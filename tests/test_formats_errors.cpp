@@ -10,17 +10,7 @@
 namespace hpcinfer {
 namespace {
 
-// Runs fn, expects a std::exception whose message contains every one of `parts`.
-template <typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    FAIL() << "expected an error mentioning " << parts.front();
-  } catch (const std::exception& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 std::string header_file(const std::string& header, const std::string& data) {
   const uint64_t n = header.size();

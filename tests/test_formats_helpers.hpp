@@ -2,6 +2,8 @@
 // one-layer llama model whose tensors can be switched to other ggml types, and a tiny Hugging Face directory.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -18,6 +20,19 @@
 #include "core/model/presets.hpp"
 
 namespace hpcinfer::test {
+
+// Runs fn, expects a std::exception whose message contains every one of `parts` (errors must name the file and the
+// tensor, key or field that is wrong).
+template <typename Fn>
+void expect_error(Fn fn, const std::vector<std::string>& parts) {
+  try {
+    fn();
+    FAIL() << "expected an error mentioning " << parts.front();
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  }
+}
 
 class TinyGguf {
  public:
