@@ -28,10 +28,13 @@ struct HugeBuffer {
   explicit HugeBuffer(size_t n) : count(n) {
     const size_t align = size_t(2) << 20;
     // Not rounded up to whole 2 MiB: a huge page over the rounded tail would be resident for nothing (up to 2 MiB
-    // per matrix: about 7% of a tinyllama's RSS). glibc takes a size that is not a multiple of the alignment.
+    // per matrix: about 7% of a tinyllama's RSS). posix_memalign, not aligned_alloc: C requires aligned_alloc's size
+    // to be a multiple of the alignment (ASan enforces it; glibc does not).
     const size_t bytes = std::max<size_t>((n * sizeof(T) + 4095) / 4096 * 4096, 4096);
-    ptr = static_cast<T*>(std::aligned_alloc(align, bytes));
-    if (!ptr) throw std::runtime_error("out of memory packing weights (" + std::to_string(bytes) + " bytes)");
+    void* p = nullptr;
+    if (posix_memalign(&p, align, bytes) != 0 || !p)
+      throw std::runtime_error("out of memory packing weights (" + std::to_string(bytes) + " bytes)");
+    ptr = static_cast<T*>(p);
     madvise(ptr, bytes, MADV_HUGEPAGE);
   }
   ~HugeBuffer() { std::free(ptr); }

@@ -6,7 +6,9 @@
 #   2. SIGKILL of a rank at tp=2: the other rank and launch exit within the same bound;
 #   3. SIGKILL of `launch` itself: its ranks die with it (PR_SET_PDEATHSIG), no orphans within 5 s;
 #   4. SIGTERM to `launch`: passed on, every rank gone within 10 s;
-#   5. two SIGINTs to `launch` (Ctrl-C twice): the second kills at once.
+#   5. two SIGINTs to `launch` (Ctrl-C twice): the second kills at once;
+#   6. SIGSTOP of a last-stage rank of tp2 x pp2;
+#   7. the link between two network-namespace "hosts" taken down mid-run (root only): both ranks exit naming a peer.
 # After each: no process of the job is left, and every line of completions.jsonl written before is whole JSON.
 #   bash tests/faults/test_launch_faults.sh SOURCE_DIR BUILD_DIR
 # Exit 77 (skip) without ../shared/data's stories260K. About 30 s.
@@ -129,6 +131,31 @@ t0=$(now)
 kill -STOP "${RANKS[1]:-0}"   # a rank that would not stop on SIGTERM alone
 kill -INT "$L"; sleep 0.3; kill -INT "$L"
 check_down int_twice 3 "$t0"
+
+# 6. A hung rank in the last stage of tp2 x pp2 (4 ranks on 2 cores).
+start stop_tp2pp2 4 --set world.tp=2 --set world.pp=2 --set plugins.strategy=tp_pp
+t0=$(now)
+kill -STOP "${RANKS[3]:-0}"
+check_down stop_tp2pp2 20 "$t0"
+wait "$L"; [ $? -ne 0 ] || fail "stop_tp2pp2: launch exited 0 with a hung rank"
+
+# 7. The network between two "hosts" (network namespaces joined by a veth; root only) goes down mid-run: both ranks
+# time out (world.timeout_s 2) naming their peer, and exit.
+t0=$(now)
+LINK_DOWN_AFTER=1.5 bash "$SRC/tests/scripts/two_hosts_netns.sh" "$BIN" "$TMP/exp.yaml" "$TMP/netns" \
+  --set inputs.prompts="$TMP/prompts.jsonl" > "$TMP/netns.log" 2>&1
+rc=$?
+took=$(elapsed "$t0")
+if [ $rc -eq 77 ]; then
+  echo "link_down: skipped ($(grep SKIP "$TMP/netns.log"))"
+else
+  [ $rc -ne 0 ] || fail "link_down: both ranks exited 0 with the link down"
+  python3 -c "import sys; sys.exit(0 if $took <= 1.5 + 2 + 12 else 1)" || fail "link_down: the ranks took ${took} s to exit"
+  for h in a b; do
+    grep -q 'rank [01]' "$TMP/netns/host_$h/rank_"*.log || fail "link_down: host_$h's error names no peer rank"
+  done
+  echo "link_down: both ranks out in ${took} s: $(grep -h 'error' "$TMP/netns/host_a/rank_0.log" | head -1 | cut -c1-160)"
+fi
 
 if [ $fails -ne 0 ]; then echo "test_launch_faults: $fails failure(s)"; exit 1; fi
 echo "test_launch_faults: all faults brought the job down in bounded time, no process left"

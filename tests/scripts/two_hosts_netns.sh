@@ -6,6 +6,7 @@
 # (world.interface), and each "host" writes its own results directory: OUT/host_a (rank 0), OUT/host_b (rank 1).
 #
 #   tests/scripts/two_hosts_netns.sh HPCINFER_BIN CONFIG OUT [--set k=v]...
+#   LINK_DOWN_AFTER=S: take the link down S seconds into the run (tests/faults/test_launch_faults.sh)
 #
 # Exit 0 when both ranks succeeded, 77 when this machine cannot do it (not root, no `ip`, netns or veth refused:
 # the caller skips), else the first failing rank's status. Prints "netns NAME_A NAME_B" first, and at the end
@@ -66,6 +67,11 @@ pids+=($!)
 ip netns exec "$ns_b" env HPCINFER_RANK=1 HPCINFER_WORLD_SIZE=2 HPCINFER_JOB_ID="$job" \
   "$bin" run "$cfg" "${common[@]}" --set outputs.dir="$out/host_b" >"$out/host_b/rank_1.log" 2>&1 &
 pids+=($!)
+
+# LINK_DOWN_AFTER=S (the fault test): the veth goes down S seconds into the run, as a cable pulled between two nodes.
+if [ -n "${LINK_DOWN_AFTER:-}" ]; then
+  (sleep "$LINK_DOWN_AFTER" && ip -n "$ns_a" link set hpci0 down && echo "link down after $LINK_DOWN_AFTER s") &
+fi
 
 rc=0
 for r in 0 1; do
