@@ -116,7 +116,8 @@ void GlooCommunicator::alltoallv(const void* send, const size_t* send_bytes, voi
   if (send_bytes[rank_] != recv_bytes[rank_])
     fail(op, "alltoallv: this rank sends itself " + std::to_string(send_bytes[rank_]) + " bytes but expects " +
                  std::to_string(recv_bytes[rank_]));
-  std::memcpy(r + ro[size_t(rank_)], s + so[size_t(rank_)], send_bytes[rank_]);
+  if (send_bytes[rank_] > 0)  // the buffers may be null when this rank keeps nothing (UBSan: memcpy of null)
+    std::memcpy(r + ro[size_t(rank_)], s + so[size_t(rank_)], send_bytes[rank_]);
   for (int step = 1; step < n; ++step) {
     const int dst = mod(rank_ + step, n), src = mod(rank_ - step, n);
     exchange(op, kSlotAlltoall, s + so[size_t(dst)], send_bytes[dst], dst, r + ro[size_t(src)], recv_bytes[src], src);
