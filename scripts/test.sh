@@ -38,6 +38,12 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 export OMPI_MCA_rmaps_base_oversubscribe=1
 
+if [ "$SANITIZE" = thread ]; then
+  # clang-14's TSan: gcc 12's made test binaries crash at start on this kernel (6.18). Open MPI is not instrumented
+  # (its plugin is left out).
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHPCINFER_SANITIZE=thread -DHPCINFER_WITH_CUDA=OFF \
+    -DHPCINFER_WITH_MPI=OFF -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
+fi
 if [ -n "$SANITIZE" ]; then
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHPCINFER_SANITIZE="$SANITIZE" -DHPCINFER_WITH_CUDA=OFF
   # Leaks are findings; a report fails the test that caused it (tests/CMakeLists.txt gives them 5x the time).
