@@ -19,15 +19,19 @@
 
 namespace hpcinfer::cli {
 
+// One fresh secret per launcher, inherited by all its ranks (and mpirun's): admission to the job's TCP store
+// (store_secret.hpp). A secret the user exported is kept. Set once, in the launcher, before the first fork.
+inline void ensure_job_secret() {
+  static const bool set = setenv("HPCINFER_STORE_SECRET", new_store_secret().c_str(), 0) == 0;
+  (void)set;
+}
+
 // Forks rank r of n running this binary with `args` (what follows the program name); stdout and stderr go to `log`
 // when it is not empty. Returns the child's pid; throws when fork fails.
 inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::vector<std::string>& args,
                              const std::string& log = "") {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  // One fresh secret per launcher, inherited by all its ranks: admission to the job's TCP store (store_secret.hpp).
-  // A secret the user exported is kept.
-  static const bool secret_set = setenv("HPCINFER_STORE_SECRET", new_store_secret().c_str(), 0) == 0;
-  (void)secret_set;
+  ensure_job_secret();
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed for rank " + std::to_string(r));
@@ -57,8 +61,7 @@ inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::ve
 // ranks); it gets SIGTERM when the launcher dies. Each rank's stdout and stderr go to LOG_DIR/rank_<r>.log.
 inline pid_t fork_mpirun(int n, const std::vector<std::string>& args, const std::string& log_dir) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  static const bool secret_set = setenv("HPCINFER_STORE_SECRET", new_store_secret().c_str(), 0) == 0;
-  (void)secret_set;
+  ensure_job_secret();
   std::vector<std::string> argv{"mpirun", "--oversubscribe", "-n", std::to_string(n), "-x", "HPCINFER_LOG_DIR",
                                 "-x", "HPCINFER_STORE_SECRET"};
   if (geteuid() == 0) argv.push_back("--allow-run-as-root");

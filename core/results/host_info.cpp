@@ -100,4 +100,9 @@ nlohmann::json host_info_json() {
           {"gpu", gpu_info()}};
 }
 
+double host_available_bytes() {
+  const std::string kb = first_value("/proc/meminfo", "MemAvailable", ':');  // "12345 kB"
+  return kb.empty() ? 0.0 : std::strtod(kb.c_str(), nullptr) * 1024.0;
+}
+
 }  // namespace hpcinfer

@@ -9,6 +9,8 @@
 namespace hpcinfer {
 
 nlohmann::json host_info_json();
+// MemAvailable of /proc/meminfo in bytes: what a rank may allocate before the host swaps (0 when unknown).
+double host_available_bytes();
 
 // Parses `nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader,nounits` output.
 nlohmann::json parse_nvidia_smi_csv(const std::string& text);

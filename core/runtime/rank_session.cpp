@@ -1,7 +1,6 @@
 #include "core/runtime/rank_session.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +10,7 @@
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
 #include "core/model/cost_model.hpp"
+#include "core/results/host_info.hpp"
 #include "core/model/model_layout.hpp"
 #include "core/rendezvous/kv_store.hpp"
 #include "core/runtime/device_communicator.hpp"
@@ -128,17 +128,6 @@ std::unique_ptr<RankSession> describe_rank(const ExperimentConfig& cfg, const La
   s->weights_plugin = resolve_weights_plugin(cfg.plugins.weights, *s->model, cfg.device);
   check_combination(*s);
   return s;
-}
-
-// MemAvailable of /proc/meminfo in bytes (0 when unknown).
-static double host_available_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  double kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024.0;
-  return 0;
 }
 
 int run_context(int64_t longest_prompt, int64_t max_new_tokens, int max_seq_len) {
