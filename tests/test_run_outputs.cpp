@@ -267,6 +267,33 @@ TEST(RunOutputs, MoreSlotsThanMemoryIsRefusedBeforeLoading) {
   EXPECT_EQ(r.output.find("bad_alloc"), std::string::npos) << r.output;
 }
 
+// Ranks on one host share its memory: two pp=2 ranks whose plans each fit under the cap but not together are
+// refused before loading, naming the ranks on the host (HPCINFER_HOST_MEMORY_BYTES makes the small host).
+TEST(RunOutputs, RanksOnOneHostAreCheckedTogether) {
+  HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");
+  ScratchDir dir;
+  const std::string cfg = write_run_config(dir, prompts_file(dir, 1), (dir / "o").string());
+  auto launch = [&](double cap) {
+    return test::run_command("HPCINFER_HOST_MEMORY_BYTES=" + std::to_string(int64_t(cap)) + " " +
+                             test::shell_quote(test::bin()) + " launch -n 2 " + test::shell_quote(cfg) +
+                             " --fresh --set world.pp=2 --set world.timeout_s=5 --set batching.batch_size=2000"
+                             " --set generation.max_new_tokens=400 2>&1; rc=$?; cat " +
+                             test::shell_quote((dir / "o/ranks/rank_0.log").string()) + "; exit $rc");
+  };
+  auto r = launch(1000);
+  EXPECT_NE(r.exit_code, 0);
+  const size_t at = r.output.find("of the 2 ranks on this host");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const size_t share_at = r.output.find("this rank's plan needs ", at);
+  ASSERT_NE(share_at, std::string::npos) << r.output;
+  const double share = std::stod(r.output.substr(share_at + 23)) * 1e9;  // "0.65 GB"
+  ASSERT_GT(share, 1e8) << r.output;
+  // One rank's plan fits in 1.5x its share; the two together do not.
+  r = launch(1.5 * share);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("of the 2 ranks on this host"), std::string::npos) << r.output;
+}
+
 TEST(DirectCommands, GenerateFlagsObeyTheSchemaRanges) {
   HPCINFER_REQUIRE_DATA("models/stories260K/stories260K.bin");
   const Stories s;

@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -100,9 +101,42 @@ nlohmann::json host_info_json() {
           {"gpu", gpu_info()}};
 }
 
+namespace {
+
+// A whole number of bytes in the first line of a file ("max" or unreadable: -1).
+double bytes_in_file(const std::string& path) {
+  std::ifstream in(path);
+  std::string v;
+  if (!(in >> v) || v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::strtod(v.c_str(), nullptr);
+}
+
+// Room left under this process's cgroup v2 memory.max (-1 without a limit or cgroup v2).
+double cgroup_room_bytes() {
+  std::ifstream in("/proc/self/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("0::", 0) != 0) continue;  // cgroup v2: "0::/path"
+    const std::string dir = "/sys/fs/cgroup" + line.substr(3);
+    const double max = bytes_in_file(dir + "/memory.max");
+    if (max < 0) return -1;
+    const double used = bytes_in_file(dir + "/memory.current");
+    return std::max(0.0, max - std::max(0.0, used));
+  }
+  return -1;
+}
+
+}  // namespace
+
 double host_available_bytes() {
   const std::string kb = first_value("/proc/meminfo", "MemAvailable", ':');  // "12345 kB"
-  return kb.empty() ? 0.0 : std::strtod(kb.c_str(), nullptr) * 1024.0;
+  double avail = kb.empty() ? 0.0 : std::strtod(kb.c_str(), nullptr) * 1024.0;
+  const double room = cgroup_room_bytes();
+  if (room >= 0 && (avail == 0 || room < avail)) avail = room;
+  if (const char* cap = std::getenv("HPCINFER_HOST_MEMORY_BYTES"); cap && *cap) {
+    const double c = std::strtod(cap, nullptr);
+    if (c > 0 && (avail == 0 || c < avail)) avail = c;
+  }
+  return avail;
 }
 
 }  // namespace hpcinfer

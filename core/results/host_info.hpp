@@ -9,7 +9,10 @@
 namespace hpcinfer {
 
 nlohmann::json host_info_json();
-// MemAvailable of /proc/meminfo in bytes: what a rank may allocate before the host swaps (0 when unknown).
+// What this process may still allocate on its host, in bytes (0 when unknown): the least of /proc/meminfo's
+// MemAvailable (before the host swaps), the room left under this process's cgroup v2 memory.max (Slurm's --mem
+// where cgroups are used) and HPCINFER_HOST_MEMORY_BYTES (a cap for nodes shared with other work; also how tests
+// make a small host). Ranks on one host share it: see host_share_needed in core/runtime/rank_session.cpp.
 double host_available_bytes();
 
 // Parses `nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader,nounits` output.

@@ -5,11 +5,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
+#include <vector>
 
 #include "core/config/config_error.hpp"
 #include "core/config/load_config.hpp"
 #include "core/model/cost_model.hpp"
+#include "core/results/clock_sync.hpp"
 #include "core/results/host_info.hpp"
 #include "core/model/model_layout.hpp"
 #include "core/rendezvous/kv_store.hpp"
@@ -186,6 +189,28 @@ std::map<std::string, Communicator*> plan_groups(RankSession& s) {
   return groups;
 }
 
+namespace {
+
+// What the ranks on this rank's host (one running kernel: same boot id, so one pool of memory) need together, and
+// how many they are. Collective over the world: every rank calls it at the same point.
+std::pair<double, int> host_share_needed(RankSession& s, double mine) {
+  if (!s.comm || s.env.size <= 1) return {mine, 1};
+  struct Need {
+    uint64_t host;
+    double bytes;
+  };
+  const Need me{std::hash<std::string>{}(boot_id()), mine};
+  std::vector<Need> all(size_t(s.env.size));
+  s.comm->allgather(&me, sizeof me, all.data());
+  double sum = 0;
+  int ranks = 0;
+  for (const Need& n : all)
+    if (n.host == me.host) sum += n.bytes, ++ranks;
+  return {sum, ranks};
+}
+
+}  // namespace
+
 void open_rank(RankSession& s, int n_slots, int max_ctx) {
   const ExperimentConfig& cfg = s.cfg;
   connect_rank(s);
@@ -199,8 +224,9 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
   // A device (or host) with less free memory than the plan needs is refused before any weights move (the planner's
   // figures): a clear message instead of std::bad_alloc after minutes of loading.
   const DeviceMemoryStats dm = s.backend->memory_stats();
-  const double host_free = s.backend->memory_space() == MemorySpace::host ? host_available_bytes() : 0;
-  if (dm.total > 0 || host_free > 0) {
+  const bool host_memory = s.backend->memory_space() == MemorySpace::host;
+  const double host_free = host_memory ? host_available_bytes() : 0;
+  if (dm.total > 0 || host_memory) {  // the same branch on every rank: host_share_needed is collective
     const RankCost cost = rank_cost(s.model->desc(), s.plan, s.weights.get());
     const MemoryPlan need = memory_plan(s.model->desc(), s.plan, cost, n_slots, max_ctx, double(max_ctx), 1);
     const double free_bytes = dm.total > 0 ? double(dm.total - dm.reserved) : host_free;
@@ -209,9 +235,16 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
       std::snprintf(t, sizeof t, "%.2f GB", b / 1e9);
       return std::string(t);
     };
-    if (need.total() > free_bytes)
+    // Host memory is one pool for every rank on the host: their plans are summed (a device is this rank's own).
+    const auto [host_need, host_ranks] =
+        dm.total > 0 ? std::pair<double, int>{need.total(), 1} : host_share_needed(s, need.total());
+    const std::string needs = host_ranks > 1 ? "the plans of the " + std::to_string(host_ranks) +
+                                                   " ranks on this host need " + gb(host_need) +
+                                                   " in all; this rank's plan needs "
+                                             : "the plan needs ";
+    if (free_bytes > 0 && host_need > free_bytes)
       throw std::runtime_error("rank " + std::to_string(s.env.rank) + ": " + s.backend->description() + " has " +
-                               gb(free_bytes) + " free, the plan needs " + gb(need.total()) + " (weights " +
+                               gb(free_bytes) + " free, " + needs + gb(need.total()) + " (weights " +
                                gb(need.weights) + ", KV cache " + gb(need.kv_cache) + ", activations and workspace " +
                                gb(need.activations + need.workspace) +
                                " for " + std::to_string(n_slots) + " slots of " + std::to_string(max_ctx) +
