@@ -6,7 +6,7 @@
 # configs/local_pp2_mpi.yaml (srun --mpi=pmix) as `srun -N 2 --ntasks-per-node=1 ch-run IMAGE -- hpcinfer run ...`,
 # and checks that the greedy token ids equal a single-process run of the host's build. Stops the cluster on exit.
 # Exit 77 (skip) when not root, without ch-run or the Slurm packages, without the image (building it takes about
-# 4 minutes, so CI does not), or without ../shared/data. About 25 s.
+# 5 minutes, so CI does not), or without ../shared/data. About 11 s.
 set -euo pipefail
 
 SRC=$(cd "${1:?usage: test_charliecloud.sh SOURCE_DIR BUILD_DIR [IMAGE_DIR]}" && pwd)

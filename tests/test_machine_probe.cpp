@@ -122,25 +122,11 @@ double best_rate(int threads, int reps, double units, const std::function<float(
 
 constexpr double kFactor = 1.35;
 
-// A sanitizer build instruments the probe and the reference loops differently: their rates say nothing there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-#define SKIP_TIMING_WHEN_SANITIZED() \
-  if (kSanitized) GTEST_SKIP() << "sanitizer build: instrumented loops run at unrelated rates, no timing comparison"
 
 }  // namespace
 
 TEST(MachineProbe, FmaPeakOfEveryIsaMatchesAnIntrinsicsLoop) {
-  SKIP_TIMING_WHEN_SANITIZED();
+  HPCINFER_SKIP_MEASUREMENT_WHEN_SANITIZED("rates of instrumented loops");
   const int threads = 1;  // the ISA's rate, not the thread scaling (and ctest -j2 runs another test beside this one)
   const int64_t iters = 200000;
   for (const std::string& isa : kernels::simd_levels_here()) {
@@ -158,7 +144,7 @@ TEST(MachineProbe, FmaPeakOfEveryIsaMatchesAnIntrinsicsLoop) {
 }
 
 TEST(MachineProbe, ReadBandwidthOfEveryIsaMatchesAnIntrinsicsLoop) {
-  SKIP_TIMING_WHEN_SANITIZED();
+  HPCINFER_SKIP_MEASUREMENT_WHEN_SANITIZED("rates of instrumented loops");
   const int threads = std::min(2, omp_get_max_threads());
   const size_t bytes = size_t(256) << 20, floats = bytes / 4;  // beyond the caches of these machines
   float* buf = static_cast<float*>(std::aligned_alloc(size_t(2) << 20, bytes));

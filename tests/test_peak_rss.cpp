@@ -20,6 +20,7 @@ nlohmann::json metrics(const fs::path& run, int rank) {
 }
 
 TEST(PeakRss, EachPipelineRankUsesAtMost60PercentOfTheSingleProcess) {
+  HPCINFER_SKIP_MEASUREMENT_WHEN_SANITIZED("peak RSS (shadow memory, quarantine)");
   const char* tokenizer_rel = "tokenizers/llama2-sentencepiece/tokenizer.model";
   HPCINFER_REQUIRE_DATA(tokenizer_rel);
   ScratchDir dir;  // the 2.2 GB model lives here and goes with it

@@ -13,6 +13,24 @@ namespace hpcinfer::test {
 // ../shared/data (read there, never copied). Empty path when absent.
 std::filesystem::path shared_data();
 // Skips the current test with a message naming the missing file, unless it exists.
+// A sanitizer build (ASan adds shadow memory and a quarantine to every RSS, and instruments loops unevenly): tests of
+// speed or memory figures skip there, saying so.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HPCINFER_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HPCINFER_TEST_SANITIZED 1
+#endif
+#endif
+#ifdef HPCINFER_TEST_SANITIZED
+#define HPCINFER_SKIP_MEASUREMENT_WHEN_SANITIZED(what) \
+  GTEST_SKIP() << "sanitizer build: " << (what) << " measured here say nothing of the product's"
+#else
+#define HPCINFER_SKIP_MEASUREMENT_WHEN_SANITIZED(what) \
+  do {                                                 \
+  } while (0)
+#endif
+
 #define HPCINFER_REQUIRE_DATA(rel)                                                                  \
   do {                                                                                              \
     if (!std::filesystem::exists(::hpcinfer::test::shared_data() / (rel)))                          \
