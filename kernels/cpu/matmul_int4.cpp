@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kernels/cpu/convert.hpp"
+#include "kernels/cpu/target_clones.hpp"
 #include "kernels/cpu/machine_probe.hpp"
 #include "kernels/cpu/matmul_int4.hpp"
 
@@ -17,7 +18,7 @@ using int4_detail::QuantizedActs;
 
 namespace {
 // One block of up to 32 values into {f16 d, 16 bytes}. Cloned for x86-64-v3 so rounding is an instruction.
-__attribute__((target_clones("arch=x86-64-v3", "default")))
+HPCINFER_TARGET_CLONES("arch=x86-64-v3", "default")
 void quantize_block(const float* x, int64_t n, uint8_t* block) {
   float v[32] = {};
   std::memcpy(v, x, size_t(n) * sizeof(float));

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels/cpu/convert.hpp"
+#include "kernels/cpu/target_clones.hpp"
 #include "kernels/cpu/machine_probe.hpp"
 #include "kernels/cpu/matmul_int8.hpp"
 
@@ -23,7 +24,7 @@ int64_t int8_row_bytes(int64_t cols, int64_t group) {
 namespace {
 // Scale = max|x| / 127 as an f16 value; stores q + 128 for q = round(x / scale) in [-127, 127]. Cloned for
 // x86-64-v3 so the rounding is an instruction, not a libm call (loading weights as int8 spent most of its time here).
-__attribute__((target_clones("arch=x86-64-v3", "default")))
+HPCINFER_TARGET_CLONES("arch=x86-64-v3", "default")
 float quantize_span(const float* x, int64_t n, uint8_t* u) {
   float amax = 0;
   for (int64_t c = 0; c < n; ++c) amax = std::max(amax, std::fabs(x[c]));

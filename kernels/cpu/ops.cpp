@@ -1,5 +1,7 @@
 #include "kernels/cpu/ops.hpp"
 
+#include "kernels/cpu/target_clones.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -155,7 +157,7 @@ inline __attribute__((always_inline)) void attend_group(const float* q, const fl
     }
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+HPCINFER_TARGET_CLONES("arch=x86-64-v4", "arch=x86-64-v3", "default")
 void attend_heads(const float* q, int64_t n_q, const float* keys, const float* values, int64_t n_ctx, int64_t stride,
                   int64_t head_dim, float scale, float* scores, float* out, const float* sinks) {
   // Up to 4 heads share each loaded key and value; more are done 4 at a time.
