@@ -24,27 +24,9 @@ while read -r v; do unset "$v"; done < <(compgen -v | grep -E '^(SLURM_|OMPI_|PM
 
 TMP=$(mktemp -d /tmp/hpcinfer-faults.XXXXXX)
 trap 'pkill -KILL -f "$TMP/" 2>/dev/null; rm -rf "$TMP"' EXIT
-python3 - "$TMP/prompts.jsonl" <<'EOF'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(300):
-        f.write(json.dumps({"id": "m%d" % i, "prompt": "Once upon a time %d" % i}) + "\n")
-EOF
-cat > "$TMP/exp.yaml" <<EOF
-model:
-  path: $MODEL
-  tokenizer: $TOK
-plugins:
-  weights: f32
-world:
-  timeout_s: 2
-inputs:
-  prompts: $TMP/prompts.jsonl
-generation:
-  max_new_tokens: 400
-batching:
-  batch_size: 1
-EOF
+# shellcheck disable=SC1091
+. "$SRC/tests/faults/long_job.sh"
+write_long_job "$TMP" "$MODEL" "$TOK"
 
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
@@ -84,14 +66,7 @@ check_down() {
       kill -KILL "$p" 2>/dev/null
     fi
   done
-  python3 - "$TMP/$name/completions.jsonl" <<'EOF' || fail "$name: completions.jsonl has a broken line"
-import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    json.loads(line)
-    n += 1
-print("  %d whole completion lines" % n)
-EOF
+  whole_json_lines "$TMP/$name/completions.jsonl" || fail "$name: completions.jsonl has a broken line"
   echo "$name: down in ${took} s (limit $limit s)"
 }
 

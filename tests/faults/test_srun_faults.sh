@@ -42,29 +42,9 @@ bash "$SRC/slurm/cluster.sh" start "$CLUSTER" > "$TMP/cluster.log" 2>&1 ||
 # shellcheck disable=SC1091
 . "$CLUSTER/env.sh"
 
-python3 - "$TMP/prompts.jsonl" <<'EOF'
-import json, sys
-with open(sys.argv[1], "w") as f:
-    for i in range(300):
-        f.write(json.dumps({"id": "m%d" % i, "prompt": "Once upon a time %d" % i}) + "\n")
-EOF
-cat > "$TMP/exp.yaml" <<EOF
-model:
-  path: $MODEL
-  tokenizer: $TOK
-plugins:
-  weights: f32
-world:
-  pp: 2
-  timeout_s: 2
-threads: 1
-inputs:
-  prompts: $TMP/prompts.jsonl
-generation:
-  max_new_tokens: 400
-batching:
-  batch_size: 1
-EOF
+# shellcheck disable=SC1091
+. "$SRC/tests/faults/long_job.sh"
+write_long_job "$TMP" "$MODEL" "$TOK" "threads: 1"
 
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
@@ -78,7 +58,7 @@ start() {
   local name=$1
   mkdir -p "$TMP/$name"
   (cd "$SRC" && exec env HPCINFER_RUN_DIR="$TMP/$name" srun -N 2 --ntasks-per-node=1 --kill-on-bad-exit=1 -t 2 \
-    -J "$name" --output="$TMP/$name/rank_%t.log" slurm/run.sh "$TMP/exp.yaml" --set outputs.dir="$TMP/$name") \
+    -J "$name" --output="$TMP/$name/rank_%t.log" slurm/run.sh "$TMP/exp.yaml" --set world.pp=2 --set outputs.dir="$TMP/$name") \
     > "$TMP/$name.srun.log" 2>&1 &
   S=$!
   JOB=""
@@ -118,14 +98,7 @@ check_down() {
   done
   while [ -n "$(squeue -h -j "$JOB" -o %i 2>/dev/null)" ] && [ "$(date +%s)" -le $((deadline + 10)) ]; do sleep 0.2; done
   [ -z "$(squeue -h -j "$JOB" -o %i 2>/dev/null)" ] || fail "$name: job $JOB still in the queue"
-  python3 - "$TMP/$name/completions.jsonl" <<'EOF' || fail "$name: completions.jsonl has a broken line"
-import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    json.loads(line)
-    n += 1
-print("  %d whole completion lines" % n)
-EOF
+  whole_json_lines "$TMP/$name/completions.jsonl" || fail "$name: completions.jsonl has a broken line"
   echo "$name: down in ${took} s (limit $limit s)"
   pkill -KILL -f "outputs.dir=$TMP/$name\$" 2>/dev/null
 }
