@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # CI test (ctest label "faults"): real processes of `hpcinfer launch` under faults (issue 18). stories260K, f32,
 # world.timeout_s 2, a long run (300 prompts x 400 tokens, one slot) so that every fault lands mid-run:
-#   1. SIGSTOP of rank 1 (a hung node) at pp=2: rank 0 times out naming rank 1, launch SIGTERMs then SIGKILLs the
-#      stopped rank; the job is down within world.timeout_s + 5 s + 5 s (+ slack), launch exits non-zero;
-#   2. SIGKILL of a rank at tp=2: the other rank and launch exit within the same bound;
+#   1. SIGSTOP (a hung node) and SIGKILL (a dead one) of each rank of pp=2, tp=2 and tp2 x pp2, and of the middle
+#      stage of pp=3: a stopped rank is named by a peer that timed out, launch SIGTERMs then SIGKILLs it, the job is
+#      down within world.timeout_s + 5 s + 5 s (+ slack); a killed rank is named by launch; launch exits non-zero;
 #   3. SIGKILL of `launch` itself: its ranks die with it (PR_SET_PDEATHSIG), no orphans within 5 s;
 #   4. SIGTERM to `launch`: passed on, every rank gone within 10 s;
 #   5. two SIGINTs to `launch` (Ctrl-C twice): the second kills at once;
-#   6. SIGSTOP of a last-stage rank of tp2 x pp2;
 #   7. the link between two network-namespace "hosts" taken down mid-run (root only): both ranks exit naming a peer.
 # After each: no process of the job is left, and every line of completions.jsonl written before is whole JSON.
 #   bash tests/faults/test_launch_faults.sh SOURCE_DIR BUILD_DIR
-# Exit 77 (skip) without ../shared/data's stories260K. About 30 s.
+# Exit 77 (skip) without ../shared/data's stories260K. About 3 minutes (each SIGSTOP case waits out the grace).
 set -uo pipefail
 
 SRC=$(cd "${1:?usage: test_launch_faults.sh SOURCE_DIR BUILD_DIR}" && pwd)
@@ -70,22 +69,36 @@ check_down() {
   echo "$name: down in ${took} s (limit $limit s)"
 }
 
-# 1. A hung rank (SIGSTOP) at pp=2.
-start stop_pp2 2 --set world.pp=2
-t0=$(now)
-kill -STOP "${RANKS[1]:-0}"
-check_down stop_pp2 17 "$t0"
-wait "$L"; rc=$?
-[ $rc -ne 0 ] || fail "stop_pp2: launch exited 0 with a hung rank"
-grep -q 'rank 1' "$TMP/stop_pp2/ranks/rank_0.log" || fail "stop_pp2: rank 0's error does not name rank 1: $(tail -2 "$TMP/stop_pp2/ranks/rank_0.log")"
-grep -q 'SIGKILL' "$TMP/stop_pp2.launch.log" || fail "stop_pp2: launch did not say it killed the stopped rank"
-
-# 2. A dead rank (SIGKILL) at tp=2.
-start kill_tp2 2 --set world.tp=2 --set plugins.strategy=tp_pp
-t0=$(now)
-kill -KILL "${RANKS[0]:-0}"
-check_down kill_tp2 12 "$t0"
-wait "$L"; [ $? -ne 0 ] || fail "kill_tp2: launch exited 0 with a dead rank"
+# rank_fault NAME N SIG RANK [--set ...]: SIGSTOP or SIGKILL (SIG = STOP | KILL) to RANK of an N-rank job.
+rank_fault() {
+  local name=$1 n=$2 sig=$3 r=$4 t0 others limit
+  shift 4
+  start "$name" "$n" "$@"
+  t0=$(now)
+  kill -"$sig" "${RANKS[$r]:-0}"
+  limit=12
+  [ "$sig" = STOP ] && limit=$((n > 2 ? 20 : 17))
+  check_down "$name" "$limit" "$t0"
+  wait "$L"; [ $? -ne 0 ] || fail "$name: launch exited 0 with rank $r gone"
+  if [ "$sig" = STOP ]; then
+    others=$(ls "$TMP/$name/ranks/"rank_*.log | grep -v "/rank_$r.log")
+    # shellcheck disable=SC2086  # a list of files
+    grep -qE "rank $r([^/0-9]|$)" $others || fail "$name: no other rank's error names the stopped rank $r"
+    grep -q "rank $r did not exit: SIGKILL" "$TMP/$name.launch.log" || fail "$name: launch did not kill the stopped rank $r"
+  else
+    grep -q "rank $r exited with status 137" "$TMP/$name.launch.log" || fail "$name: launch does not name the killed rank $r"
+  fi
+}
+for sig in STOP KILL; do
+  for r in 0 1; do
+    rank_fault "${sig,,}_pp2_rank$r" 2 $sig $r --set world.pp=2
+    rank_fault "${sig,,}_tp2_rank$r" 2 $sig $r --set world.tp=2 --set plugins.strategy=tp_pp
+  done
+  for r in 0 1 2 3; do
+    rank_fault "${sig,,}_tp2pp2_rank$r" 4 $sig $r --set world.tp=2 --set world.pp=2 --set plugins.strategy=tp_pp
+  done
+  rank_fault "${sig,,}_pp3_middle" 3 $sig 1 --set world.pp=3
+done
 
 # 3. SIGKILL of the launcher: no orphans.
 start kill_launch 2 --set world.pp=2
@@ -106,13 +119,6 @@ t0=$(now)
 kill -STOP "${RANKS[1]:-0}"   # a rank that would not stop on SIGTERM alone
 kill -INT "$L"; sleep 0.3; kill -INT "$L"
 check_down int_twice 3 "$t0"
-
-# 6. A hung rank in the last stage of tp2 x pp2 (4 ranks on 2 cores).
-start stop_tp2pp2 4 --set world.tp=2 --set world.pp=2 --set plugins.strategy=tp_pp
-t0=$(now)
-kill -STOP "${RANKS[3]:-0}"
-check_down stop_tp2pp2 20 "$t0"
-wait "$L"; [ $? -ne 0 ] || fail "stop_tp2pp2: launch exited 0 with a hung rank"
 
 # 7. The network between two "hosts" (network namespaces joined by a veth; root only) goes down mid-run: both ranks
 # time out (world.timeout_s 2) naming their peer, and exit.
