@@ -39,13 +39,16 @@ int cmd_generate(const Args& args) {
     c.generation.top_k = gp.sampling.top_k;
     c.generation.top_p = gp.sampling.top_p;
     c.generation.min_p = gp.sampling.min_p;
-    c.threads = mo.threads;
     for (const auto& [flag, key] : {std::pair{"--temperature", "generation.temperature"}, {"--top-k", "generation.top_k"},
-                                    {"--top-p", "generation.top_p"}, {"--min-p", "generation.min_p"}, {"--threads", "threads"}})
+                                    {"--top-p", "generation.top_p"}, {"--min-p", "generation.min_p"}})
       if (const std::string why = config_range_error(c, key); !why.empty()) {
         std::fprintf(stderr, "hpcinfer generate: %s: %s\n", flag, why.c_str());
         return 2;
       }
+    if (const std::string why = mo.range_error(); !why.empty()) {
+      std::fprintf(stderr, "hpcinfer generate: %s\n", why.c_str());
+      return 2;
+    }
   }
 
   // Open the tokenizer first to size the context from the prompt.

@@ -5,7 +5,6 @@
 
 #include "core/cli/cli_util.hpp"
 #include "core/cli/single_process.hpp"
-#include "core/model/model_source.hpp"
 
 namespace hpcinfer::cli {
 
@@ -34,14 +33,14 @@ int cmd_logits(const Args& args) {
     std::fprintf(stderr, "hpcinfer logits: --tokens is empty\n");
     return 2;
   }
-  if (mo.threads < 0) {
-    std::fprintf(stderr, "hpcinfer logits: --threads: must be >= 0 (0 = all cores), got %d\n", mo.threads);
+  if (const std::string why = mo.range_error(); !why.empty()) {
+    std::fprintf(stderr, "hpcinfer logits: %s\n", why.c_str());
     return 2;
   }
-  if (const int max_seq = open_model(mo.model, mo.format)->desc().max_seq_len; int64_t(ids.size()) > max_seq)
+  auto s = open_single_process(mo, 1, int(ids.size()) + 1, false);
+  if (const int max_seq = s->model->desc().max_seq_len; int64_t(ids.size()) > max_seq)
     std::fprintf(stderr, "hpcinfer logits: warning: %zu tokens run past the model's max_seq_len %d (positions it was "
                          "not trained for)\n", ids.size(), max_seq);
-  auto s = open_single_process(mo, 1, int(ids.size()) + 1, false);
   // The load, for scripts that measure it (bench/load_bench.sh): bytes packed, seconds reading and packing.
   std::fprintf(stderr, "weights: %.3f GB packed in %.3f s (read %.3f s, pack %.3f s): %.2f GB/s\n",
                double(s->stage->weight_bytes()) / 1e9, s->weight_load_s, s->weight_read_s,

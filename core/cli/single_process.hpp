@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config/load_config.hpp"
 #include "core/runtime/rank_session.hpp"
 #include "kernels/cpu/ops.hpp"
 
@@ -23,6 +24,13 @@ struct ModelOptions {
     app.add_option("--threads", threads, "threads (0 = all cores)");
     app.add_option("--device", device, "backend: cpu | cuda (a backend plugin's name)");
     app.add_option("--group-size", group_size, "int8 weights: input features per scale, 0 = per channel (default 32)");
+  }
+  // "" or "--threads: <why>": the flags obey their YAML keys' ranges (one rule: core/config/config_schema.cpp).
+  std::string range_error() const {
+    ExperimentConfig c;
+    c.threads = threads;
+    const std::string why = config_range_error(c, "threads");
+    return why.empty() ? "" : "--threads: " + why;
   }
 };
 
