@@ -7,6 +7,8 @@
 #   bash bench/transport_bench.sh                 # ROUNDS=2 TOKENS=32, models: random tinyllama-1.1b bf16, stories260K
 #   MODEL=/tmp/tinyllama bash bench/transport_bench.sh   # keep (or reuse) the random tinyllama there
 #   VARIANTS="one pp2_gloo pp2_gloo_tcp" MODELS=tinyllama ROUNDS=5 bash bench/transport_bench.sh   # a subset
+# Also: pp2_gloo_passive, tp2_gloo_passive (OMP_WAIT_POLICY=passive set by the user: launch's wait policy before
+# core/runtime/shared_cores_env.hpp, which spins 0.1 ms first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/bin/hpcinfer}
@@ -47,6 +49,8 @@ run_variant() {  # MODEL VARIANT ROUND
     tp2_mpi) mpirun --allow-run-as-root --oversubscribe --bind-to none -n 2 "$BIN" run "$y" --set world.tp=2 --set plugins.strategy=tp_pp \
                --set plugins.comm=mpi --set threads=1 --set outputs.dir="$out" ;;
     pp2_gloo) "$BIN" launch -n 2 "$y" --set world.pp=2 --set plugins.comm=gloo --set outputs.dir="$out" ;;
+    pp2_gloo_passive) OMP_WAIT_POLICY=passive "$BIN" launch -n 2 "$y" --set world.pp=2 --set plugins.comm=gloo --set outputs.dir="$out" ;;
+    tp2_gloo_passive) OMP_WAIT_POLICY=passive "$BIN" launch -n 2 "$y" --set world.tp=2 --set plugins.strategy=tp_pp --set plugins.comm=gloo --set outputs.dir="$out" ;;
     pp2_gloo_tcp) HPCINFER_GLOO_SHM=0 "$BIN" launch -n 2 "$y" --set world.pp=2 --set plugins.comm=gloo --set outputs.dir="$out" ;;
   esac >"$work/log_$3_$1_$2.txt" 2>&1 || { tail -5 "$work/log_$3_$1_$2.txt" >&2; exit 1; }
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -107,6 +108,11 @@ TEST(ResultsBundle, Pp2RunHasEveryFileAndItsNumbersAgree) {
   EXPECT_EQ(env["ranks"].size(), 2u);
   EXPECT_EQ(env["hosts"][0]["node"], env["ranks"][0]["host"]);  // launch: both ranks on this one node
   EXPECT_EQ(env["hosts"].size(), 1u);
+  // launch's ranks share the cores: their OpenMP threads spin briefly, then sleep (core/runtime/shared_cores_env.hpp).
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
+    EXPECT_EQ(env["environment"].value("GOMP_SPINCOUNT", ""), "2000");
+    EXPECT_EQ(env["environment"].value("OMP_WAIT_POLICY", ""), "passive");
+  }
 
   // raw.json agrees with completions.jsonl (written by the last stage, gathered to rank 0 separately).
   const json raw = load(run / "raw.json");

@@ -6,7 +6,8 @@
 // The share is cores / (ranks that compute at the same time) = cores / (tp x min(pp, micro_batches)): with fewer
 // micro-batches than stages, only that many stages work at once (the first stage waits for a group's tokens before
 // it sends the group again), so a pp=2 run with one micro-batch gives both ranks all cores and they take turns;
-// idle ranks sleep (OMP_WAIT_POLICY=passive) instead of spinning on cores the working rank needs.
+// idle ranks' threads spin briefly and sleep instead of spinning on cores the working rank needs
+// (core/runtime/shared_cores_env.hpp).
 // If a rank fails, the others get world.timeout_s (+5 s) to notice and exit before they are terminated (SIGTERM, then
 // SIGKILL 5 s later: a stopped rank ignores SIGTERM). A second SIGTERM / SIGINT to the launcher kills at once. The
 // ranks die with the launcher too (PR_SET_PDEATHSIG in local_ranks.hpp): killing it with SIGKILL leaves no orphans.

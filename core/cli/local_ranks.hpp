@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/rendezvous/store_secret.hpp"
+#include "core/runtime/shared_cores_env.hpp"
 
 namespace hpcinfer::cli {
 
@@ -48,7 +49,7 @@ inline pid_t fork_local_rank(int r, int n, const std::string& job, const std::ve
   setenv("HPCINFER_WORLD_SIZE", std::to_string(n).c_str(), 1);
   setenv("HPCINFER_LOCAL_RANK", std::to_string(r).c_str(), 1);
   setenv("HPCINFER_JOB_ID", job.c_str(), 1);
-  setenv("OMP_WAIT_POLICY", "passive", 0);  // ranks share cores: idle threads must not spin
+  if (n > 1) set_shared_cores_wait_policy();  // ranks share cores: idle threads spin briefly, then sleep
   std::vector<char*> argv{const_cast<char*>(self.c_str())};
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -79,7 +80,7 @@ inline pid_t fork_mpirun(int n, const std::vector<std::string>& args, const std:
   signal(SIGTERM, SIG_DFL);
   signal(SIGINT, SIG_DFL);
   setenv("HPCINFER_LOG_DIR", log_dir.c_str(), 1);
-  setenv("OMP_WAIT_POLICY", "passive", 0);
+  set_shared_cores_wait_policy();
   std::vector<char*> cargv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);

@@ -116,7 +116,7 @@ json env_from_reports(const std::vector<json>& reports, const LaunchEnv& env) {
                         "SLURM_NNODES", "SLURM_CPUS_PER_TASK", "SLURM_CLUSTER_NAME"})
     if (const char* val = std::getenv(v)) slurm[v] = val;
   json vars = json::object();
-  for (const char* v : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "HPCINFER_PLUGIN_PATH"})
+  for (const char* v : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "HPCINFER_PLUGIN_PATH"})
     if (const char* val = std::getenv(v)) vars[v] = val;
   char ts[32];
   std::time_t t = std::time(nullptr);

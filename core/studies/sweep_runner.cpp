@@ -154,10 +154,7 @@ class Sweep {
       const auto argv = launch_argv(spec_, p, opt_.self_exe);
       std::ofstream(log) << "# " << shell_join(argv) << "\n";
       const auto t = std::chrono::steady_clock::now();
-      // As hpcinfer launch does for its ranks: ranks share cores, idle threads must not spin.
-      std::vector<std::string> env;
-      if (!std::getenv("OMP_WAIT_POLICY")) env.push_back("OMP_WAIT_POLICY=passive");
-      const int rc = run_to_file(argv, log, env);
+      const int rc = run_to_file(argv, log, {});  // launch sets its ranks' wait policy (shared_cores_env.hpp)
       st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
       spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const FinishCheck f = point_finished(spec_.run_dir(p), p.world());

@@ -93,10 +93,13 @@ inline void check_ranges(const TensorView& src, Range rows, Range cols) {
 // thread streams its own slice of W; the panel layouts need every range but the last to start and end on a panel).
 // Work below kInlineMacs multiply-adds (rows x cols x n) runs on the calling thread: a parallel region costs
 // microseconds when the cores are free and milliseconds when another process holds one (every region waits for its
-// slowest thread), which made tiny models decode at 2 tokens/s on a loaded machine.
+// slowest thread), which made tiny models decode at 2 tokens/s on a loaded machine. 2^19 (a 256 x 2048 GEMV, 1 MB of
+// bf16 weights, is the smallest matmul that still splits): stories260K's lm head at batch 8 (2^18) on one thread
+// keeps its pp=2 ranks' decode steps free of parallel regions, after which idle threads spin
+// (core/runtime/shared_cores_env.hpp): pp=2 0.61x -> 0.78x of one process with a 0.1 ms spin (bench/RESULTS.md, issue 19).
 template <typename Kernel>
 void for_row_blocks(int64_t rows, int64_t cols, int64_t n, Executor& ex, const Kernel& kernel) {
-  constexpr int64_t kRowBlock = kernels::kPanelRows, kInlineMacs = int64_t(1) << 17;
+  constexpr int64_t kRowBlock = kernels::kPanelRows, kInlineMacs = int64_t(1) << 19;
   if (rows * cols * std::max<int64_t>(n, 1) < kInlineMacs) {
     kernel(int64_t(0), rows);
     return;
