@@ -2,6 +2,8 @@
 // every matmul path, and the int8 plugin (Q8_0 loaded without a round trip, shard and option errors).
 #include <gtest/gtest.h>
 
+#include <immintrin.h>
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <cstring>
@@ -234,6 +236,52 @@ TEST(QuantizeActs, VectorQuantizersEqualThePortableOne) {
     quantize(zeros.data(), 1, 64, z);
     EXPECT_EQ(z.scale, std::vector<float>(2, 0.0f)) << name;
     EXPECT_EQ(z.q, std::vector<int8_t>(64, 0)) << name;
+  }
+}
+
+// Loading int8 weights: the vectorized panel quantizers (AVX-512, AVX2) write the bytes and scales the row-by-row
+// path writes, for ragged groups and panels, zero groups, and scales from f16 subnormals to f16's largest.
+TEST(QuantizeRowsToPanel, VectorQuantizersEqualTheRowByRowPath) {
+  using Quantizer = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, uint8_t*);
+  std::vector<std::pair<std::string, Quantizer>> quantizers;
+  if (std::string(kernels::simd_level()) != "generic") quantizers.push_back({"avx2", &kernels::int8_detail::quantize_rows_to_panel_avx2});
+  if (std::string(kernels::simd_level()) == "avx512") quantizers.push_back({"avx512", &kernels::int8_detail::quantize_rows_to_panel_avx512});
+  if (quantizers.empty()) GTEST_SKIP() << "this CPU has neither AVX2 nor AVX-512: only the row-by-row quantizer runs here";
+  for (int64_t group : {32, 64, 128})
+    for (int64_t cols : {1, 31, 32, 45, 200, 2048})
+      for (int64_t n : {1, 7, 16}) {
+        const int64_t ld = cols + 3;
+        auto x = randn(static_cast<size_t>(n * ld), uint32_t(cols * 131 + n), 0.05f);
+        for (int64_t c = 0; c < std::min<int64_t>(cols, group); ++c) x[size_t(c)] = 0.0f;  // row 0's first group: 0
+        if (n > 1) x[size_t(ld)] = 65504.0f * 127.0f;                                        // row 1: f16's largest scale
+        if (n > 2) x[size_t(2 * ld)] = 3e-6f;                                                 // row 2: an f16 subnormal scale
+        if (n > 3) x[size_t(3 * ld)] = -1e-9f, x[size_t(3 * ld + 1)] = 1e-30f;                // row 3: scale underflows to 0
+        std::vector<uint8_t> want(size_t(kernels::int8_panel_bytes(cols, group))), row(size_t(kernels::int8_row_bytes(cols, group)));
+        kernels::init_int8_panel(cols, group, want.data());
+        for (int64_t j = 0; j < n; ++j) {
+          kernels::quantize_row_int8(x.data() + j * ld, cols, group, row.data(), nullptr);
+          kernels::int8_row_to_panel(row.data(), cols, group, j, want.data());
+        }
+        for (const auto& [name, quantize] : quantizers) {
+          std::vector<uint8_t> got(want.size());
+          kernels::init_int8_panel(cols, group, got.data());
+          quantize(x.data(), ld, n, cols, group, got.data());
+          ASSERT_EQ(got, want) << name << " group " << group << " cols " << cols << " rows " << n;
+        }
+      }
+}
+
+// The f16 scale the vector quantizers get from the F16C conversion is f32_to_f16's, over f32 values from 0 to 2^17.
+__attribute__((target("f16c"))) uint16_t f16c_f32_to_f16(float f) {
+  return uint16_t(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), _MM_FROUND_TO_NEAREST_INT), 0));
+}
+TEST(QuantizeRowsToPanel, F16ConversionMatchesTheSoftwareOne) {
+  if (std::string(kernels::simd_level()) == "generic") GTEST_SKIP() << "no F16C path on this CPU (or HPCINFER_SIMD caps it)";
+  for (uint32_t u = 0; u < 0x48000000u; u += 997) {  // every 997th bit pattern: subnormals, normals, overflow to inf
+    float f;
+    std::memcpy(&f, &u, 4);
+    const uint16_t hw = f16c_f32_to_f16(f);
+    ASSERT_EQ(hw, kernels::f32_to_f16(f)) << "bits 0x" << std::hex << u;
   }
 }
 

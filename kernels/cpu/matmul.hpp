@@ -81,6 +81,11 @@ void quantize_row_int8(const float* x, int64_t cols, int64_t group, uint8_t* row
 // Copies one row-layout row into row j (0..15) of a panel (a fresh panel is all bytes 128 and scales 0).
 void int8_row_to_panel(const uint8_t* row, int64_t cols, int64_t group, int64_t j, uint8_t* panel);
 void init_int8_panel(int64_t cols, int64_t group, uint8_t* panel);
+// Rows [0, n) (n <= kPanelRows) of x (f32, row stride ld) quantized into a panel that init_int8_panel prepared
+// (group > 0; per-channel scales go row by row through quantize_row_int8):
+// bitwise the bytes quantize_row_int8 + int8_row_to_panel give row by row, with vectors where the CPU has AVX-512 or
+// AVX2 and group is a multiple of 32 (quantizing at load spent most of its user time in the row-by-row path).
+void quantize_rows_to_int8_panel(const float* x, int64_t ld, int64_t n, int64_t cols, int64_t group, uint8_t* panel);
 // out[cols] = the f32 values of row j of a panel.
 void dequantize_int8_panel_row(const uint8_t* panel, int64_t j, int64_t cols, int64_t group, float channel_scale,
                                float* out);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/cpu/convert.hpp"
 #include "kernels/cpu/target_clones.hpp"
@@ -152,6 +154,20 @@ bool have_avx2() {
   return yes;
 }
 }  // namespace
+
+void quantize_rows_to_int8_panel(const float* x, int64_t ld, int64_t n, int64_t cols, int64_t group, uint8_t* panel) {
+  if (group > 0 && group % kActBlock == 0 && std::string(simd_level()) == "avx512")
+    return int8_detail::quantize_rows_to_panel_avx512(x, ld, n, cols, group, panel);
+  if (group > 0 && group % kActBlock == 0 && have_avx2())
+    return int8_detail::quantize_rows_to_panel_avx2(x, ld, n, cols, group, panel);
+  if (group <= 0) throw std::invalid_argument("quantize_rows_to_int8_panel: per-channel scales go row by row");
+  thread_local std::vector<uint8_t> row;
+  row.resize(size_t(int8_row_bytes(cols, group)));
+  for (int64_t j = 0; j < n; ++j) {
+    quantize_row_int8(x + j * ld, cols, group, row.data(), nullptr);
+    int8_row_to_panel(row.data(), cols, group, j, panel);
+  }
+}
 
 void matmul_int8(const float* x, int64_t n, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                  int64_t row_begin, int64_t row_end) {

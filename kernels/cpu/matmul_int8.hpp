@@ -29,6 +29,10 @@ void quantize_acts(const float* x, int64_t n, int64_t cols, QuantizedActs& out);
 void quantize_acts_vnni(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX-512
 void quantize_acts_avx2(const float* x, int64_t n, int64_t cols, QuantizedActs& out);  // same bytes, AVX2
 
+// Weight rows quantized into a panel at load (quantize_rows_to_int8_panel in kernels/cpu/matmul.hpp), per ISA.
+void quantize_rows_to_panel_avx512(const float* x, int64_t ld, int64_t n, int64_t cols, int64_t group, uint8_t* panel);
+void quantize_rows_to_panel_avx2(const float* x, int64_t ld, int64_t n, int64_t cols, int64_t group, uint8_t* panel);
+
 // The kernels read the panel layout (kernels/cpu/matmul.hpp) and give bitwise the same results.
 void matmul_int8_generic(const QuantizedActs& a, const Int8Weights& w, int64_t cols, float* y, int64_t ldy,
                          int64_t r0, int64_t r1);

@@ -47,10 +47,19 @@ class Int8Packed final : public PackedMatrix {
     std::fill(channel_scales_.ptr, channel_scales_.ptr + channel_scales_.count, 0.0f);
     // One panel of 16 rows per block, in parallel (pack_blocks: each thread first touches what it will stream).
     pack_blocks(kernels::panel_count(rows_), ex, [&](int64_t p) {
+      const int64_t r0 = p * kernels::kPanelRows, r1 = std::min(rows_, r0 + kernels::kPanelRows);
+      kernels::init_int8_panel(cols_, group_, panel(p));
+      if (!direct && group_ > 0) {  // the panel's rows as f32 [r1 - r0][cols_], quantized together
+        thread_local std::vector<float> rows_f32;
+        rows_f32.resize(size_t(kernels::kPanelRows * cols_));
+        for (int64_t r = r0; r < r1; ++r)
+          kernels::dequantize_row(src.dtype, src.row_ptr(rows.begin + r), cols.begin, cols_, &rows_f32[size_t((r - r0) * cols_)]);
+        kernels::quantize_rows_to_int8_panel(rows_f32.data(), cols_, r1 - r0, cols_, group_, panel(p));
+        return;
+      }
       std::vector<float> tmp(direct ? 0 : static_cast<size_t>(cols_));
       std::vector<uint8_t> row_layout(static_cast<size_t>(kernels::int8_row_bytes(cols_, group_)));
-      kernels::init_int8_panel(cols_, group_, panel(p));
-      for (int64_t r = p * kernels::kPanelRows; r < std::min(rows_, (p + 1) * kernels::kPanelRows); ++r) {
+      for (int64_t r = r0; r < r1; ++r) {
         uint8_t* dst = row_layout.data();
         const uint8_t* row = static_cast<const uint8_t*>(src.row_ptr(rows.begin + r));
         if (direct) {
