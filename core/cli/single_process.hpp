@@ -16,6 +16,7 @@ struct ModelOptions {
   std::string model, format = "auto", tokenizer, weights = "auto", device = "cpu";
   int threads = 0;
   int group_size = -1;
+  std::string weights_cache;
   void add_to(CLI::App& app) {
     app.add_option("--model", model, "model: HF directory, .gguf or llama2.c .bin")->required();
     app.add_option("--format", format, "auto | hf | gguf | llama2c");
@@ -24,6 +25,7 @@ struct ModelOptions {
     app.add_option("--threads", threads, "threads (0 = all cores)");
     app.add_option("--device", device, "backend: cpu | cuda (a backend plugin's name)");
     app.add_option("--group-size", group_size, "int8 weights: input features per scale, 0 = per channel (default 32)");
+    app.add_option("--weights-cache", weights_cache, "packed-weight cache directory: the first load writes, later ones map");
   }
   // "" or "--threads: <why>": the flags obey their YAML keys' ranges (one rule: core/config/config_schema.cpp).
   std::string range_error() const {
@@ -45,6 +47,7 @@ inline std::unique_ptr<RankSession> open_single_process(const ModelOptions& o, i
   cfg.threads = o.threads;
   cfg.device = o.device;
   cfg.plugins.weights_group_size = o.group_size;
+  cfg.plugins.weights_cache = o.weights_cache;
   LaunchEnv env;
   auto s = describe_rank(cfg, env);
   if (with_tokenizer) s->tokenizer = open_tokenizer(o.tokenizer, *s->model);

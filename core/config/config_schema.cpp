@@ -57,6 +57,7 @@ const std::vector<Leaf>& schema() {
       HPCINFER_LEAF("plugins.weights", plugins.weights),
       HPCINFER_LEAF("plugins.strategy", plugins.strategy),
       HPCINFER_LEAF("plugins.weights_group_size", plugins.weights_group_size),
+      HPCINFER_LEAF("plugins.weights_cache", plugins.weights_cache),
       HPCINFER_LEAF("world.tp", world.tp),
       HPCINFER_LEAF("world.pp", world.pp),
       HPCINFER_LEAF("world.dp", world.dp),

@@ -23,6 +23,7 @@ struct ExperimentConfig {
     std::string weights = "auto";    // auto = f32 for f32/f16 sources, bf16 for bf16 sources
     std::string strategy = "pp";
     int weights_group_size = -1;     // int8: input features per scale (0 = per output channel); -1 = plugin default
+    std::string weights_cache;       // packed-weight cache directory (core/runtime/packed_cache.hpp); "" = off
   } plugins;
 
   struct World {

@@ -125,7 +125,7 @@ std::string config_difference(const std::string& before, const std::string& now)
       const std::string value = colon == std::string::npos ? "" : l.substr(colon + 1);
       if (first == 0) section = key;
       const std::string path = first == 0 ? key : section + "." + key;
-      if (path == "outputs.fresh" || path == "threads") continue;  // change nothing in the results
+      if (path == "outputs.fresh" || path == "threads" || path == "plugins.weights_cache") continue;  // change nothing in the results
       out.emplace_back(path, value);
     }
     return out;

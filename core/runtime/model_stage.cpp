@@ -6,13 +6,15 @@
 
 #include "kernels/cpu/convert.hpp"
 #include "core/model/rope.hpp"
+#include "core/runtime/packed_cache.hpp"
 
 namespace hpcinfer {
 
 // What the blocks are built from: the plan's shards, packed from the model source on the backend.
 class ModelStage::Builder final : public BlockBuilder {
  public:
-  Builder(ModelStage& st, const ModelSource& src, const WeightFormat& fmt) : st_(st), src_(src), fmt_(fmt) {}
+  Builder(ModelStage& st, const ModelSource& src, const WeightFormat& fmt, PackedCache& cache)
+      : st_(st), src_(src), fmt_(fmt), cache_(cache) {}
   const ModelDesc& model() const override { return st_.m_; }
   Backend& backend() override { return st_.be_; }
   Anchors& anchors() override { return *st_.anchors_; }
@@ -32,10 +34,12 @@ class ModelStage::Builder final : public BlockBuilder {
   }
   std::unique_ptr<PackedMatrix> matrix(const std::string& name) override {
     const WeightShard& s = shard(name);
+    if (auto p = from_cache(name, s.rows, s.cols)) return p;
     st_.weight_read_s_ += src_.prefetch(source_name(name), s.rows.begin, s.rows.end);  // file -> memory, timed apart from the packing
     auto p = fmt_.pack(src_.tensor(source_name(name)), s.rows, s.cols, st_.be_);
     st_.weight_bytes_ += p->bytes();
     src_.release(source_name(name));
+    cache_.add(PackedCache::matrix_name(name, s.rows, s.cols), *p);
     return p;
   }
   std::unique_ptr<PackedMatrix> matrix_rows(const std::string& name, Range sub) override {
@@ -43,10 +47,21 @@ class ModelStage::Builder final : public BlockBuilder {
     if (sub.begin < 0 || sub.end > s.rows.size() || sub.begin >= sub.end)
       throw std::runtime_error(src_.path() + ": rows [" + std::to_string(sub.begin) + ", " + std::to_string(sub.end) +
                                ") outside this rank's " + std::to_string(s.rows.size()) + " rows of tensor " + name);
-    auto p = fmt_.pack(src_.tensor(source_name(name)), {s.rows.begin + sub.begin, s.rows.begin + sub.end}, s.cols, st_.be_);
+    const Range rows{s.rows.begin + sub.begin, s.rows.begin + sub.end};
+    if (auto p = from_cache(name, rows, s.cols)) return p;
+    auto p = fmt_.pack(src_.tensor(source_name(name)), rows, s.cols, st_.be_);
     st_.weight_bytes_ += p->bytes();
+    cache_.add(PackedCache::matrix_name(name, rows, s.cols), *p);
     return p;
   }
+  // The shard mapped from the packed-weight cache, or nullptr.
+  std::unique_ptr<PackedMatrix> from_cache(const std::string& name, Range rows, Range cols) {
+    auto p = cache_.find(PackedCache::matrix_name(name, rows, cols), rows, cols, st_.be_);
+    if (p) st_.weight_bytes_ += p->bytes(), ++hits_;
+    else ++misses_;
+    return p;
+  }
+  int hits_ = 0, misses_ = 0;
   DeviceBuffer vector(const std::string& name) override {
     const WeightShard& s = shard(name);
     const TensorView v = src_.tensor(source_name(name));
@@ -97,16 +112,20 @@ class ModelStage::Builder final : public BlockBuilder {
   ModelStage& st_;
   const ModelSource& src_;
   const WeightFormat& fmt_;
+  PackedCache& cache_;
 };
 
 ModelStage::ModelStage(const ModelSource& src, const RankPlan& plan, const WeightFormat& fmt, Backend& be,
-                       std::map<std::string, Communicator*> groups, int n_slots, int max_ctx)
+                       std::map<std::string, Communicator*> groups, int n_slots, int max_ctx,
+                       const std::string& weights_cache)
     : m_(src.desc()), plan_(plan), be_(be), n_slots_(n_slots), max_ctx_(max_ctx) {
   if (!fmt.supports_backend(be.name()))
     throw std::invalid_argument("weights plugin '" + fmt.name() + "' does not pack for the " + be.name() + " backend");
   anchors_ = std::make_unique<AnchorSteps>(plan_, be_, std::move(groups));
   ws_ = std::make_unique<Workspace>(be_);
-  Builder b(*this, src, fmt);
+  PackedCache cache(be.memory_space() == MemorySpace::host ? weights_cache : "", src.path(), fmt, plan_);
+  weight_read_s_ += cache.read_s();
+  Builder b(*this, src, fmt, cache);
   if (plan_.has_embedding) {
     embedding_ = b.matrix("tok_embeddings");
     embed_row0_ = b.shard("tok_embeddings").rows.begin;
@@ -126,6 +145,11 @@ ModelStage::ModelStage(const ModelSource& src, const RankPlan& plan, const Weigh
     const bool share = m_.tied_embeddings && embedding_ && e && e->rows == h.rows && e->cols == h.cols;
     if (!share) output_ = b.matrix("output");  // tied and the same shard: one copy serves both
     head_anchor_ = anchors_->bind("head.logits");
+  }
+  if (cache.enabled()) {
+    weight_cache_file_ = cache.file();
+    weight_cache_ = b.misses_ == 0 ? "hit" : b.hits_ > 0 ? "partial" : "miss";
+    weight_cache_write_s_ = cache.save();
   }
   anchors_->check_all_bound();
   // Graphs are a device backend's; a stage that communicates inside its pass is not recorded.

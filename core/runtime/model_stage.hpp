@@ -38,8 +38,9 @@ class ModelStage {
  public:
   // Packs every tensor the plan names (reading only those). n_slots sequences of up to max_ctx tokens.
   // groups: the communicator of each CommGroup in the plan.
+  // weights_cache: the packed-weight cache's directory (core/runtime/packed_cache.hpp); "" = pack every matrix.
   ModelStage(const ModelSource& src, const RankPlan& plan, const WeightFormat& fmt, Backend& be,
-             std::map<std::string, Communicator*> groups, int n_slots, int max_ctx);
+             std::map<std::string, Communicator*> groups, int n_slots, int max_ctx, const std::string& weights_cache = "");
   ~ModelStage();
 
   const RankPlan& plan() const { return plan_; }
@@ -50,6 +51,11 @@ class ModelStage {
   size_t weight_bytes() const { return weight_bytes_; }
   // Of the construction's time, the seconds spent bringing matrices' file bytes into memory (the rest is packing).
   double weight_read_s() const { return weight_read_s_; }
+  // The packed-weight cache on this load: "off", "hit" (every matrix mapped from `weight_cache_file`), "partial" or
+  // "miss" (packed, and the file written in weight_cache_write_s, part of the packing time).
+  const std::string& weight_cache() const { return weight_cache_; }
+  const std::string& weight_cache_file() const { return weight_cache_file_; }
+  double weight_cache_write_s() const { return weight_cache_write_s_; }
   // Bytes of weights one decoded token streams through: every matrix but the embedding table (of which a token
   // reads one row), unless the head is the tied embedding itself.
   size_t streamed_weight_bytes() const;
@@ -94,6 +100,8 @@ class ModelStage {
   std::vector<std::unique_ptr<Block>> blocks_;  // attention, ffn, attention, ffn, ... of the local layers
   DeviceBuffer ids_out_;                        // head_argmax's ids
   double weight_read_s_ = 0;
+  std::string weight_cache_ = "off", weight_cache_file_;
+  double weight_cache_write_s_ = 0;
   bool recordable_ = false;                     // decode steps may be replayed as device graphs
   LayerTap tap_;
   std::vector<std::string> range_names_;        // "layers.<i>.attn" / ".ffn" of each block, for profiler ranges

@@ -252,9 +252,17 @@ void open_rank(RankSession& s, int n_slots, int max_ctx) {
                                "(batching.batch_size) / a shorter context");
   }
   const auto t0 = std::chrono::steady_clock::now();
-  s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx);
+  s.stage = std::make_unique<ModelStage>(*s.model, s.plan, *s.weights, *s.backend, groups, n_slots, max_ctx,
+                                         s.cfg.plugins.weights_cache);
   s.weight_load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.weight_read_s = s.stage->weight_read_s();
+  const ModelStage& st = *s.stage;
+  if (st.weight_cache() == "hit")
+    std::fprintf(stderr, "weights: %.3f GB mapped from the packed-weight cache %s\n", double(st.weight_bytes()) / 1e9,
+                 st.weight_cache_file().c_str());
+  else if (st.weight_cache() != "off" && st.weight_cache_write_s() > 0)
+    std::fprintf(stderr, "weights: packed-weight cache %s (%s) written in %.3f s\n", st.weight_cache_file().c_str(),
+                 st.weight_cache().c_str(), st.weight_cache_write_s());
 }
 
 }  // namespace hpcinfer

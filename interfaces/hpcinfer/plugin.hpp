@@ -19,8 +19,9 @@
 namespace hpcinfer {
 
 // Bump when any interface header in interfaces/hpcinfer changes in a way that breaks binary compatibility.
-inline constexpr uint32_t kPluginAbiVersion = 3;  // 2: backends, packing for a backend, plans as data;
-                                                  // 3: device memory stats, ranges, host staging, device matmuls
+inline constexpr uint32_t kPluginAbiVersion = 4;  // 2: backends, packing for a backend, plans as data;
+                                                  // 3: device memory stats, ranges, host staging, device matmuls;
+                                                  // 4: packed images (image, image_key, adopt)
 
 enum class PluginKind : uint32_t { comm = 1, weights = 2, strategy = 3, backend = 4 };
 

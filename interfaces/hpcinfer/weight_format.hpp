@@ -8,7 +8,8 @@
 //
 // Backends: a format packs only for the backends it names in supports_backend() (by Backend::name()); the core
 // refuses other combinations when it reads the configuration, before any weights move.
-// Ownership: PackedMatrix owns its packed copy, in its backend's memory; the backend outlives it.
+// Ownership: PackedMatrix owns its packed copy, in its backend's memory; the backend outlives it. An adopted matrix
+// (adopt(): the packed-weight cache) reads memory its `owner` keeps alive instead, read-only.
 // Threading: pack() from one thread at a time; a PackedMatrix's calls from the backend's caller thread (they run on
 // the backend's threads / stream).
 #pragma once
@@ -16,11 +17,18 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hpcinfer/backend.hpp"
 #include "hpcinfer/tensor.hpp"
 
 namespace hpcinfer {
+
+// A region of host memory (a packed matrix's bytes).
+struct HostBytes {
+  const void* data = nullptr;
+  size_t bytes = 0;
+};
 
 class PackedMatrix {
  public:
@@ -36,6 +44,9 @@ class PackedMatrix {
   virtual void gather_rows(const int* ids, int64_t n, int64_t row_offset, float* out) const = 0;
   // Row r as f32 [cols] in HOST memory (tests, tools).
   virtual void dequantize_row(int64_t r, float* out) const = 0;
+  // The packed bytes as host memory regions, in the order the format's adopt() takes them back (the packed-weight
+  // cache saves them). Empty: this matrix cannot be saved (device memory, or a format that does not adopt).
+  virtual std::vector<HostBytes> image() const { return {}; }
 };
 
 class WeightFormat {
@@ -53,6 +64,16 @@ class WeightFormat {
   virtual std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& backend) const = 0;
   // Options, e.g. "group_size" for int8. Unknown keys throw std::invalid_argument naming the key.
   virtual void set_option(const std::string& key, const std::string& value) = 0;
+  // The packed-weight cache (core/runtime/packed_cache.hpp). image_key(): changes whenever pack() would write other
+  // bytes for the same source and ranges (the layout's version, the options); "" = this format is never cached.
+  // adopt(): what pack(src, rows, cols, backend) made, rebuilt over `image` (the regions its image() gave, now in
+  // memory `owner` keeps alive and nobody writes: a mapped file); nullptr where the format cannot (then it packs).
+  // Throws std::invalid_argument when the regions' sizes do not fit a [rows x cols] shard.
+  virtual std::string image_key() const { return ""; }
+  virtual std::unique_ptr<PackedMatrix> adopt(const std::vector<HostBytes>& /*image*/, Range /*rows*/, Range /*cols*/,
+                                              Backend& /*backend*/, std::shared_ptr<const void> /*owner*/) const {
+    return nullptr;
+  }
 };
 
 }  // namespace hpcinfer

@@ -86,9 +86,13 @@ class DensePacked final : public PackedMatrix {
       }
     });
   }
+  // Adopted from the packed-weight cache: the one region image() gives.
+  DensePacked(const std::vector<HostBytes>& image, Range rows, Range cols, Executor& ex, std::shared_ptr<const void> owner)
+      : rows_(rows.size()), cols_(cols.size()), ex_(ex), data_(one_region(image, rows_, cols_), std::move(owner), "dense") {}
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
   size_t bytes() const override { return data_.count * sizeof(Storage); }
+  std::vector<HostBytes> image() const override { return {data_.image()}; }
 
   // y[n, rows] = x[n, cols] W^T
   void matmul(const float* x, int64_t n, float* y) const override {
@@ -109,6 +113,13 @@ class DensePacked final : public PackedMatrix {
   }
 
  private:
+  static HostBytes one_region(const std::vector<HostBytes>& image, int64_t rows, int64_t cols) {
+    const size_t want = Layout::stored(rows, cols) * sizeof(Storage);
+    if (image.size() != 1 || image[0].bytes != want)
+      throw std::invalid_argument("packed-weight cache: a [" + std::to_string(rows) + " x " + std::to_string(cols) +
+                                  "] dense shard is one region of " + std::to_string(want) + " bytes");
+    return image[0];
+  }
   int64_t rows_, cols_;
   Executor& ex_;
   HugeBuffer<Storage> data_;
@@ -135,6 +146,13 @@ class DenseFormat final : public WeightFormat {
   }
   void set_option(const std::string& key, const std::string&) override {
     throw std::invalid_argument("weights plugin '" + name_ + "' has no option '" + key + "'");
+  }
+  // Bump the version when Layout's bytes change.
+  std::string image_key() const override { return name_ + "/dense-v1/" + std::to_string(kernels::kPanelRows); }
+  std::unique_ptr<PackedMatrix> adopt(const std::vector<HostBytes>& image, Range rows, Range cols, Backend& be,
+                                      std::shared_ptr<const void> owner) const override {
+    if (be.name() != "cpu") return nullptr;
+    return std::make_unique<DensePacked<Layout>>(image, rows, cols, cpu_executor(be, name_), std::move(owner));
   }
 
  private:

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <cstring>
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "hpcinfer/backend.hpp"
@@ -20,11 +22,19 @@
 
 namespace hpcinfer::plugins {
 
-// 2 MiB-aligned storage, advised onto transparent huge pages (weights are streamed every decode step).
+// 2 MiB-aligned storage, advised onto transparent huge pages (weights are streamed every decode step); or, adopted
+// from the packed-weight cache, `count` elements of read-only memory that `owner` (the mapped file) keeps alive.
 template <typename T>
 struct HugeBuffer {
   T* ptr = nullptr;
   size_t count = 0;
+  std::shared_ptr<const void> owner;  // set: borrowed memory, never written or freed here
+  HugeBuffer(const HostBytes& image, std::shared_ptr<const void> keep, const char* what)
+      : ptr(static_cast<T*>(const_cast<void*>(image.data))), count(image.bytes / sizeof(T)), owner(std::move(keep)) {
+    if (image.bytes % sizeof(T) != 0 || reinterpret_cast<uintptr_t>(image.data) % 64 != 0)
+      throw std::invalid_argument(std::string("packed-weight cache: ") + what + " region of " +
+                                  std::to_string(image.bytes) + " bytes is not whole elements on a 64-byte boundary");
+  }
   explicit HugeBuffer(size_t n) : count(n) {
     const size_t align = size_t(2) << 20;
     // Not rounded up to whole 2 MiB: a huge page over the rounded tail would be resident for nothing (up to 2 MiB
@@ -37,7 +47,10 @@ struct HugeBuffer {
     ptr = static_cast<T*>(p);
     madvise(ptr, bytes, MADV_HUGEPAGE);
   }
-  ~HugeBuffer() { std::free(ptr); }
+  ~HugeBuffer() {
+    if (!owner) std::free(ptr);
+  }
+  HostBytes image() const { return {ptr, count * sizeof(T)}; }
   HugeBuffer(const HugeBuffer&) = delete;
   HugeBuffer& operator=(const HugeBuffer&) = delete;
 };

@@ -24,6 +24,12 @@ class Bf16DotFormat final : public WeightFormat {
       "weights plugin 'bf16dot' needs a CPU with AVX512-BF16 (vdpbf16ps) and AVX-512 not capped by HPCINFER_SIMD; "
       "this one has not: use 'bf16'";
   void set_option(const std::string& key, const std::string& value) override { inner_.set_option(key, value); }
+  std::string image_key() const override { return inner_.image_key(); }
+  std::unique_ptr<PackedMatrix> adopt(const std::vector<HostBytes>& image, Range rows, Range cols, Backend& be,
+                                      std::shared_ptr<const void> owner) const override {
+    if (!kernels::bf16dot_supported()) throw std::runtime_error(kNeeds);
+    return inner_.adopt(image, rows, cols, be, std::move(owner));
+  }
 
  private:
   DenseFormat<Bf16PairPanels> inner_{"bf16dot"};

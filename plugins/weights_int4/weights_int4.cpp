@@ -50,9 +50,22 @@ class Int4Packed final : public PackedMatrix {
       }
     });
   }
+  // Adopted from the packed-weight cache: the one region image() gives (its size says whether Q4_1's minimums came).
+  Int4Packed(const std::vector<HostBytes>& image, Range rows, Range cols, Executor& ex, std::shared_ptr<const void> owner)
+      : rows_(rows.size()), cols_(cols.size()),
+        has_min_(image.size() == 1 && image[0].bytes == panels_bytes(rows_, cols_, true) &&
+                 panels_bytes(rows_, cols_, true) != panels_bytes(rows_, cols_, false)),
+        panel_bytes_(kernels::int4_panel_bytes(cols_, has_min_)), ex_(ex),
+        data_(image.size() == 1 ? image[0] : HostBytes{}, std::move(owner), "int4 panels") {
+    if (image.size() != 1 || image[0].bytes != panels_bytes(rows_, cols_, has_min_))
+      throw std::invalid_argument("packed-weight cache: a [" + std::to_string(rows_) + " x " + std::to_string(cols_) +
+                                  "] int4 shard is one region of " + std::to_string(panels_bytes(rows_, cols_, false)) +
+                                  " bytes (" + std::to_string(panels_bytes(rows_, cols_, true)) + " with Q4_1 minimums)");
+  }
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
   size_t bytes() const override { return data_.count; }
+  std::vector<HostBytes> image() const override { return {data_.image()}; }
 
   void matmul(const float* x, int64_t n, float* y) const override {
     for_row_blocks(rows_, cols_, n, ex_,
@@ -67,6 +80,9 @@ class Int4Packed final : public PackedMatrix {
   }
 
  private:
+  static size_t panels_bytes(int64_t rows, int64_t cols, bool has_min) {
+    return size_t(kernels::panel_count(rows)) * size_t(kernels::int4_panel_bytes(cols, has_min));
+  }
   // Q4_0 / Q4_1 blocks are copied when the shard covers whole blocks.
   static bool copies_blocks(const TensorView& src, Range cols) {
     return (src.dtype == DType::q4_0 || src.dtype == DType::q4_1) && cols.begin % kQuantBlock == 0 &&
@@ -91,6 +107,12 @@ class Int4Format final : public WeightFormat {
   std::unique_ptr<PackedMatrix> pack(const TensorView& src, Range rows, Range cols, Backend& be) const override {
     check_ranges(src, rows, cols);
     return std::make_unique<Int4Packed>(src, rows, cols, cpu_executor(be, "int4"));
+  }
+  // Bump the version when the panel layout or the quantizer's bytes change.
+  std::string image_key() const override { return "int4/panels-v1"; }
+  std::unique_ptr<PackedMatrix> adopt(const std::vector<HostBytes>& image, Range rows, Range cols, Backend& be,
+                                      std::shared_ptr<const void> owner) const override {
+    return std::make_unique<Int4Packed>(image, rows, cols, cpu_executor(be, "int4"), std::move(owner));
   }
   void set_option(const std::string& key, const std::string&) override {
     throw std::invalid_argument("weights plugin 'int4' has no option '" + key +

@@ -79,9 +79,27 @@ class Int8Packed final : public PackedMatrix {
       }
     });
   }
+  // Adopted from the packed-weight cache: the regions image() gives (panels; per-channel scales when group == 0).
+  Int8Packed(const std::vector<HostBytes>& image, Range rows, Range cols, int64_t group, Executor& ex,
+             std::shared_ptr<const void> owner)
+      : rows_(rows.size()), cols_(cols.size()), group_(group), panel_bytes_(kernels::int8_panel_bytes(cols_, group)),
+        ex_(ex),
+        data_(region(image, 0, size_t(kernels::panel_count(rows_)) * size_t(panel_bytes_)), owner, "int8 panels"),
+        channel_scales_(group == 0 ? HugeBuffer<float>(region(image, 1, size_t(kernels::panel_count(rows_)) *
+                                                                           kernels::kPanelRows * sizeof(float)),
+                                                       owner, "int8 channel scales")
+                                   : HugeBuffer<float>(1)) {
+    if (image.size() != (group == 0 ? 2u : 1u))
+      throw std::invalid_argument("packed-weight cache: an int8 shard has " + std::to_string(group == 0 ? 2 : 1) +
+                                  " regions, not " + std::to_string(image.size()));
+  }
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
   size_t bytes() const override { return data_.count + (group_ == 0 ? channel_scales_.count * sizeof(float) : 0); }
+  std::vector<HostBytes> image() const override {
+    if (group_ == 0) return {data_.image(), channel_scales_.image()};
+    return {data_.image()};
+  }
 
   void matmul(const float* x, int64_t n, float* y) const override {
     const kernels::Int8Weights w{data_.ptr, channel_scales_.ptr, group_};
@@ -97,6 +115,12 @@ class Int8Packed final : public PackedMatrix {
   }
 
  private:
+  static HostBytes region(const std::vector<HostBytes>& image, size_t i, size_t want) {
+    if (i >= image.size() || image[i].bytes != want)
+      throw std::invalid_argument("packed-weight cache: int8 region " + std::to_string(i) + " should have " +
+                                  std::to_string(want) + " bytes");
+    return image[i];
+  }
   uint8_t* panel(int64_t p) const { return data_.ptr + size_t(p) * size_t(panel_bytes_); }
   int64_t rows_, cols_, group_, panel_bytes_;
   Executor& ex_;
@@ -167,6 +191,13 @@ class Int8Format final : public WeightFormat {
     if (be.name() == "cuda") return pack_int8_on_device(src, rows, cols, group_, be);
     Executor& ex = cpu_executor(be, "int8");
     return std::make_unique<Int8Packed>(src, rows, cols, group_, ex);
+  }
+  // Bump the version when the panel layout or the quantizer's bytes change.
+  std::string image_key() const override { return "int8/panels-v1/group" + std::to_string(group_); }
+  std::unique_ptr<PackedMatrix> adopt(const std::vector<HostBytes>& image, Range rows, Range cols, Backend& be,
+                                      std::shared_ptr<const void> owner) const override {
+    if (be.name() != "cpu") return nullptr;
+    return std::make_unique<Int8Packed>(image, rows, cols, group_, cpu_executor(be, "int8"), std::move(owner));
   }
   void set_option(const std::string& key, const std::string& value) override {
     if (key != "group_size") throw std::invalid_argument("weights plugin 'int8' has no option '" + key + "' (it has group_size)");
