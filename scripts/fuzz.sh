@@ -62,7 +62,13 @@ seed fuzz_llama2c "$DATA/models/stories260K/stories260K.bin"
 seed fuzz_tokenizer "$DATA/models/stories260K/tok512.bin" 01
 seed fuzz_tokenizer "$DATA/tokenizers/llama2-sentencepiece/tokenizer.bin" 01
 for f in "$DATA"/reference/hf/*/tokenizer.json; do [ -f "$f" ] && seed fuzz_tokenizer "$f" 00; done
-mkdir -p "$BUILD/seeds/fuzz_experiment_yaml" "$BUILD/seeds/fuzz_prompts" "$BUILD/seeds/fuzz_store" "$BUILD/seeds/fuzz_http_request"
+mkdir -p "$BUILD/seeds/fuzz_experiment_yaml" "$BUILD/seeds/fuzz_prompts" "$BUILD/seeds/fuzz_store" "$BUILD/seeds/fuzz_http_request" \
+  "$BUILD/seeds/fuzz_packed_cache"
+# fuzz_packed_cache: 2 bytes of place (a fraction of the file), then what is written there (nothing: cut there).
+printf '\x00\x80' > "$BUILD/seeds/fuzz_packed_cache/cut_half"
+printf '\x00\x00GGUF' > "$BUILD/seeds/fuzz_packed_cache/magic"
+printf '\x40\x00\xff\xff\xff\xff\xff\xff\xff\x7f' > "$BUILD/seeds/fuzz_packed_cache/index_offset"
+printf '\x00\xf8{"key":"x","matrices":{}}' > "$BUILD/seeds/fuzz_packed_cache/index_tail"
 cp configs/*.yaml configs/experiments/*.yaml "$BUILD/seeds/fuzz_experiment_yaml/"
 cp "$DATA"/prompts/*.jsonl configs/prompts/*.jsonl "$BUILD/seeds/fuzz_prompts/"
 python3 - "$BUILD/seeds" <<'EOF'

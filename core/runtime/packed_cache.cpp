@@ -128,7 +128,9 @@ void PackedCache::open_existing() {
     for (const auto& [name, regions] : index.at("matrices").items()) {
       std::vector<HostBytes> parts;
       for (const auto& r : regions) {
-        const uint64_t off = r.at(0).get<uint64_t>(), n = r.at(1).get<uint64_t>();
+        if (!r.is_array() || r.size() != 2 || !r[0].is_number_unsigned() || !r[1].is_number_unsigned())
+          return miss("is damaged (matrix " + name + " has a region that is not [offset, bytes])");
+        const uint64_t off = r[0].get<uint64_t>(), n = r[1].get<uint64_t>();
         if (off % kAlign != 0 || off > map_bytes_ || n > map_bytes_ - off)
           return miss("is truncated or damaged (matrix " + name + " lies outside its " + std::to_string(map_bytes_) +
                       " bytes)");
