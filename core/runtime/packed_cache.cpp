@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -23,12 +24,6 @@ namespace {
 constexpr char kMagic[] = "hpcinfer-packed-1\n";
 constexpr size_t kHeaderBytes = 48;  // magic padded to 32 bytes, the index's u64 offset and length
 constexpr size_t kAlign = 4096;
-
-uint64_t fnv1a64(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
 
 // Size, modification time and inode of the model's file, or of every regular file in its directory (sorted).
 std::string model_identity(const std::string& model_path) {
@@ -82,7 +77,7 @@ PackedCache::PackedCache(const std::string& dir, const std::string& model_path, 
   key_ = std::string(kMagic) + "model:\n" + model_identity(model_path) + "weights: " + format_key + "\nshards:\n";
   for (const WeightShard& s : plan.shards) key_ += matrix_name(s.tensor, s.rows, s.cols) + "\n";
   char name[32];
-  std::snprintf(name, sizeof name, "%016llx.hpk", static_cast<unsigned long long>(fnv1a64(key_)));
+  std::snprintf(name, sizeof name, "%016llx.hpk", static_cast<unsigned long long>(std::hash<std::string>{}(key_)));
   file_ = (fs::path(dir) / name).string();
   open_existing();
 }

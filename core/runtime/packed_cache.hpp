@@ -4,7 +4,7 @@
 // file; later loads map that file read-only and hand its regions to WeightFormat::adopt: no packing, no copy, the
 // pages shared with the page cache (and with other processes of the same plan), as llama.cpp maps a GGUF.
 //
-// File DIR/<16 hex digits>.hpk, named by a hash of its key; the key itself is stored and compared, so a collision or
+// File DIR/<16 hex digits>.hpk, named by std::hash of its key; the key itself is stored and compared, so a collision or
 // a changed model file (size, modification time, inode) reads as a miss. Layout: "hpcinfer-packed-1\n" padded to 32
 // bytes, the u64 little-endian offset and length of the index, the regions from byte 4096 on at 4096-byte offsets,
 // then the JSON index {"key", "matrices": {name: [[offset, bytes], ...]}}. Regions are appended to a temporary file as

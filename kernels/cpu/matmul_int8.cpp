@@ -149,6 +149,10 @@ bool have_vnni() {
   }();
   return yes;
 }
+bool have_avx512() {
+  static const bool yes = std::string(simd_level()) == "avx512";
+  return yes;
+}
 bool have_avx2() {
   static const bool yes = std::string(simd_level()) != "generic";  // x86-64-v3 or wider
   return yes;
@@ -156,7 +160,7 @@ bool have_avx2() {
 }  // namespace
 
 void quantize_rows_to_int8_panel(const float* x, int64_t ld, int64_t n, int64_t cols, int64_t group, uint8_t* panel) {
-  if (group > 0 && group % kActBlock == 0 && std::string(simd_level()) == "avx512")
+  if (group > 0 && group % kActBlock == 0 && have_avx512())
     return int8_detail::quantize_rows_to_panel_avx512(x, ld, n, cols, group, panel);
   if (group > 0 && group % kActBlock == 0 && have_avx2())
     return int8_detail::quantize_rows_to_panel_avx2(x, ld, n, cols, group, panel);
